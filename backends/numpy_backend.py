@@ -1,0 +1,149 @@
+"""The NumPy backend: device "cpu". One short method per primitive of edugrad/ops.py.
+
+Layer: backends. Imports edugrad.backend, edugrad.dtypes and NumPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from edugrad import dtypes
+from edugrad.backend import Backend
+
+NATIVE = {
+    dtypes.bool_: np.bool_,
+    dtypes.int32: np.int32,
+    dtypes.int64: np.int64,
+    dtypes.float32: np.float32,
+    dtypes.float64: np.float64,
+}
+
+
+class NumpyBackend(Backend):
+    name = "cpu"
+    xp = np  # the array module; the CuPy backend swaps in cupy and keeps every method
+
+    def __init__(self, device: str | None = None) -> None:
+        super().__init__(device)
+        self.generator = self.xp.random.default_rng()
+
+    def seed(self, seed: int) -> None:
+        self.generator = self.xp.random.default_rng(seed)
+
+    # ---- load ------------------------------------------------------------------------------
+    def full(self, shape, value, dtype):
+        return self.xp.full(shape, value, dtype=NATIVE[dtype])
+
+    def rand(self, shape, dtype):
+        return self.generator.random(shape, dtype=NATIVE[dtype])
+
+    def from_host(self, array):
+        return self.xp.array(array, copy=True)
+
+    def to_host(self, x):
+        return x
+
+    # ---- unary -----------------------------------------------------------------------------
+    def neg(self, x):
+        return -x
+
+    def exp(self, x):
+        return self.xp.exp(x)
+
+    def log(self, x):
+        return self.xp.log(x)
+
+    def sin(self, x):
+        return self.xp.sin(x)
+
+    def sqrt(self, x):
+        return self.xp.sqrt(x)
+
+    def cast(self, x, dtype):
+        return x.astype(NATIVE[dtype])
+
+    # ---- binary ----------------------------------------------------------------------------
+    def add(self, x, y):
+        return x + y
+
+    def sub(self, x, y):
+        return x - y
+
+    def mul(self, x, y):
+        return x * y
+
+    def div(self, x, y):
+        return x / y
+
+    def maximum(self, x, y):
+        return self.xp.maximum(x, y)
+
+    def cmplt(self, x, y):
+        return x < y
+
+    def cmpeq(self, x, y):
+        return x == y
+
+    def where(self, cond, x, y):
+        return self.xp.where(cond, x, y)
+
+    # ---- reduce ----------------------------------------------------------------------------
+    def sum(self, x, axes):
+        return x.sum(axis=axes, keepdims=True)
+
+    def max(self, x, axes):
+        return x.max(axis=axes, keepdims=True)
+
+    # ---- movement --------------------------------------------------------------------------
+    def reshape(self, x, shape):
+        return x.reshape(shape)
+
+    def permute(self, x, order):
+        return x.transpose(order)
+
+    def expand(self, x, shape):
+        return self.xp.broadcast_to(x, shape)
+
+    def pad(self, x, padding, value):
+        return self.xp.pad(x, padding, constant_values=value)
+
+    def shrink(self, x, bounds):
+        return x[tuple(slice(start, end) for start, end in bounds)]
+
+    def flip(self, x, axes):
+        return self.xp.flip(x, axes)
+
+    # ---- accelerated -----------------------------------------------------------------------
+    def matmul(self, x, y):
+        return self.xp.matmul(x, y)
+
+    def unfold(self, x, kernel, stride):
+        n, c, h, w = x.shape
+        (kh, kw), (sh, sw) = kernel, stride
+        oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+        s = x.strides
+        # a read-only view: no copy until someone reshapes it into a matrix
+        return self._strided(x, (n, c, oh, ow, kh, kw), (s[0], s[1], s[2] * sh, s[3] * sw, s[2], s[3]))
+
+    def _strided(self, x, shape, strides):
+        return as_strided(x, shape, strides, writeable=False)
+
+    def fold(self, cols, shape, stride):
+        out = self.xp.zeros(shape, dtype=cols.dtype)
+        _, _, oh, ow, kh, kw = cols.shape
+        sh, sw = stride
+        for a in range(kh):  # one strided add per kernel offset: KH*KW vectorised adds
+            for b in range(kw):
+                out[:, :, a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw] += cols[..., a, b]
+        return out
+
+    def take(self, x, axis, index):
+        return self.xp.take(x, index, axis=axis)
+
+    def index_add(self, shape, axis, index, src):
+        out = self.xp.zeros(shape, dtype=src.dtype)
+        moved = self.xp.moveaxis(out, axis, 0)  # a view: adding into it fills `out`
+        src = self.xp.moveaxis(src, tuple(range(axis, axis + index.ndim)), tuple(range(index.ndim)))
+        self.xp.add.at(moved, index, src)
+        return out

@@ -1,0 +1,47 @@
+"""edugrad: a deep-learning framework to read. Three layers, each in plain sight:
+
+    Tensor / nn / optim    tensor.py, math.py, shape.py, nn/, optim/     the PyTorch-like API
+    Function               function.py (autograd.py walks the graph)     forward + backward
+    TensorData + Backend   data.py, ops.py, backend.py, backends/        the primitives
+
+Importing edugrad prints nothing and imports no CuPy.
+"""
+
+from edugrad import autograd
+from edugrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from edugrad.backend import (
+    Backend, default_device, get_backend, manual_seed, register_backend, set_default_device,
+)
+from edugrad.dtypes import DType, bool_ as bool, float32, float64, int32, int64
+from edugrad.factories import (
+    arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like, rand, rand_like,
+    randint, randn, randn_like, tensor, zeros, zeros_like,
+)
+from edugrad.function import Function
+from edugrad.math import where
+from edugrad.shape import cat, stack
+from edugrad.tensor import Tensor
+
+float = float32  # noqa: A001  (torch.float, torch.double, torch.long, as in PyTorch)
+double = float64
+long = int64
+
+__version__ = "0.1.0"
+
+
+def _unary(name):
+    def function(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+
+    function.__name__ = name
+    function.__doc__ = f"edugrad.{name}(x, ...) is x.{name}(...)"
+    return function
+
+
+# the torch.exp(x) spellings of the Tensor methods: each is defined once, on Tensor
+for _name in ("exp log sqrt sin cos tanh sigmoid relu abs clamp maximum minimum pow sum mean "
+              "max min amax amin argmax argmin var std logsumexp softmax log_softmax reshape "
+              "flatten permute transpose unsqueeze squeeze matmul flip gather split chunk "
+              "isnan sign neg square").split():
+    globals()[_name] = _unary(_name)
+del _name

@@ -1,0 +1,318 @@
+"""TensorData: a backend buffer with its dtype, and the primitives as methods. No autograd here.
+
+Layer: primitives. Imports edugrad.backend, edugrad.dtypes, edugrad.ops; NumPy only to convert
+host input and output (`from_host`, `to_host`).
+
+TensorData canonicalises arguments before it calls the backend, so every backend method has a
+dull contract: negative dims are resolved, reduction axes are sorted and kept (keepdim=False is
+a RESHAPE afterwards), shapes for binary ops are already equal. It also holds the fallbacks:
+when a backend lacks an accelerated primitive (matmul, unfold, fold, take, index_add), the
+method here composes it from required primitives, so a minimal backend runs everything.
+
+    >>> a = TensorData.from_host(numpy.ones((2, 3), numpy.float32), get_backend("cpu"))
+    >>> a.sum((1,), keepdim=False).shape
+    (2,)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edugrad import dtypes
+from edugrad.backend import Backend, get_backend
+from edugrad.dtypes import DType
+from edugrad.ops import Op
+
+
+class TensorData:
+    """A buffer of one backend, its dtype, and one method per primitive."""
+
+    __slots__ = ("buffer", "dtype", "backend")
+
+    def __init__(self, buffer, dtype: DType, backend: Backend) -> None:
+        self.buffer = buffer
+        self.dtype = dtype
+        self.backend = backend
+
+    @property
+    def shape(self) -> tuple:
+        return self.buffer.shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.buffer.shape)
+
+    @property
+    def device(self) -> str:
+        return self.backend.device
+
+    def numel(self) -> int:
+        n = 1
+        for size in self.buffer.shape:
+            n *= size
+        return n
+
+    def _new(self, buffer, dtype: DType | None = None) -> "TensorData":
+        return TensorData(buffer, dtype or self.dtype, self.backend)
+
+    def __repr__(self) -> str:
+        return f"TensorData(shape={self.shape}, dtype={self.dtype.name}, device={self.device!r})"
+
+    # ---- load ------------------------------------------------------------------------------
+    @staticmethod
+    def full(shape: tuple, value, dtype: DType, backend: Backend) -> "TensorData":
+        return TensorData(backend.full(tuple(shape), value, dtype), dtype, backend)
+
+    @staticmethod
+    def rand(shape: tuple, dtype: DType, backend: Backend) -> "TensorData":
+        return TensorData(backend.rand(tuple(shape), dtype), dtype, backend)
+
+    @staticmethod
+    def from_host(array, backend: Backend) -> "TensorData":
+        """From a NumPy array (of any layout; made C-contiguous here)."""
+        array = np.ascontiguousarray(array)
+        return TensorData(backend.from_host(array), dtypes.from_name(array.dtype.name), backend)
+
+    @staticmethod
+    def arange(n: int, dtype: DType, backend: Backend) -> "TensorData":
+        return TensorData.from_host(np.arange(n, dtype=dtypes.from_name(dtype).name), backend)
+
+    def to_host(self) -> np.ndarray:
+        values = self.backend.to_host(self.buffer)
+        return np.asarray(values, dtype=self.dtype.name).reshape(self.shape)
+
+    def to(self, device: str) -> "TensorData":
+        """Copy to another device, through the host (the one place data crosses devices)."""
+        return TensorData.from_host(self.to_host(), get_backend(device))
+
+    # ---- unary -----------------------------------------------------------------------------
+    def neg(self) -> "TensorData":
+        return self._new(self.backend.neg(self.buffer))
+
+    def exp(self) -> "TensorData":
+        return self._new(self.backend.exp(self.buffer))
+
+    def log(self) -> "TensorData":
+        return self._new(self.backend.log(self.buffer))
+
+    def sin(self) -> "TensorData":
+        return self._new(self.backend.sin(self.buffer))
+
+    def sqrt(self) -> "TensorData":
+        return self._new(self.backend.sqrt(self.buffer))
+
+    def cast(self, dtype: DType) -> "TensorData":
+        if dtype is self.dtype:
+            return self
+        return self._new(self.backend.cast(self.buffer, dtype), dtype)
+
+    # ---- binary and ternary: equal shapes and dtypes (the Tensor layer broadcasts) -----------
+    def add(self, other: "TensorData") -> "TensorData":
+        return self._new(self.backend.add(self.buffer, other.buffer))
+
+    def sub(self, other: "TensorData") -> "TensorData":
+        return self._new(self.backend.sub(self.buffer, other.buffer))
+
+    def mul(self, other: "TensorData") -> "TensorData":
+        return self._new(self.backend.mul(self.buffer, other.buffer))
+
+    def div(self, other: "TensorData") -> "TensorData":
+        return self._new(self.backend.div(self.buffer, other.buffer))
+
+    def maximum(self, other: "TensorData") -> "TensorData":
+        return self._new(self.backend.maximum(self.buffer, other.buffer))
+
+    def cmplt(self, other: "TensorData") -> "TensorData":
+        return self._new(self.backend.cmplt(self.buffer, other.buffer), dtypes.bool_)
+
+    def cmpeq(self, other: "TensorData") -> "TensorData":
+        return self._new(self.backend.cmpeq(self.buffer, other.buffer), dtypes.bool_)
+
+    def where(self, x: "TensorData", y: "TensorData") -> "TensorData":
+        """self is the bool condition."""
+        return x._new(self.backend.where(self.buffer, x.buffer, y.buffer))
+
+    def full_like(self, value) -> "TensorData":
+        return TensorData.full(self.shape, value, self.dtype, self.backend)
+
+    # ---- reduce ------------------------------------------------------------------------------
+    def sum(self, axes: tuple, keepdim: bool = True) -> "TensorData":
+        return self._reduce(self.backend.sum, axes, keepdim)
+
+    def max(self, axes: tuple, keepdim: bool = True) -> "TensorData":
+        return self._reduce(self.backend.max, axes, keepdim)
+
+    def _reduce(self, method, axes: tuple, keepdim: bool) -> "TensorData":
+        """`axes` must already be sorted, distinct and non-negative (Tensor canonicalises)."""
+        if not axes:
+            return self
+        out = self._new(method(self.buffer, axes))
+        if keepdim:
+            return out
+        return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
+
+    # ---- movement ------------------------------------------------------------------------------
+    def reshape(self, shape: tuple) -> "TensorData":
+        if shape == self.shape:
+            return self
+        return self._new(self.backend.reshape(self.buffer, shape))
+
+    def permute(self, order: tuple) -> "TensorData":
+        return self._new(self.backend.permute(self.buffer, order))
+
+    def expand(self, shape: tuple) -> "TensorData":
+        """Broadcast to `shape`; leading dims are added with a RESHAPE first."""
+        if shape == self.shape:
+            return self
+        data = self
+        if len(shape) > self.ndim:
+            data = self.reshape((1,) * (len(shape) - self.ndim) + self.shape)
+        return data._new(self.backend.expand(data.buffer, tuple(shape)))
+
+    def pad(self, padding: tuple, value=0) -> "TensorData":
+        if not any(before or after for before, after in padding):
+            return self
+        return self._new(self.backend.pad(self.buffer, tuple(padding), value))
+
+    def shrink(self, bounds: tuple) -> "TensorData":
+        if all(start == 0 and end == size for (start, end), size in zip(bounds, self.shape)):
+            return self
+        return self._new(self.backend.shrink(self.buffer, tuple(bounds)))
+
+    def flip(self, axes: tuple) -> "TensorData":
+        return self._new(self.backend.flip(self.buffer, axes))
+
+    def strided(self, axis: int, start: int, count: int, step: int) -> "TensorData":
+        """Elements start, start+step, ... (count of them) along `axis`, from PAD, RESHAPE and
+        SHRINK: take the run of count*step elements, fold it into (count, step), keep column 0."""
+        if step == 1:
+            bounds = [(0, s) for s in self.shape]
+            bounds[axis] = (start, start + count)
+            return self.shrink(tuple(bounds))
+        size = self.shape[axis]
+        end = min(size, start + count * step)
+        bounds = [(0, s) for s in self.shape]
+        bounds[axis] = (start, end)
+        padding = [(0, 0)] * self.ndim
+        padding[axis] = (0, count * step - (end - start))
+        run = self.shrink(tuple(bounds)).pad(tuple(padding))
+        folded = run.reshape(self.shape[:axis] + (count, step) + self.shape[axis + 1:])
+        bounds = [(0, s) for s in folded.shape]
+        bounds[axis + 1] = (0, 1)
+        return folded.shrink(tuple(bounds)).reshape(
+            self.shape[:axis] + (count,) + self.shape[axis + 1:]
+        )
+
+    def unstrided(self, axis: int, start: int, step: int, size: int) -> "TensorData":
+        """The adjoint of `strided`: place element i at start + i*step of a zero dim of `size`."""
+        count = self.shape[axis]
+        data = self
+        if step > 1:
+            spread = self.reshape(self.shape[:axis + 1] + (1,) + self.shape[axis + 1:])
+            padding = [(0, 0)] * spread.ndim
+            padding[axis + 1] = (0, step - 1)
+            data = spread.pad(tuple(padding)).reshape(
+                self.shape[:axis] + (count * step,) + self.shape[axis + 1:]
+            )
+            bounds = [(0, s) for s in data.shape]
+            bounds[axis] = (0, max(0, min(count * step, size - start)))
+            data = data.shrink(tuple(bounds))
+        padding = [(0, 0)] * self.ndim
+        padding[axis] = (start, size - start - data.shape[axis])
+        return data.pad(tuple(padding))
+
+    # ---- accelerated primitives, each with its composition of required ones -----------------------
+    def matmul(self, other: "TensorData") -> "TensorData":
+        """(*b, n, k) @ (*b, k, m) with equal batch dims, at least one."""
+        if Op.MATMUL in self.backend.accelerated:
+            return self._new(self.backend.matmul(self.buffer, other.buffer))
+        return self.matmul_composed(other)
+
+    def matmul_composed(self, other: "TensorData") -> "TensorData":
+        *batch, n, k = self.shape
+        m = other.shape[-1]
+        batch = tuple(batch)
+        left = self.reshape(batch + (n, k, 1)).expand(batch + (n, k, m))
+        right = other.reshape(batch + (1, k, m)).expand(batch + (n, k, m))
+        return left.mul(right).sum((len(batch) + 1,), keepdim=False)
+
+    def unfold(self, kernel: tuple, stride: tuple) -> "TensorData":
+        """(N, C, H, W) -> (N, C, OH, OW, KH, KW) windows; see Op.UNFOLD."""
+        if Op.UNFOLD in self.backend.accelerated:
+            return self._new(self.backend.unfold(self.buffer, tuple(kernel), tuple(stride)))
+        n, c, h, w = self.shape
+        (kh, kw), (sh, sw) = kernel, stride
+        oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+        windows = None
+        for a in range(kh):
+            for b in range(kw):
+                window = self.strided(2, a, oh, sh).strided(3, b, ow, sw).reshape((n, c, oh, ow, 1))
+                slot = a * kw + b  # place this window at its slot of the last dim, then add up
+                window = window.pad(((0, 0),) * 4 + ((slot, kh * kw - slot - 1),))
+                windows = window if windows is None else windows.add(window)
+        return windows.reshape((n, c, oh, ow, kh, kw))
+
+    def fold(self, shape: tuple, stride: tuple) -> "TensorData":
+        """The adjoint of unfold: (N, C, OH, OW, KH, KW) -> `shape` (N, C, H, W)."""
+        if Op.FOLD in self.backend.accelerated:
+            return self._new(self.backend.fold(self.buffer, tuple(shape), tuple(stride)))
+        n, c, oh, ow, kh, kw = self.shape
+        sh, sw = stride
+        total = None
+        for a in range(kh):
+            for b in range(kw):
+                bounds = ((0, n), (0, c), (0, oh), (0, ow), (a, a + 1), (b, b + 1))
+                window = self.shrink(bounds).reshape((n, c, oh, ow))
+                placed = window.unstrided(2, a, sh, shape[2]).unstrided(3, b, sw, shape[3])
+                total = placed if total is None else total.add(placed)
+        return total
+
+    def take(self, axis: int, index: "TensorData") -> "TensorData":
+        """Pick along `axis` with an int64 index of any shape; see Op.TAKE."""
+        if Op.TAKE in self.backend.accelerated:
+            return self._new(self.backend.take(self.buffer, axis, index.buffer))
+        # one-hot: hot[i, s] = (index[i] == s); out[r, i] = sum_s x[r, s] * hot[i, s]
+        size = self.shape[axis]
+        rest = self.shape[:axis] + self.shape[axis + 1:]
+        order = tuple(d for d in range(self.ndim) if d != axis) + (axis,)
+        rows = self.permute(order).reshape((_prod(rest), 1, size))
+        hot = index._one_hot(size, self.dtype)  # (I, size)
+        count = hot.shape[0]
+        picked = rows.expand((rows.shape[0], count, size))
+        picked = picked.mul(hot.reshape((1, count, size)).expand(picked.shape))
+        picked = picked.sum((2,), keepdim=False).reshape(rest + index.shape)
+        # index dims sit last; move them to where `axis` was
+        lead, nidx = axis, index.ndim
+        tail = len(rest) - lead
+        order = tuple(range(lead)) + tuple(range(len(rest), len(rest) + nidx))
+        order += tuple(range(lead, lead + tail))
+        return picked.permute(order)
+
+    def index_add(self, shape: tuple, axis: int, index: "TensorData") -> "TensorData":
+        """self is `src`; zeros of `shape` with src added at `index` along `axis`."""
+        if Op.INDEX_ADD in self.backend.accelerated:
+            return self._new(self.backend.index_add(tuple(shape), axis, index.buffer, self.buffer))
+        size, nidx = shape[axis], index.ndim
+        rest = tuple(shape[:axis]) + tuple(shape[axis + 1:])
+        order = tuple(d for d in range(self.ndim) if not axis <= d < axis + nidx)
+        order += tuple(range(axis, axis + nidx))
+        count = index.numel()
+        src = self.permute(order).reshape((_prod(rest), count, 1)).expand((_prod(rest), count, size))
+        hot = index._one_hot(size, self.dtype).reshape((1, count, size)).expand(src.shape)
+        out = src.mul(hot).sum((1,), keepdim=False).reshape(rest + (size,))
+        back = tuple(range(axis)) + (len(rest),) + tuple(range(axis, len(rest)))
+        return out.permute(back)
+
+    def _one_hot(self, size: int, dtype: DType) -> "TensorData":
+        """(numel,) int index -> (numel, size) matrix of 0/1 in `dtype`, by CMPEQ with a range."""
+        count = self.numel()
+        column = self.reshape((count, 1)).expand((count, size))
+        row = TensorData.arange(size, self.dtype, self.backend).reshape((1, size))
+        return column.cmpeq(row.expand((count, size))).cast(dtype)
+
+
+def _prod(shape) -> int:
+    n = 1
+    for size in shape:
+        n *= size
+    return n

@@ -1,0 +1,469 @@
+"""Tensor math: operators, elementwise functions, reductions, matmul, softmax.
+
+Layer: Tensor (top). A mixin of Tensor; imports edugrad.function and edugrad.dtypes, never NumPy.
+
+Two rules make every gradient here right by construction:
+- Broadcasting is explicit: before a binary Function runs, both inputs are EXPANDed to one
+  shape (and CAST to one dtype). Expand's backward sums the gradient back, so no Function has
+  to know about broadcasting.
+- Whatever can be a composition is one: `a - b` has its own primitive, but `mean` is
+  `sum / n`, `softmax` is `exp(x - max) / sum`, `minimum(a, b)` is `-maximum(-a, -b)`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+from edugrad import dtypes
+from edugrad.data import TensorData
+from edugrad.function import (
+    Add, Cast, Div, Exp, Expand, Log, Matmul, Max, Maximum, Mul, Neg, Pow, Relu, Reshape,
+    Sigmoid, Sin, Sqrt, Sub, Sum, Tanh, Where,
+)
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])  # torch.return_types.max
+
+
+def broadcast_shape(a: tuple, b: tuple, op: str) -> tuple:
+    """NumPy/PyTorch broadcasting: align on the right; sizes equal or one of them 1."""
+    result = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and x != 1 and y != 1:
+            raise RuntimeError(
+                f"{op}: shapes {tuple(a)} and {tuple(b)} cannot be broadcast together "
+                f"(dim {-i}: {x} vs {y})"
+            )
+        result.append(y if x == 1 else x)
+    return tuple(reversed(result))
+
+
+class MathMixin:
+    __slots__ = ()
+
+    # ---- turning operands into tensors of one dtype, one device, one shape -----------------------
+    def _constant(self, value, dtype, shape=()):
+        """A Python number as a tensor of `shape` (a broadcast view: no memory per element)."""
+        data = TensorData.full((), value, dtype, self._data.backend)
+        return type(self)._make(data.expand(tuple(shape)) if shape else data, None)
+
+    def _operands(self, other, op: str, reverse: bool = False, dtype=None):
+        """(x, y): same dtype (PyTorch's promotion, or `dtype`), same device, same shape."""
+        if isinstance(other, MathMixin):
+            if other.device != self.device:
+                raise RuntimeError(
+                    f"{op}: expected all tensors on the same device, got {self.device} and "
+                    f"{other.device} (move one with .to(device))"
+                )
+            if dtype is None:
+                dtype = self.dtype if other.dtype is self.dtype else dtypes.result_type(
+                    (self.dtype, self.ndim), (other.dtype, other.ndim))
+            y = other
+        else:
+            if not isinstance(other, (int, float, bool)):
+                other = self._from_value(other, op)
+                return self._operands(other, op, reverse, dtype)
+            if dtype is None:
+                dtype = dtypes.result_type((self.dtype, self.ndim), other)
+            y = self._constant(other, dtype, self.shape)
+        x = self
+        if x.dtype is not dtype:
+            x = Cast.apply(x, dtype=dtype)
+        if y.dtype is not dtype:
+            y = Cast.apply(y, dtype=dtype)
+        if x.shape != y.shape:
+            shape = broadcast_shape(x.shape, y.shape, op)
+            x, y = x._broadcast_to(shape), y._broadcast_to(shape)
+        return (y, x) if reverse else (x, y)
+
+    def _from_value(self, value, op: str):
+        try:
+            return type(self)(value, device=self.device)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{op}: unsupported operand {value!r:.40}: {error}") from None
+
+    def _broadcast_to(self, shape: tuple):
+        if self.shape == shape:
+            return self
+        x = self
+        if x.ndim < len(shape):
+            x = Reshape.apply(x, shape=(1,) * (len(shape) - x.ndim) + x.shape)
+        return Expand.apply(x, shape=shape)
+
+    def _binary(self, function, other, op: str, reverse: bool = False):
+        if (isinstance(other, MathMixin) and other.shape == self.shape
+                and other.dtype is self.dtype and other.device == self.device):
+            return function.apply(other, self) if reverse else function.apply(self, other)
+        return function.apply(*self._operands(other, op, reverse))
+
+    # ---- arithmetic operators ---------------------------------------------------------------------
+    def __add__(self, other):
+        return self._binary(Add, other, "add")
+
+    def __radd__(self, other):
+        return self._binary(Add, other, "add", reverse=True)
+
+    def __sub__(self, other):
+        return self._binary(Sub, other, "sub")
+
+    def __rsub__(self, other):
+        return self._binary(Sub, other, "sub", reverse=True)
+
+    def __mul__(self, other):
+        return self._binary(Mul, other, "mul")
+
+    def __rmul__(self, other):
+        return self._binary(Mul, other, "mul", reverse=True)
+
+    def __truediv__(self, other):
+        return self._divide(other, reverse=False)
+
+    def __rtruediv__(self, other):
+        return self._divide(other, reverse=True)
+
+    def _divide(self, other, reverse: bool):
+        if self.dtype.is_floating_point and (not isinstance(other, MathMixin)
+                                             or other.dtype.is_floating_point):
+            return self._binary(Div, other, "div", reverse)
+        # true division of integers computes in the default float dtype, as PyTorch does
+        x, y = self._operands(other, "div", reverse)
+        if not x.dtype.is_floating_point:
+            x, y = x.to(dtypes.DEFAULT_FLOAT), y.to(dtypes.DEFAULT_FLOAT)
+        return Div.apply(x, y)
+
+    def __neg__(self):
+        return Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, exponent):
+        return self.pow(exponent)
+
+    def __rpow__(self, base):
+        # base ** x = exp(x log(base))
+        return (self * math.log(base)).exp() if base > 0 else self._constant(base, self.dtype).pow(self)
+
+    def __matmul__(self, other):
+        return self.matmul(other)
+
+    def __rmatmul__(self, other):
+        return self._from_value(other, "matmul").matmul(self)
+
+    def add(self, other, alpha=1):
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, alpha=1):
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other):
+        return self / other
+
+    def pow(self, exponent):
+        if isinstance(exponent, MathMixin):  # x ** y = exp(y log x), for x > 0
+            return (exponent * self.log()).exp()
+        if exponent == 1:
+            return self + 0
+        if not self.dtype.is_floating_point:  # integer powers of integers stay integers
+            if not float(exponent).is_integer() or exponent < 0:
+                return self.float().pow(exponent)
+            result = self._constant(1, self.dtype, self.shape)
+            for _ in range(int(exponent)):
+                result = result * self
+            return result
+        return Pow.apply(self, exponent=exponent)
+
+    # ---- comparisons: bool results, no gradient -----------------------------------------------------
+    def _compare(self, other, method: str, op: str, reverse: bool = False):
+        x, y = self._operands(other, op, reverse)
+        return type(self)._make(getattr(x._data, method)(y._data), None)
+
+    def __lt__(self, other):
+        return self._compare(other, "cmplt", "lt")
+
+    def __gt__(self, other):  # x > y is y < x
+        return self._compare(other, "cmplt", "gt", reverse=True)
+
+    def __eq__(self, other):
+        if other is None or other is Ellipsis:  # `t == None` is False, as in PyTorch
+            return False
+        return self._compare(other, "cmpeq", "eq")
+
+    def __le__(self, other):
+        return ~(self > other)
+
+    def __ge__(self, other):
+        return ~(self < other)
+
+    def __ne__(self, other):
+        return ~(self == other)
+
+    def __invert__(self):
+        if self.dtype is not dtypes.bool_:
+            raise TypeError(f"invert: ~ is defined for bool tensors, not {self.dtype.name}")
+        return type(self)._make(self._data.cmpeq(self._data.full_like(False)), None)
+
+    def __and__(self, other):
+        x, y = self._operands(other, "and")
+        return type(self)._make(x._data.mul(y._data), None)
+
+    def __or__(self, other):
+        x, y = self._operands(other, "or")
+        return type(self)._make(x._data.maximum(y._data), None)
+
+    lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
+    logical_not = __invert__
+
+    def isnan(self):
+        return self != self
+
+    # ---- elementwise functions ----------------------------------------------------------------------
+    def _float(self):
+        return self if self.dtype.is_floating_point else self.to(dtypes.DEFAULT_FLOAT)
+
+    def exp(self):
+        return Exp.apply(self._float())
+
+    def log(self):
+        return Log.apply(self._float())
+
+    def sqrt(self):
+        return Sqrt.apply(self._float())
+
+    def rsqrt(self):
+        return 1 / self.sqrt()
+
+    def sin(self):
+        return Sin.apply(self._float())
+
+    def cos(self):
+        return (self._float() + math.pi / 2).sin()  # cos x = sin(x + pi/2)
+
+    def tanh(self):
+        return Tanh.apply(self._float())
+
+    def sigmoid(self):
+        return Sigmoid.apply(self._float())
+
+    def relu(self):
+        return Relu.apply(self)
+
+    def neg(self):
+        return -self
+
+    def reciprocal(self):
+        return 1 / self
+
+    def square(self):
+        return self * self
+
+    def abs(self):
+        return self.maximum(-self)  # ties at 0 split the gradient: +1/2 - 1/2 = 0
+
+    def sign(self):
+        return (self > 0).to(self.dtype) - (self < 0).to(self.dtype)
+
+    def maximum(self, other):
+        return self._binary(Maximum, other, "maximum")
+
+    def minimum(self, other):
+        other = -other if isinstance(other, MathMixin) else -other
+        return -((-self).maximum(other))
+
+    def clamp(self, min=None, max=None):
+        """Gradient 1 where min <= x <= max (inclusive, as PyTorch), else 0."""
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        out = self
+        if min is not None:
+            out = out.where(out >= min, min)
+        if max is not None:
+            out = out.where(out <= max, max)
+        return out
+
+    clip = clamp
+
+    def where(self, condition, other):
+        """where(condition, self, other): PyTorch's Tensor.where."""
+        return where(condition, self, other)
+
+    # ---- reductions -----------------------------------------------------------------------------------
+    def _axes(self, dim, op: str) -> tuple:
+        if dim is None:
+            return tuple(range(self.ndim))
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        return tuple(sorted({self._dim(d, op) for d in dims}))
+
+    def _dim(self, dim: int, op: str = "dim", extra: int = 0) -> int:
+        ndim = self.ndim + extra
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+        if not -max(ndim, 1) <= dim < max(ndim, 1):
+            raise IndexError(
+                f"{op}: dim {dim} is out of range for a tensor of {self.ndim} dims "
+                f"(shape {self.shape})"
+            )
+        return dim % ndim if ndim else 0
+
+    def sum(self, dim=None, keepdim: bool = False, dtype=None):
+        x = self if dtype is None else self.to(dtype)
+        if x.dtype is dtypes.bool_ or x.dtype is dtypes.int32:
+            x = x.to(dtypes.int64)  # PyTorch sums bools and ints in int64
+        axes = x._axes(dim, "sum")
+        if not axes:
+            return x + 0 if x.ndim else Reshape.apply(x, shape=())
+        return Sum.apply(x, axes=axes, keepdim=keepdim)
+
+    def mean(self, dim=None, keepdim: bool = False):
+        if not self.dtype.is_floating_point:
+            raise RuntimeError(f"mean: input dtype must be floating point, got {self.dtype.name}")
+        axes = self._axes(dim, "mean")
+        count = 1
+        for axis in axes:
+            count *= self.shape[axis]
+        return self.sum(axes, keepdim) / count if count else self.sum(axes, keepdim) * math.nan
+
+    def amax(self, dim=None, keepdim: bool = False):
+        axes = self._axes(dim, "amax")
+        for axis in axes:
+            if self.shape[axis] == 0:
+                raise RuntimeError(f"amax: cannot reduce over dim {axis} of size 0 "
+                                   f"(shape {self.shape})")
+        if not axes:
+            return self + 0
+        return Max.apply(self, axes=axes, keepdim=keepdim)
+
+    def amin(self, dim=None, keepdim: bool = False):
+        return -((-self).amax(dim, keepdim))
+
+    def max(self, dim=None, keepdim: bool = False):
+        """max() is the largest element; max(dim) is (values, indices) as in PyTorch."""
+        if isinstance(dim, MathMixin):
+            return self.maximum(dim)
+        if dim is None:
+            return self.amax()
+        indices = self.argmax(dim, keepdim=True)
+        values = self.gather(dim, indices)  # the gradient goes to that one index, as PyTorch
+        if not keepdim:
+            values, indices = values.squeeze(dim), indices.squeeze(dim)
+        return MaxResult(values, indices)
+
+    def min(self, dim=None, keepdim: bool = False):
+        if isinstance(dim, MathMixin):
+            return self.minimum(dim)
+        if dim is None:
+            return self.amin()
+        values, indices = (-self).max(dim, keepdim)
+        return MaxResult(-values, indices)
+
+    def argmax(self, dim=None, keepdim: bool = False):
+        """Index of the first maximum (NaN counts as the maximum, as in PyTorch)."""
+        if dim is None:
+            return self.reshape(-1).argmax(0)
+        dim = self._dim(dim, "argmax")
+        x = self.detach()
+        size = x.shape[dim]
+        hit = (x == x.amax(dim, keepdim=True)) | x.isnan()
+        positions = type(self)._make(
+            TensorData.arange(size, dtypes.int64, x._data.backend), None
+        ).reshape(*[size if d == dim else 1 for d in range(x.ndim)])
+        candidates = positions.where(hit, size)  # not a maximum: an index past the end
+        return candidates.amin(dim, keepdim)
+
+    def argmin(self, dim=None, keepdim: bool = False):
+        return (-self).argmax(dim, keepdim)
+
+    def var(self, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
+        correction = (1 if unbiased else 0) if correction is None else correction
+        axes = self._axes(dim, "var")
+        count = 1
+        for axis in axes:
+            count *= self.shape[axis]
+        centred = self - self.mean(axes, keepdim=True)
+        return (centred * centred).sum(axes, keepdim) / max(count - correction, 0)
+
+    def std(self, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
+        return self.var(dim, unbiased, keepdim, correction).sqrt()
+
+    def all(self, dim=None, keepdim: bool = False):
+        return ~((~self.bool()).any(dim, keepdim))
+
+    def any(self, dim=None, keepdim: bool = False):
+        return self.bool().to(dtypes.int64).sum(dim, keepdim) > 0
+
+    def logsumexp(self, dim, keepdim: bool = False):
+        # log sum exp(x) = m + log sum exp(x - m) with m = max: nothing overflows
+        peak = self.amax(dim, keepdim=True).detach()
+        peak = peak.where(peak.abs() != math.inf, 0)  # rows of -inf stay -inf, not nan
+        out = (self - peak).exp().sum(dim, keepdim=True).log() + peak
+        return out if keepdim else out.squeeze(self._axes(dim, "logsumexp"))
+
+    def softmax(self, dim: int):
+        shifted = (self - self.amax(dim, keepdim=True).detach()).exp()
+        return shifted / shifted.sum(dim, keepdim=True)
+
+    def log_softmax(self, dim: int):
+        return self - self.logsumexp(dim, keepdim=True)
+
+    # ---- matrix product -------------------------------------------------------------------------------
+    def matmul(self, other):
+        """1-D, 2-D and batched operands with broadcast batch dims, as torch.matmul."""
+        if not isinstance(other, MathMixin):
+            other = self._from_value(other, "matmul")
+        if self.ndim == 0 or other.ndim == 0:
+            raise RuntimeError(
+                f"matmul: both arguments need at least 1 dim, got shapes {self.shape} and "
+                f"{other.shape}"
+            )
+        x, y = self, other
+        if x.shape[-1] != y.shape[-2 if y.ndim > 1 else 0]:
+            raise RuntimeError(
+                f"matmul: shapes {self.shape} and {other.shape} cannot be multiplied "
+                f"({x.shape[-1]} != {y.shape[-2 if y.ndim > 1 else 0]})"
+            )
+        if x.device != y.device:
+            raise RuntimeError(f"matmul: expected all tensors on the same device, got "
+                               f"{x.device} and {y.device}")
+        if x.dtype is not y.dtype:
+            dtype = dtypes.result_type((x.dtype, x.ndim), (y.dtype, y.ndim))
+            x, y = x.to(dtype), y.to(dtype)
+        vector_left, vector_right = x.ndim == 1, y.ndim == 1
+        if vector_left:
+            x = x.unsqueeze(0)
+        if vector_right:
+            y = y.unsqueeze(-1)
+        batch = broadcast_shape(x.shape[:-2], y.shape[:-2], "matmul")
+        x = x._broadcast_to(batch + x.shape[-2:])
+        y = y._broadcast_to(batch + y.shape[-2:])
+        out = Matmul.apply(x, y)
+        if vector_left:
+            out = out.squeeze(-2)
+        if vector_right:
+            out = out.squeeze(-1)
+        return out
+
+    def dot(self, other):
+        return self.matmul(other)
+
+
+def where(condition, x, y):
+    """Elements of x where condition is true, else of y; broadcasts all three."""
+    if not isinstance(x, MathMixin):
+        if not isinstance(y, MathMixin):
+            raise TypeError("where: x or y must be a tensor")
+        x = y._constant(x, dtypes.result_type((y.dtype, y.ndim), x))
+    x, y = x._operands(y, "where")
+    if not isinstance(condition, MathMixin):
+        condition = x._from_value(condition, "where")
+    if condition.dtype is not dtypes.bool_:
+        raise TypeError(f"where: condition must be bool, got {condition.dtype.name}")
+    if condition.shape != x.shape:
+        shape = broadcast_shape(condition.shape, x.shape, "where")
+        condition = condition.detach()._broadcast_to(shape)
+        x, y = x._broadcast_to(shape), y._broadcast_to(shape)
+    return Where.apply(condition, x, y)

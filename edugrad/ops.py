@@ -1,0 +1,172 @@
+"""The primitive operations: the whole contract between edugrad and an array library.
+
+Layer: primitives (bottom). Imports nothing from edugrad.
+
+Every differentiable op in edugrad is built from the REQUIRED primitives below, so a backend
+that implements only those runs everything. A backend may also offer ACCELERATED primitives
+(matmul, windowed views for convolution, gather/scatter for indexing); the layer above uses
+them when present and composes the required ones when not.
+
+    name       kind      arity  shape rule                               dtype rule
+    ---------  --------  -----  ---------------------------------------  ------------------------
+    FULL       load      0      given shape                              given dtype
+    RAND       load      0      given shape                              given float dtype
+    FROM_HOST  load      0      shape of the host array                  dtype of the host array
+    TO_HOST    load      1      flat, numel values, row-major            unchanged
+    NEG        unary     1      unchanged                                unchanged
+    EXP        unary     1      unchanged                                float only
+    LOG        unary     1      unchanged                                float only
+    SIN        unary     1      unchanged                                float only
+    SQRT       unary     1      unchanged                                float only
+    CAST       unary     1      unchanged                                the given dtype
+    ADD        binary    2      equal shapes, no broadcasting            equal dtypes, unchanged
+    SUB        binary    2      equal shapes                             equal dtypes, unchanged
+    MUL        binary    2      equal shapes                             equal dtypes, unchanged
+    DIV        binary    2      equal shapes                             equal float dtypes
+    MAXIMUM    binary    2      equal shapes                             equal dtypes, unchanged
+    CMPLT      binary    2      equal shapes                             equal dtypes -> bool
+    CMPEQ      binary    2      equal shapes                             equal dtypes -> bool
+    WHERE      ternary   3      equal shapes                             cond bool; x, y equal
+    SUM        reduce    1      axes kept as size 1                      unchanged
+    MAX        reduce    1      axes kept as size 1                      unchanged
+    RESHAPE    movement  1      given shape, same numel                  unchanged
+    PERMUTE    movement  1      dims reordered                           unchanged
+    EXPAND     movement  1      size-1 dims grown, same ndim             unchanged
+    PAD        movement  1      dim i grows by before_i + after_i        unchanged
+    SHRINK     movement  1      dim i becomes end_i - start_i            unchanged
+    FLIP       movement  1      unchanged                                unchanged
+
+    MATMUL     accel.    2      (*b, n, k) @ (*b, k, m) -> (*b, n, m)     equal float dtypes
+    UNFOLD     accel.    1      (N, C, H, W) -> (N, C, OH, OW, KH, KW)    unchanged
+    FOLD       accel.    1      (N, C, OH, OW, KH, KW) -> (N, C, H, W)    unchanged
+    TAKE       accel.    2      x.shape[:a] + index.shape + x.shape[a+1:] x's; index int64
+    INDEX_ADD  accel.    2      the given shape                          src's; index int64
+
+There are 26 required primitives (REQUIRED_COUNT, checked by a test) and 5 accelerated ones.
+A backend's method for a primitive is the primitive's name in lower case (`Op.ADD` ->
+`backend.add`). Above the backend line, `TensorData` canonicalises every argument (negative
+dims resolved, shapes equal, dtypes equal, axes sorted), so no backend method ever has to guess.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Kind(Enum):
+    LOAD = "load"
+    UNARY = "unary"
+    BINARY = "binary"
+    TERNARY = "ternary"
+    REDUCE = "reduce"
+    MOVEMENT = "movement"
+    ACCELERATED = "accelerated"
+
+
+class Op(Enum):
+    """One member per primitive; its value is (kind, specification)."""
+
+    # ---- load: getting data in and out of a backend ---------------------------------------
+    FULL = (Kind.LOAD, """full(shape, value, dtype) -> buffer
+        A new buffer of `shape` (a tuple of non-negative ints; () is a scalar) with every
+        element equal to the Python number `value` converted to `dtype` (an edugrad DType).""")
+    RAND = (Kind.LOAD, """rand(shape, dtype) -> buffer
+        Independent samples from the uniform distribution on [0, 1), of the float `dtype`.
+        The backend keeps its own generator; `seed(n)` resets it so runs repeat.""")
+    FROM_HOST = (Kind.LOAD, """from_host(array) -> buffer
+        Copy a host array (a C-contiguous NumPy ndarray of a supported dtype; read it with
+        `array.shape`, `array.dtype` and `array.ravel().tolist()` if you use no NumPy) into a
+        new buffer of the same shape and dtype.""")
+    TO_HOST = (Kind.LOAD, """to_host(x) -> values
+        The elements of `x` in row-major (C) order: a flat list of Python numbers, or any array
+        that numpy.asarray reads. TensorData reshapes and types the result itself.""")
+
+    # ---- unary: elementwise, one input --------------------------------------------------------
+    NEG = (Kind.UNARY, """neg(x) -> -x, elementwise. Any dtype but bool.""")
+    EXP = (Kind.UNARY, """exp(x) -> e**x, elementwise; float dtypes. exp(-inf) = 0,
+        exp(large) = inf without raising.""")
+    LOG = (Kind.UNARY, """log(x) -> natural logarithm, elementwise; float dtypes.
+        log(0) = -inf, log(negative) = nan, without raising.""")
+    SIN = (Kind.UNARY, """sin(x) -> sine of x in radians, elementwise; float dtypes.""")
+    SQRT = (Kind.UNARY, """sqrt(x) -> square root, elementwise; float dtypes.
+        sqrt(negative) = nan without raising.""")
+    CAST = (Kind.UNARY, """cast(x, dtype) -> x converted to `dtype`, elementwise.
+        float -> int truncates toward zero; anything -> bool is `x != 0`; bool -> number is
+        0 or 1.""")
+
+    # ---- binary: elementwise, two inputs of EQUAL shape and EQUAL dtype --------------------------
+    ADD = (Kind.BINARY, """add(x, y) -> x + y. Shapes and dtypes are equal: the layer above
+        broadcasts with EXPAND and promotes with CAST before calling.""")
+    SUB = (Kind.BINARY, """sub(x, y) -> x - y. Equal shapes and dtypes.""")
+    MUL = (Kind.BINARY, """mul(x, y) -> x * y. Equal shapes and dtypes.""")
+    DIV = (Kind.BINARY, """div(x, y) -> x / y, true division; float dtypes. x/0 is +-inf
+        (nan for 0/0) without raising.""")
+    MAXIMUM = (Kind.BINARY, """maximum(x, y) -> the larger of x and y, elementwise; nan if
+        either is nan. Equal shapes and dtypes.""")
+    CMPLT = (Kind.BINARY, """cmplt(x, y) -> x < y as a bool buffer. Equal shapes and dtypes.""")
+    CMPEQ = (Kind.BINARY, """cmpeq(x, y) -> x == y as a bool buffer. Equal shapes and dtypes.""")
+
+    # ---- ternary -----------------------------------------------------------------------------
+    WHERE = (Kind.TERNARY, """where(cond, x, y) -> x where cond is true, else y, elementwise.
+        `cond` is bool; all three have equal shapes; x and y have equal dtypes.""")
+
+    # ---- reduce: `axes` is a non-empty sorted tuple of distinct non-negative dims --------------
+    SUM = (Kind.REDUCE, """sum(x, axes) -> the sum over `axes`, which stay in the result with
+        size 1 (shape (2, 3, 4) summed over (0, 2) gives (1, 3, 1)). Result dtype = x's.
+        The sum over an empty dim is 0.""")
+    MAX = (Kind.REDUCE, """max(x, axes) -> the maximum over `axes`, kept with size 1 as in SUM.
+        nan if any reduced element is nan. The layer above never reduces an empty dim.""")
+
+    # ---- movement: change the shape or the order of elements, never the values -------------------
+    RESHAPE = (Kind.MOVEMENT, """reshape(x, shape) -> the same elements in row-major order in a
+        new `shape` with the same number of elements (no -1: it is resolved above).""")
+    PERMUTE = (Kind.MOVEMENT, """permute(x, order) -> dims reordered: result dim i is x's dim
+        order[i]; `order` is a permutation of range(ndim).""")
+    EXPAND = (Kind.MOVEMENT, """expand(x, shape) -> broadcast: every dim where x has size 1 and
+        `shape` has size n repeats its element n times. Same ndim as x (leading 1s are added
+        above with RESHAPE); other dims equal.""")
+    PAD = (Kind.MOVEMENT, """pad(x, padding, value) -> `padding` is one (before, after) pair of
+        non-negative ints per dim; the result has `before` elements equal to `value` in front
+        of dim i and `after` behind it.""")
+    SHRINK = (Kind.MOVEMENT, """shrink(x, bounds) -> `bounds` is one (start, end) pair per dim
+        with 0 <= start <= end <= size: keep elements start..end-1 of each dim (a slice with
+        step 1; steps are built above from RESHAPE and SHRINK).""")
+    FLIP = (Kind.MOVEMENT, """flip(x, axes) -> reverse the order of elements along each dim in
+        `axes` (a sorted tuple of non-negative dims).""")
+
+    # ---- accelerated: optional; the layer above composes the required ones when absent --------
+    MATMUL = (Kind.ACCELERATED, """matmul(x, y) -> batched matrix product: x (*b, n, k) and
+        y (*b, k, m) with equal batch dims *b (possibly none) give (*b, n, m). Float dtypes.
+        Fallback: EXPAND both to (*b, n, k, m), MUL, SUM over k.""")
+    UNFOLD = (Kind.ACCELERATED, """unfold(x, kernel, stride) -> x (N, C, H, W) already padded,
+        kernel (KH, KW), stride (SH, SW); result (N, C, OH, OW, KH, KW) with
+        OH = (H - KH) // SH + 1 and result[n, c, i, j, a, b] = x[n, c, i*SH + a, j*SW + b].
+        Fallback: one strided SHRINK per (a, b), stacked.""")
+    FOLD = (Kind.ACCELERATED, """fold(cols, shape, stride) -> the adjoint of UNFOLD: a zero
+        buffer of `shape` (N, C, H, W) to which every cols[n, c, i, j, a, b] is added at
+        [n, c, i*SH + a, j*SW + b] (overlapping windows add up). Fallback: PAD and ADD.""")
+    TAKE = (Kind.ACCELERATED, """take(x, axis, index) -> pick along one dim: result shape is
+        x.shape[:axis] + index.shape + x.shape[axis+1:], result[..., i.., ...] =
+        x[..., index[i..], ...]. `index` is int64 with values in [0, x.shape[axis]).
+        Fallback: a one-hot CMPEQ mask, MUL and SUM.""")
+    INDEX_ADD = (Kind.ACCELERATED, """index_add(shape, axis, index, src) -> the adjoint of
+        TAKE: zeros of `shape`, then src[..., i.., ...] is added at [..., index[i..], ...];
+        repeated indices accumulate. Fallback: one-hot mask, MUL and SUM.""")
+
+    def __init__(self, kind: Kind, spec: str) -> None:
+        self.kind = kind
+        self.spec = spec
+
+    @property
+    def method(self) -> str:
+        """The backend method that implements this primitive: `Op.ADD.method == "add"`."""
+        return self.name.lower()
+
+    @property
+    def required(self) -> bool:
+        return self.kind is not Kind.ACCELERATED
+
+
+REQUIRED = tuple(op for op in Op if op.required)
+ACCELERATED = tuple(op for op in Op if not op.required)
+REQUIRED_COUNT = 26

@@ -1,0 +1,410 @@
+"""Tensor shape ops: reshape and friends, cat/stack/split, gather, and indexing.
+
+Layer: Tensor (top). A mixin of Tensor; imports edugrad.function and edugrad.dtypes, and NumPy
+only to turn a boolean mask into indices on the host (as PyTorch does: the result's shape
+depends on the data).
+
+Indexing is built from three movement Functions and one gather:
+    x[1:3]    Shrink            x[::2]   Strided       x[None]   Reshape
+    x[idx]    Take on a flattened view (every integer-array or mask index becomes one flat index)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edugrad import dtypes
+from edugrad.data import TensorData
+from edugrad.function import (
+    Flip, IndexAdd, Pad, Permute, Reshape, Shrink, Strided, Take, Where,
+)
+
+
+def _sizes(args) -> tuple:
+    """Accept f(2, 3) and f((2, 3)) alike."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def _prod(shape) -> int:
+    n = 1
+    for size in shape:
+        n *= size
+    return n
+
+
+class ShapeMixin:
+    __slots__ = ()
+
+    # ---- reshaping --------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        shape = _sizes(shape)
+        numel = self.numel()
+        if shape.count(-1) > 1:
+            raise RuntimeError(f"reshape: only one dim can be -1, got {shape}")
+        if -1 in shape:
+            known = _prod(s for s in shape if s != -1)
+            if known == 0 or numel % known:
+                raise RuntimeError(f"reshape: shape {shape} is invalid for input of size {numel}")
+            shape = tuple(numel // known if s == -1 else s for s in shape)
+        if _prod(shape) != numel or any(s < 0 for s in shape):
+            raise RuntimeError(f"reshape: shape {shape} is invalid for input of size {numel}")
+        if shape == self.shape:
+            return self
+        return Reshape.apply(self, shape=shape)
+
+    view = reshape
+
+    def view_as(self, other):
+        return self.reshape(other.shape)
+
+    def reshape_as(self, other):
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = self._dim(start_dim, "flatten"), self._dim(end_dim, "flatten")
+        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
+
+    def unflatten(self, dim: int, sizes):
+        dim = self._dim(dim, "unflatten")
+        return self.reshape(self.shape[:dim] + tuple(sizes) + self.shape[dim + 1:])
+
+    def unsqueeze(self, dim: int):
+        dim = self._dim(dim, "unsqueeze", extra=1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape(tuple(s for s in self.shape if s != 1))
+        if self.ndim == 0:
+            return self
+        dims = self._axes(dim, "squeeze")
+        return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in dims and s == 1)))
+
+    def permute(self, *dims):
+        dims = tuple(self._dim(d, "permute") for d in _sizes(dims))
+        if sorted(dims) != list(range(self.ndim)):
+            raise RuntimeError(
+                f"permute: {dims} is not a permutation of the {self.ndim} dims of shape {self.shape}"
+            )
+        if dims == tuple(range(self.ndim)):
+            return self
+        return Permute.apply(self, order=dims)
+
+    def transpose(self, dim0: int, dim1: int):
+        order = list(range(self.ndim))
+        a, b = self._dim(dim0, "transpose"), self._dim(dim1, "transpose")
+        order[a], order[b] = order[b], order[a]
+        return self.permute(*order)
+
+    swapaxes = transpose
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def t(self):
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
+    def expand(self, *sizes):
+        sizes = _sizes(sizes)
+        if len(sizes) < self.ndim:
+            raise RuntimeError(f"expand: the number of sizes {sizes} must be at least the "
+                               f"number of dims of shape {self.shape}")
+        lead = len(sizes) - self.ndim
+        shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+        for i, size in enumerate(self.shape):
+            if size != 1 and size != shape[lead + i]:
+                raise RuntimeError(
+                    f"expand: shape {self.shape} cannot be expanded to {sizes} (dim {lead + i}: "
+                    f"{size} is not 1)"
+                )
+        return self._broadcast_to(shape)
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def repeat(self, *repeats):
+        repeats = _sizes(repeats)
+        if len(repeats) < self.ndim:
+            raise RuntimeError(f"repeat: {len(repeats)} repeats for {self.ndim} dims")
+        x = self.reshape((1,) * (len(repeats) - self.ndim) + self.shape)
+        # (a, b) repeated (r, s): view as (1, a, 1, b), expand to (r, a, s, b), merge pairs
+        spread = x.reshape(tuple(v for s in x.shape for v in (1, s)))
+        grown = spread.expand(tuple(v for r, s in zip(repeats, x.shape) for v in (r, s)))
+        return grown.reshape(tuple(r * s for r, s in zip(repeats, x.shape)))
+
+    def flip(self, *dims):
+        axes = self._axes(_sizes(dims), "flip")
+        return Flip.apply(self, axes=axes) if axes else self
+
+    def sum_to_shape(self, shape: tuple):
+        """Sum over the dims that broadcasting added or grew: the adjoint of expand."""
+        lead = self.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, s in enumerate(shape) if s == 1 and self.shape[lead + i] != 1
+        )
+        out = self.sum(axes, keepdim=True) if axes else self
+        return out.reshape(shape)
+
+    def pad(self, padding, value=0):
+        """Pad with (before, after) per dim, the first pair for the first dim (see F.pad)."""
+        return Pad.apply(self, padding=tuple(tuple(p) for p in padding), value=value)
+
+    # ---- joining and splitting ----------------------------------------------------------------------
+    def split(self, split_size_or_sections, dim: int = 0):
+        dim = self._dim(dim, "split")
+        size = self.shape[dim]
+        if isinstance(split_size_or_sections, int):
+            step = split_size_or_sections
+            if step <= 0:
+                raise ValueError(f"split: split_size must be positive, got {step}")
+            sections = [min(step, size - start) for start in range(0, size, step)] or [0]
+        else:
+            sections = list(split_size_or_sections)
+            if sum(sections) != size:
+                raise RuntimeError(f"split: sections {sections} don't add up to {size} "
+                                   f"(dim {dim} of shape {self.shape})")
+        pieces, start = [], 0
+        for length in sections:
+            pieces.append(self._narrow(dim, start, length))
+            start += length
+        return tuple(pieces)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        size = self.shape[self._dim(dim, "chunk")]
+        return self.split(max(1, -(-size // chunks)), dim)
+
+    def narrow(self, dim: int, start: int, length: int):
+        return self._narrow(self._dim(dim, "narrow"), start, length)
+
+    def _narrow(self, dim: int, start: int, length: int):
+        bounds = tuple((start, start + length) if i == dim else (0, s)
+                       for i, s in enumerate(self.shape))
+        return Shrink.apply(self, bounds=bounds) if length != self.shape[dim] else self
+
+    def gather(self, dim: int, index):
+        """out[i][j][k] = self[i][index[i][j][k]][k] for dim=1, as torch.gather."""
+        dim = self._dim(dim, "gather")
+        if index.ndim != self.ndim:
+            raise RuntimeError(f"gather: index has {index.ndim} dims, input has {self.ndim}")
+        self._check_index(index, self.shape[dim], "gather", dim)
+        # one flat position per output element: the index on `dim`, the position elsewhere
+        flat = None
+        stride = 1
+        for axis in reversed(range(self.ndim)):
+            if axis == dim:
+                coordinate = index.detach().long()
+            else:
+                coordinate = self._arange(index.shape[axis]).reshape(
+                    *[index.shape[axis] if d == axis else 1 for d in range(self.ndim)])
+            term = coordinate * stride if stride != 1 else coordinate
+            flat = term if flat is None else flat + term
+            stride *= self.shape[axis]
+        flat = flat.expand(index.shape)
+        return Take.apply(self.reshape(-1), flat, axis=0)
+
+    def _arange(self, n: int):
+        return type(self)._make(TensorData.arange(n, dtypes.int64, self._data.backend), None)
+
+    # ---- indexing -----------------------------------------------------------------------------------
+    def __getitem__(self, key):
+        x, advanced = self._basic_index(key)
+        return x._advanced_index(advanced) if advanced else x
+
+    def _basic_index(self, key):
+        """Apply ints, slices, None and Ellipsis; return the tensor and the advanced indices
+        left over, as (dim in the result, index tensor) pairs."""
+        items = list(key) if isinstance(key, tuple) else [key]
+        used = sum(_dims_used(item) for item in items)
+        if used > self.ndim:
+            raise IndexError(f"index: too many indices for a tensor of {self.ndim} dims "
+                             f"(shape {self.shape})")
+        if sum(item is Ellipsis for item in items) > 1:
+            raise IndexError("index: an index can only have a single ellipsis")
+        if any(item is Ellipsis for item in items):
+            at = next(i for i, item in enumerate(items) if item is Ellipsis)
+            items[at:at + 1] = [slice(None)] * (self.ndim - used)
+        else:
+            items += [slice(None)] * (self.ndim - used)
+        x, dim, shape, advanced = self, 0, [], []
+        for item in items:
+            if item is None:
+                shape.append(1)
+            elif isinstance(item, slice):
+                x = x._slice(dim, item)
+                shape.append(x.shape[dim])
+                dim += 1
+            elif _is_int(item):
+                size = x.shape[dim]
+                if not -size <= int(item) < size:
+                    raise IndexError(f"index {int(item)} is out of bounds for dim {dim} "
+                                     f"with size {size}")
+                x = x._narrow(dim, int(item) % size, 1)
+                dim += 1
+            else:
+                for index in self._index_tensors(item, x.shape[dim:], dim):
+                    advanced.append((len(shape), index))
+                    shape.append(x.shape[dim])
+                    dim += 1
+        return x.reshape(tuple(shape)), advanced
+
+    def _slice(self, dim: int, item: slice):
+        size = self.shape[dim]
+        for part in (item.start, item.stop, item.step):
+            if part is not None and not _is_int(part):
+                raise TypeError(f"index: slice indices must be integers or None, got {part!r}")
+        start, stop, step = item.indices(size)
+        if step < 0:  # x[::-1]: flip, then an ordinary slice of the flipped dim
+            flipped = Flip.apply(self, axes=(dim,))
+            return flipped._slice(dim, slice(size - 1 - start, size - 1 - stop, -step))
+        count = max(0, -(-(stop - start) // step))
+        if step == 1:
+            return self._narrow(dim, start, count)
+        return Strided.apply(self, axis=dim, start=start, count=count, step=step)
+
+    def _index_tensors(self, item, sizes, dim: int) -> list:
+        """An integer-array or mask index -> int64 index tensors, one per dim it covers."""
+        if isinstance(item, (list, tuple)) or hasattr(item, "__array__") and not isinstance(item, ShapeMixin):
+            item = type(self)(np.asarray(item) if not isinstance(item, (list, tuple)) else item,
+                              device=self.device)
+        if not isinstance(item, ShapeMixin):
+            raise IndexError(
+                f"index: only integers, slices, None, Ellipsis and integer or bool tensors are "
+                f"valid indices, got {type(item).__name__} {item!r:.40}"
+            )
+        if item.dtype is dtypes.bool_:
+            if tuple(item.shape) != tuple(sizes[:item.ndim]):
+                raise IndexError(f"index: mask of shape {item.shape} does not match the indexed "
+                                 f"shape {tuple(sizes[:item.ndim])} at dim {dim}")
+            positions = np.nonzero(item.numpy())  # the result's size depends on the data
+            return [type(self)(p.astype(np.int64), device=self.device) for p in positions]
+        if item.dtype.is_floating_point:
+            raise IndexError(f"index: tensors used as indices must be integer or bool, "
+                             f"got {item.dtype.name}")
+        size = sizes[0]
+        self._check_index(item, size, "index", dim)
+        item = item.long()
+        return [item.where(item >= 0, item + size)]
+
+    def _check_index(self, index, size: int, op: str, dim: int) -> None:
+        if index.numel() == 0:
+            return
+        low, high = int(index.detach().amin().item()), int(index.detach().amax().item())
+        if low < -size or high >= size:
+            bad = high if high >= size else low
+            raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} with size {size}")
+
+    def _advanced_index(self, advanced):
+        """x[..., i, j, ...] with index tensors: one flat index into the indexed dims merged."""
+        dims = [d for d, _ in advanced]
+        indices = [index for _, index in advanced]
+        shape = indices[0].shape
+        for index in indices[1:]:
+            from edugrad.math import broadcast_shape
+
+            shape = broadcast_shape(shape, index.shape, "index")
+        rest = [d for d in range(self.ndim) if d not in dims]
+        moved = self.permute(*dims, *rest)
+        flat, stride = None, 1
+        for d, index in reversed(advanced):
+            term = index.expand(shape) * stride if stride != 1 else index.expand(shape)
+            flat = term if flat is None else flat + term
+            stride *= self.shape[d]
+        merged = moved.reshape((stride,) + tuple(self.shape[d] for d in rest))
+        out = Take.apply(merged, flat, axis=0)
+        # NumPy's rule: adjacent index dims stay where they were; separated ones go first
+        adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
+        if adjacent and dims[0] > 0:
+            n = len(shape)
+            order = list(range(n, n + dims[0])) + list(range(n)) + list(range(n + dims[0], out.ndim))
+            out = out.permute(*order)
+        return out
+
+    def _index_put(self, key, value):
+        """A copy of self with self[key] = value; differentiable in self and value."""
+        selected = self._arange(self.numel()).reshape(self.shape)[key]  # flat positions
+        positions = selected.reshape(-1)
+        if not isinstance(value, ShapeMixin):
+            value = self._constant(value, self.dtype)
+        value = value.to(self.dtype).expand(selected.shape).reshape(-1)
+        flat_shape = (self.numel(),)
+        hit = IndexAdd.apply(self._constant(1, self.dtype, value.shape), positions,
+                             shape=flat_shape, axis=0).detach() > 0
+        placed = IndexAdd.apply(value, positions, shape=flat_shape, axis=0)
+        return Where.apply(hit, placed, self.reshape(-1)).reshape(self.shape)
+
+
+def _is_int(item) -> bool:
+    if isinstance(item, bool):
+        return False
+    if isinstance(item, int):
+        return True
+    return (isinstance(item, ShapeMixin) and item.ndim == 0 and not item.dtype.is_floating_point
+            and item.dtype is not dtypes.bool_) or type(item).__name__ in ("int64", "int32")
+
+
+def _dims_used(item) -> int:
+    if item is None or item is Ellipsis:
+        return 0
+    if isinstance(item, ShapeMixin) and item.dtype is dtypes.bool_:
+        return item.ndim
+    if isinstance(item, (bool, float)):
+        raise IndexError(
+            f"index: only integers, slices, None, Ellipsis and integer or bool tensors are "
+            f"valid indices, got {type(item).__name__} {item!r}"
+        )
+    return 1
+
+
+def cat(tensors, dim: int = 0):
+    """Join tensors along an existing dim: each is padded with zeros to the full length at its
+    offset, and the padded tensors are added (PAD and ADD, so the gradient is a SHRINK)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat: expected a non-empty list of tensors")
+    first = tensors[0]
+    dim = first._dim(dim, "cat")
+    dtype = first.dtype
+    for t in tensors[1:]:
+        dtype = dtypes.result_type((dtype, 1), (t.dtype, 1))
+    for i, t in enumerate(tensors):
+        if t.ndim != first.ndim or any(
+            a != b for d, (a, b) in enumerate(zip(t.shape, first.shape)) if d != dim
+        ):
+            raise RuntimeError(
+                f"cat: sizes of tensors must match except in dim {dim}: tensor 0 has shape "
+                f"{first.shape}, tensor {i} has shape {t.shape}"
+            )
+        if t.device != first.device:
+            raise RuntimeError(f"cat: expected all tensors on the same device, got "
+                               f"{first.device} and {t.device} (tensor {i})")
+    total = sum(t.shape[dim] for t in tensors)
+    out, offset = None, 0
+    for t in tensors:
+        length = t.shape[dim]
+        padding = tuple((offset, total - offset - length) if d == dim else (0, 0)
+                        for d in range(first.ndim))
+        placed = t.to(dtype).pad(padding)
+        out = placed if out is None else out + placed
+        offset += length
+    return out
+
+
+def stack(tensors, dim: int = 0):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise RuntimeError(f"stack: expects each tensor to be equal size, but got "
+                               f"{tensors[0].shape} at entry 0 and {t.shape} at entry {i}")
+    dim = tensors[0]._dim(dim, "stack", extra=1)
+    return cat([t.unsqueeze(dim) for t in tensors], dim)

@@ -1,0 +1,434 @@
+"""Tensor: the user-facing array with autograd. PyTorch's names and semantics.
+
+Layer: Tensor (top). Imports edugrad.function, edugrad.autograd, edugrad.data (for creation),
+and NumPy only to convert user input and output (lists, arrays, `numpy()`, `tolist()`).
+
+A Tensor is three things:
+    _data          a TensorData: the values, on one backend (device)
+    _ctx           the Function that made it (None for leaves): `grad_fn` in PyTorch's words
+    requires_grad  whether gradients flow to it; `grad` holds them after backward
+
+The operations live in two mixins, one file each: math.py (operators, elementwise math,
+reductions, matmul, softmax) and shape.py (reshape and friends, cat/stack/split, indexing).
+Everything differentiable goes through a Function; this file adds construction, conversion,
+the autograd entry points, and in-place updates.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from edugrad import autograd, dtypes
+from edugrad.backend import canonical_device, get_backend
+from edugrad.data import TensorData
+from edugrad.dtypes import DType
+from edugrad.function import Cast, Function, GradMode, Reshape
+from edugrad.math import MathMixin
+from edugrad.shape import ShapeMixin
+
+
+def _host_array(data, dtype: DType | None) -> np.ndarray:
+    """User input (number, nested list, NumPy array) -> a NumPy array of an edugrad dtype."""
+    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        array = np.asarray(data)
+        if dtype is None and array.dtype.name not in dtypes.BY_NAME:
+            raise TypeError(
+                f"tensor: NumPy dtype {array.dtype} is not supported; edugrad has "
+                f"{', '.join(d.name for d in dtypes.ALL)} (convert with .astype first)"
+            )
+    else:
+        try:
+            array = np.array(data)
+        except ValueError as error:
+            raise ValueError(f"tensor: cannot build a tensor from {type(data).__name__}: {error}")
+        if array.dtype == object or array.dtype.kind in "USV":
+            raise TypeError(f"tensor: cannot build a tensor from {data!r:.60}")
+        if dtype is None:  # Python's defaults: floats are float32, ints int64, as in PyTorch
+            kind = array.dtype.kind
+            dtype = dtypes.bool_ if kind == "b" else dtypes.int64 if kind in "iu" else dtypes.float32
+    if dtype is not None:
+        array = array.astype(dtypes.from_name(dtype).name, copy=False)
+    return array
+
+
+class Tensor(MathMixin, ShapeMixin):
+    """An n-dimensional array that records the operations made on it, for backward()."""
+
+    __slots__ = ("_data", "_ctx", "requires_grad", "grad", "_version", "_hooks",
+                 "_retains_grad", "__weakref__")
+    __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
+
+    def __init__(self, data, dtype=None, device=None, requires_grad: bool = False) -> None:
+        if isinstance(data, TensorData):
+            tensor_data = data
+        elif isinstance(data, Tensor):
+            tensor_data = data._data if dtype is None else data._data.cast(dtypes.from_name(dtype))
+            if device is not None and canonical_device(device) != tensor_data.device:
+                tensor_data = tensor_data.to(canonical_device(device))
+        else:
+            tensor_data = TensorData.from_host(_host_array(data, dtype), get_backend(device))
+        self._data = tensor_data
+        self._ctx: Function | None = None
+        self.grad: Tensor | None = None
+        self._version = 0
+        self._hooks = None
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, data: TensorData, ctx: Function | None) -> "Tensor":
+        """The fast constructor Function.apply uses: no conversion, no checks."""
+        tensor = cls.__new__(cls)
+        tensor._data = data
+        tensor._ctx = ctx
+        tensor.requires_grad = ctx is not None
+        tensor.grad = None
+        tensor._version = 0
+        tensor._hooks = None
+        tensor._retains_grad = False
+        return tensor
+
+    # ---- attributes ----------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self._data.buffer.shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self._data.buffer.shape)
+
+    @property
+    def dtype(self) -> DType:
+        return self._data.dtype
+
+    @property
+    def device(self) -> str:
+        return self._data.backend.device
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Function | None:
+        return self._ctx
+
+    @property
+    def data(self) -> "Tensor":
+        """The values without the history (PyTorch's `.data`); assigning replaces the values."""
+        return self.detach()
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        self._data = value._data
+        self._version += 1
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[self._dim(dim)]
+
+    def numel(self) -> int:
+        return self._data.numel()
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise RuntimeError(
+                f"bool: the truth value of a tensor of shape {self.shape} is ambiguous"
+            )
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+    # ---- conversion -------------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad and GradMode.enabled:
+            raise RuntimeError(
+                "numpy: can't call numpy() on a tensor that requires grad; "
+                "use tensor.detach().numpy()"
+            )
+        return self._data.to_host()
+
+    def item(self):
+        if self.numel() != 1:
+            raise ValueError(
+                f"item: only a tensor with one element can be converted to a Python number, "
+                f"not shape {self.shape}"
+            )
+        return self._data.to_host().reshape(()).item()
+
+    def tolist(self):
+        return self._data.to_host().tolist()
+
+    def to(self, *args, **kwargs) -> "Tensor":
+        """to(device), to(dtype), to(device, dtype), to(other_tensor); differentiable."""
+        device, dtype = kwargs.get("device"), kwargs.get("dtype")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            elif isinstance(arg, DType) or str(arg).replace("torch.", "") in dtypes.BY_NAME:
+                dtype = arg
+            else:
+                device = arg
+        out = self
+        if dtype is not None and dtypes.from_name(dtype) is not self.dtype:
+            out = Cast.apply(out, dtype=dtypes.from_name(dtype))
+        if device is not None and canonical_device(device) != out.device:
+            out = ToDevice.apply(out, device=canonical_device(device))
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self, device: int | None = None) -> "Tensor":
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    def float(self) -> "Tensor":
+        return self.to(dtypes.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(dtypes.float64)
+
+    def long(self) -> "Tensor":
+        return self.to(dtypes.int64)
+
+    def int(self) -> "Tensor":
+        return self.to(dtypes.int32)
+
+    def bool(self) -> "Tensor":
+        return self.to(dtypes.bool_)
+
+    def type(self, dtype) -> "Tensor":
+        return self.to(dtypes.from_name(dtype))
+
+    def detach(self) -> "Tensor":
+        """The same values, cut from the graph (shares the TensorData; nothing is copied)."""
+        return Tensor._make(self._data, None)
+
+    def clone(self) -> "Tensor":
+        # sharing the buffer is a copy here: edugrad never writes into a buffer (see _assign)
+        return Reshape.apply(self, shape=self.shape)
+
+    def new_full(self, size, fill_value, dtype=None) -> "Tensor":
+        """A constant tensor on self's device, of self's dtype unless given."""
+        dtype = dtypes.from_name(dtype) if dtype is not None else self.dtype
+        return Tensor._make(TensorData.full(tuple(size), fill_value, dtype, self._data.backend), None)
+
+    def new_zeros(self, size, dtype=None) -> "Tensor":
+        return self.new_full(size, 0, dtype)
+
+    def new_ones(self, size, dtype=None) -> "Tensor":
+        return self.new_full(size, 1, dtype)
+
+    def new_tensor(self, data, dtype=None) -> "Tensor":
+        return Tensor(data, dtype=dtype or self.dtype, device=self.device)
+
+    def contiguous(self) -> "Tensor":
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and not self.dtype.is_floating_point:
+            raise RuntimeError(
+                f"requires_grad_: only floating point tensors can require gradients, "
+                f"not {self.dtype.name}"
+            )
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError("requires_grad_: you can only change requires_grad of leaf tensors")
+        self.requires_grad = requires_grad
+        return self
+
+    # ---- autograd -------------------------------------------------------------------------------
+    def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
+        """Compute d(self)/d(leaf) for every leaf that requires grad, added into leaf.grad."""
+        autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def register_hook(self, hook):
+        """Call hook(grad) when this tensor's gradient is computed; a returned tensor replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that "
+                               "doesn't require gradient")
+        self._hooks = (self._hooks or []) + [hook]
+        return _HookHandle(self, hook)
+
+    def retain_grad(self) -> None:
+        """Keep .grad for this non-leaf tensor too."""
+        self._retains_grad = True
+
+    def zero_grad_(self) -> None:
+        self.grad = None
+
+    # ---- in-place updates ------------------------------------------------------------------------
+    def _assign(self, compute) -> "Tensor":
+        """Replace self's values by compute(old), where old is self before the update.
+
+        A tensor's buffer is never written into: the new values get a new buffer and self points
+        at it. What makes this safe for autograd is the version counter: every op that saved
+        self for its backward notices the bump and refuses to use the new values.
+        """
+        if self.requires_grad and self.is_leaf and GradMode.enabled:
+            raise RuntimeError(
+                "in-place operation on a leaf tensor that requires grad; "
+                "wrap it in `with edugrad.no_grad():` (as optimizers do)"
+            )
+        old = Tensor._make(self._data, self._ctx)
+        old.requires_grad = self.requires_grad
+        result = compute(old)
+        if result.dtype is not self.dtype:
+            if result.dtype.category > self.dtype.category:
+                raise RuntimeError(
+                    f"in-place: result type {result.dtype.name} can't be cast to the "
+                    f"desired output type {self.dtype.name}"
+                )
+            result = result.to(self.dtype)
+        if tuple(result.shape) != tuple(self.shape):
+            raise RuntimeError(
+                f"in-place: output with shape {tuple(self.shape)} doesn't match the "
+                f"broadcast shape {tuple(result.shape)}"
+            )
+        self._data = result._data
+        self._version += 1
+        if GradMode.enabled:  # self now stands where result stood in the graph
+            self._ctx, self.requires_grad = result._ctx, result.requires_grad
+            if self._ctx is not None:
+                self._ctx._output = weakref.ref(self)
+                self._ctx.output_version = self._version
+        return self
+
+    def add_(self, other, alpha=1) -> "Tensor":
+        return self._assign(lambda old: old + (other if alpha == 1 else other * alpha))
+
+    def sub_(self, other, alpha=1) -> "Tensor":
+        return self._assign(lambda old: old - (other if alpha == 1 else other * alpha))
+
+    def mul_(self, other) -> "Tensor":
+        return self._assign(lambda old: old * other)
+
+    def div_(self, other) -> "Tensor":
+        return self._assign(lambda old: old / other)
+
+    def clamp_(self, min=None, max=None) -> "Tensor":
+        return self._assign(lambda old: old.clamp(min, max))
+
+    def zero_(self) -> "Tensor":
+        return self.fill_(0)
+
+    def fill_(self, value) -> "Tensor":
+        return self._assign(lambda old: _full_like(old, value))
+
+    def copy_(self, source) -> "Tensor":
+        source = source if isinstance(source, Tensor) else Tensor(source)
+        if source.device != self.device:
+            source = source.to(self.device)
+        return self._assign(lambda old: source.to(old.dtype).expand(*old.shape))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> "Tensor":
+        noise = Tensor._make(TensorData.rand(self.shape, self.dtype, self._data.backend), None)
+        return self._assign(lambda old: noise * (b - a) + a)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> "Tensor":
+        from edugrad.factories import randn
+
+        noise = randn(*self.shape, dtype=self.dtype, device=self.device)
+        return self._assign(lambda old: noise * std + mean)
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def __setitem__(self, key, value) -> None:
+        self._assign(lambda old: old._index_put(key, value))
+
+    # ---- printing ---------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        array = self._data.to_host()
+        if self.dtype.is_floating_point and _all_whole(array):  # tensor([1., 2.]) as PyTorch
+            body = np.array2string(array, separator=", ", prefix="tensor(",
+                                   formatter={"float_kind": lambda v: f"{v:.0f}."})
+        elif self.dtype.is_floating_point:  # tensor([1.5000, 0.2500])
+            body = np.array2string(array, separator=", ", prefix="tensor(", precision=4,
+                                   floatmode="fixed")
+        else:
+            body = np.array2string(array, separator=", ", prefix="tensor(")
+        if self.numel() == 0:
+            body = "[]" if self.ndim == 1 else f"[], size={self.shape}"
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
+            extras.append(f"dtype={self.dtype!r}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn=<{self._ctx.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def __format__(self, spec: str) -> str:
+        if self.numel() == 1 and spec:
+            return format(self.item(), spec)
+        return str(self)
+
+
+def _all_whole(array) -> bool:
+    finite = array[np.isfinite(array)]
+    return bool(finite.size) and bool(np.all(finite == np.round(finite)))
+
+
+def _full_like(tensor: Tensor, value) -> Tensor:
+    return Tensor._make(tensor._data.full_like(value), None)
+
+
+class _HookHandle:
+    def __init__(self, tensor: Tensor, hook) -> None:
+        self.tensor, self.hook = tensor, hook
+
+    def remove(self) -> None:
+        hooks = [h for h in (self.tensor._hooks or []) if h is not self.hook]
+        self.tensor._hooks = hooks or None
+
+
+class ToDevice(Function):
+    formula = "d(x.to(device))/dx = 1, moved back to x's device"
+
+    def forward(self, x, device: str):
+        self.source = x.device
+        return x.to(device)
+
+    def backward(self, grad_output):
+        return grad_output.to(self.source)
