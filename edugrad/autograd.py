@@ -146,7 +146,7 @@ def run_backward(roots, grad_roots, retain_graph: bool, create_graph: bool, on_l
             for parent, parent_grad in zip(ctx.parents, parent_grads):
                 if parent_grad is None or not parent.requires_grad:
                     continue
-                if tuple(parent_grad.shape) != tuple(parent.shape):
+                if parent_grad._data.buffer.shape != parent._data.buffer.shape:
                     raise RuntimeError(
                         f"{ctx.name} returned a gradient of shape {tuple(parent_grad.shape)} "
                         f"for an input of shape {tuple(parent.shape)}"

@@ -64,6 +64,19 @@ class TensorData:
         return TensorData(backend.full(tuple(shape), value, dtype), dtype, backend)
 
     @staticmethod
+    def constant(value, shape: tuple, dtype: DType, backend: Backend) -> "TensorData":
+        """One number broadcast to `shape` (FULL of a scalar, then EXPAND), cached: buffers
+        are never written, so `x * 2` can share one constant with every other `* 2`."""
+        key = (value, shape, dtype, backend)
+        data = _constants.get(key)
+        if data is None:
+            if len(_constants) > 4096:
+                _constants.clear()
+            data = TensorData.full((), value, dtype, backend)
+            data = _constants[key] = data.expand(shape) if shape else data
+        return data
+
+    @staticmethod
     def rand(shape: tuple, dtype: DType, backend: Backend) -> "TensorData":
         return TensorData(backend.rand(tuple(shape), dtype), dtype, backend)
 
@@ -309,6 +322,9 @@ class TensorData:
         column = self.reshape((count, 1)).expand((count, size))
         row = TensorData.arange(size, self.dtype, self.backend).reshape((1, size))
         return column.cmpeq(row.expand((count, size))).cast(dtype)
+
+
+_constants: dict = {}
 
 
 def _prod(shape) -> int:

@@ -27,7 +27,10 @@ the teaching tools to show.
 
 from __future__ import annotations
 
+import math
 import weakref
+
+from edugrad.data import TensorData
 
 
 
@@ -50,8 +53,8 @@ class Function:
 
     def __init__(self, *parents) -> None:
         self.parents = parents
-        self.needs_input_grad = tuple(p.requires_grad for p in parents)
-        self.requires_grad = any(self.needs_input_grad)
+        self.needs_input_grad = tuple([p.requires_grad for p in parents])
+        self.requires_grad = True in self.needs_input_grad
 
     def forward(self, *inputs, **options):
         raise NotImplementedError(f"{type(self).__name__}.forward is not written")
@@ -155,7 +158,18 @@ class Sin(Function):
 
     def backward(self, grad_output):
         (x,) = self.inputs
-        return grad_output * x.cos()
+        return grad_output * Cos.apply(x)
+
+
+class Cos(Function):
+    formula = "d(cos x)/dx = -sin x"
+
+    def forward(self, x):
+        return x.add(TensorData.constant(math.pi / 2, x.shape, x.dtype, x.backend)).sin()
+
+    def backward(self, grad_output):
+        (x,) = self.inputs
+        return -grad_output * x.sin()
 
 
 class Sqrt(Function):

@@ -18,7 +18,7 @@ from collections import namedtuple
 from edugrad import dtypes
 from edugrad.data import TensorData
 from edugrad.function import (
-    Add, Cast, Div, Exp, Expand, Log, Matmul, Max, Maximum, Mul, Neg, Pow, Relu, Reshape,
+    Add, Cast, Cos, Div, Exp, Expand, Log, Matmul, Max, Maximum, Mul, Neg, Pow, Relu, Reshape,
     Sigmoid, Sin, Sqrt, Sub, Sum, Tanh, Where,
 )
 
@@ -46,8 +46,7 @@ class MathMixin:
     # ---- turning operands into tensors of one dtype, one device, one shape -----------------------
     def _constant(self, value, dtype, shape=()):
         """A Python number as a tensor of `shape` (a broadcast view: no memory per element)."""
-        data = TensorData.full((), value, dtype, self._data.backend)
-        return type(self)._make(data.expand(tuple(shape)) if shape else data, None)
+        return type(self)._make(TensorData.constant(value, shape, dtype, self._data.backend), None)
 
     def _operands(self, other, op: str, reverse: bool = False, dtype=None):
         """(x, y): same dtype (PyTorch's promotion, or `dtype`), same device, same shape."""
@@ -93,9 +92,11 @@ class MathMixin:
         return Expand.apply(x, shape=shape)
 
     def _binary(self, function, other, op: str, reverse: bool = False):
-        if (isinstance(other, MathMixin) and other.shape == self.shape
-                and other.dtype is self.dtype and other.device == self.device):
-            return function.apply(other, self) if reverse else function.apply(self, other)
+        if isinstance(other, MathMixin):  # the common case, checked without any conversion
+            mine, theirs = self._data, other._data
+            if (mine.buffer.shape == theirs.buffer.shape and mine.dtype is theirs.dtype
+                    and mine.backend is theirs.backend):
+                return function.apply(other, self) if reverse else function.apply(self, other)
         return function.apply(*self._operands(other, op, reverse))
 
     # ---- arithmetic operators ---------------------------------------------------------------------
@@ -242,7 +243,7 @@ class MathMixin:
         return Sin.apply(self._float())
 
     def cos(self):
-        return (self._float() + math.pi / 2).sin()  # cos x = sin(x + pi/2)
+        return Cos.apply(self._float())
 
     def tanh(self):
         return Tanh.apply(self._float())
