@@ -1,0 +1,70 @@
+"""The CuPy backend: devices "cuda" and "cuda:N". The NumPy backend with `xp = cupy`.
+
+Layer: backends. Imports edugrad.backend, edugrad.dtypes, the NumPy backend and CuPy (only when
+a "cuda" device is first used: importing edugrad never imports CuPy).
+
+Everything stays on the GPU: the only device-to-host copy is `to_host`, which TensorData calls
+for `.numpy()`, `.item()`, `.tolist()` and printing, never inside an op.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from edugrad.backends.numpy_backend import NumpyBackend
+
+try:
+    import cupy
+    import cupyx
+except ImportError as error:  # raised when a "cuda" device is asked for, not at edugrad import
+    raise ImportError(
+        "device 'cuda' needs CuPy: pip install 'edugrad[cuda]' (a CuPy wheel matching your "
+        "CUDA version; `python -m edugrad.doctor` tells which)"
+    ) from error
+
+
+class CupyBackend(NumpyBackend):
+    name = "cuda"
+    xp = cupy
+
+    def __init__(self, device: str | None = None) -> None:
+        device = device or "cuda:0"
+        self.index = int(device.partition(":")[2] or 0)
+        if not 0 <= self.index < cupy.cuda.runtime.getDeviceCount():
+            raise RuntimeError(f"device {device!r}: there are "
+                               f"{cupy.cuda.runtime.getDeviceCount()} CUDA devices")
+        self.gpu = cupy.cuda.Device(self.index)
+        with self.gpu:
+            super().__init__(device)
+        if self.index != 0:  # run every primitive with this GPU current
+            for name in dir(NumpyBackend):
+                method = getattr(self, name)
+                if not name.startswith("_") and callable(method) and name != "has":
+                    setattr(self, name, self._on_device(method))
+
+    def _on_device(self, method):
+        @functools.wraps(method)
+        def wrapper(*args, **kwargs):
+            with self.gpu:
+                return method(*args, **kwargs)
+
+        return wrapper
+
+    def from_host(self, array):
+        return cupy.asarray(array)
+
+    def to_host(self, x):
+        return cupy.asnumpy(x)
+
+    def _strided(self, x, shape, strides):
+        return cupy.lib.stride_tricks.as_strided(x, shape, strides)
+
+    def index_add(self, shape, axis, index, src):
+        out = cupy.zeros(shape, dtype=src.dtype)
+        moved = cupy.moveaxis(out, axis, 0)
+        src = cupy.moveaxis(src, tuple(range(axis, axis + index.ndim)), tuple(range(index.ndim)))
+        cupyx.scatter_add(moved, index, src)
+        return out
+
+    def synchronize(self) -> None:
+        self.gpu.synchronize()
