@@ -1,0 +1,221 @@
+"""Training-step speed and memory: edugrad against PyTorch CPU and hand-written NumPy.
+
+    python benchmarks/bench_training.py               # speed at 1 thread and the default count
+    python benchmarks/bench_training.py --memory      # peak RSS of 500 CNN steps, and growth
+
+A step is forward + backward + Adam on a batch of 128 MNIST-shaped inputs with cross-entropy:
+
+    MLP-S   784-128-10
+    MLP-L   784-512-512-10
+    CNN-S   conv 1-8 3x3, ReLU, maxpool 2, conv 8-16 3x3, ReLU, maxpool 2, flatten, linear 400-10
+
+For each thread setting one worker process builds all nine (model, framework) pairs and times
+them in interleaved rounds, so a noisy moment hits all of them alike; the best round counts.
+Targets (issue 6): at most 1.5x PyTorch everywhere, at most 1.3x NumPy on MLP-L and CNN-S;
+peak RSS of the CNN run at most 2x NumPy's, and no growth from step 100 to step 500.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODELS = ("MLP-S", "MLP-L", "CNN-S")
+BATCH = 128
+
+
+def make_edugrad(name):
+    import edugrad
+    from edugrad import nn, optim
+
+    edugrad.manual_seed(0)
+    if name == "MLP-S":
+        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    elif name == "MLP-L":
+        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
+                              nn.ReLU(), nn.Linear(512, 10))
+    else:
+        model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3),
+                              nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 10))
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, edugrad.tensor, lambda y: edugrad.tensor(y)
+
+
+def make_torch(name):
+    import torch
+    from torch import nn, optim
+
+    torch.manual_seed(0)
+    if name == "MLP-S":
+        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    elif name == "MLP-L":
+        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
+                              nn.ReLU(), nn.Linear(512, 10))
+    else:
+        model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3),
+                              nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 10))
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, torch.from_numpy, torch.from_numpy
+
+
+def make_numpy(name):
+    sys.path.insert(0, HERE)
+    import numpy_reference as ref
+
+    if name == "MLP-S":
+        model = ref.MLP([784, 128, 10])
+    elif name == "MLP-L":
+        model = ref.MLP([784, 512, 512, 10])
+    else:
+        model = ref.CNN()
+    flat = name != "CNN-S"
+
+    def step(x, y):
+        return model.step(x.reshape(len(x), -1) if flat else x, y)
+
+    return step, lambda a: a, lambda a: a
+
+
+FRAMEWORKS = {"edugrad": make_edugrad, "torch": make_torch, "numpy": make_numpy}
+
+
+def worker(threads: int | None, rounds: int, steps: int) -> dict:
+    import numpy as np
+
+    available = dict(FRAMEWORKS)
+    try:
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+    except ImportError:
+        available.pop("torch")
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, BATCH).astype(np.int64)
+    runs = {}
+    for model in MODELS:
+        for framework, make in available.items():
+            step, convert_x, convert_y = make(model)
+            runs[(model, framework)] = (step, convert_x(x), convert_y(y))
+    best = {key: float("inf") for key in runs}
+    for key, (step, bx, by) in runs.items():  # warm up: first-call costs are not the subject
+        for _ in range(3):
+            step(bx, by)
+    for _ in range(rounds):
+        for key, (step, bx, by) in runs.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                step(bx, by)
+            best[key] = min(best[key], (time.perf_counter() - start) / steps)
+    return {f"{m}|{f}": t for (m, f), t in best.items()}
+
+
+def rss_kib() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def memory_worker(framework: str, steps: int) -> dict:
+    import resource
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, BATCH).astype(np.int64)
+    step, cx, cy = FRAMEWORKS[framework]("CNN-S")
+    bx, by = cx(x), cy(y)
+    at = {}
+    for i in range(1, steps + 1):
+        step(bx, by)
+        if i in (100, steps):
+            at[i] = rss_kib()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"peak_kib": peak, "rss_100": at[100], "rss_end": at[steps]}
+
+
+def run_child(args: list, threads: int | None) -> dict:
+    env = dict(os.environ)
+    if threads:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(threads)
+    out = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
+    parser.add_argument("--memory", action="store_true", help="measure memory instead of speed")
+    parser.add_argument("--memory-steps", type=int, default=500)
+    parser.add_argument("--worker", choices=["speed", "memory"], help=argparse.SUPPRESS)
+    parser.add_argument("--framework", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker == "speed":
+        print(json.dumps(worker(args.threads or None, args.rounds, args.steps)))
+        return 0
+    if args.worker == "memory":
+        print(json.dumps(memory_worker(args.framework, args.memory_steps)))
+        return 0
+
+    if args.memory:
+        print(f"CNN-S, batch {BATCH}, {args.memory_steps} steps, 1 thread")
+        results = {f: run_child(["--worker", "memory", "--framework", f,
+                                 "--memory-steps", str(args.memory_steps)], 1)
+                   for f in ("edugrad", "numpy", "torch")}
+        for f, r in results.items():
+            print(f"{f:<8} peak RSS {r['peak_kib'] / 1024:7.1f} MiB   RSS at step 100 "
+                  f"{r['rss_100'] / 1024:7.1f} MiB, at step {args.memory_steps} "
+                  f"{r['rss_end'] / 1024:7.1f} MiB")
+        ratio = results["edugrad"]["peak_kib"] / results["numpy"]["peak_kib"]
+        growth = results["edugrad"]["rss_end"] - results["edugrad"]["rss_100"]
+        print(f"edugrad peak / numpy peak: {ratio:.2f}x (target <= 2x); growth 100->"
+              f"{args.memory_steps}: {growth / 1024:.1f} MiB (target: none)")
+        return 0
+
+    for threads in (1, None):
+        label = "1 thread" if threads else f"default threads ({os.cpu_count()} cores)"
+        times = run_child(["--worker", "speed", "--rounds", str(args.rounds), "--steps",
+                           str(args.steps), "--threads", str(threads or 0)], threads)
+        print(f"\n{label}: ms per training step (batch {BATCH}, Adam, cross-entropy)")
+        print(f"{'model':<7} {'edugrad':>9} {'torch':>9} {'numpy':>9} {'vs torch':>9} {'vs numpy':>9}")
+        for model in MODELS:
+            t = {f: times.get(f"{model}|{f}") for f in FRAMEWORKS}
+            cells = [f"{t[f] * 1e3:9.2f}" if t[f] else f"{'-':>9}" for f in FRAMEWORKS]
+            vs_torch = f"{t['edugrad'] / t['torch']:8.2f}x" if t["torch"] else f"{'-':>9}"
+            vs_numpy = f"{t['edugrad'] / t['numpy']:8.2f}x"
+            print(f"{model:<7} {' '.join(cells)} {vs_torch} {vs_numpy}")
+    print("\ntargets: <= 1.5x torch on every model; <= 1.3x numpy on MLP-L and CNN-S")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
