@@ -18,8 +18,8 @@ from collections import namedtuple
 from edugrad import dtypes
 from edugrad.data import TensorData
 from edugrad.function import (
-    Add, Cast, Cos, Div, Exp, Expand, Log, Matmul, Max, Maximum, Mul, Neg, Pow, Relu, Reshape,
-    Sigmoid, Sin, Sqrt, Sub, Sum, Tanh, Where,
+    Add, Cast, Cos, Div, Exp, Expand, Log, LogSoftmax, Matmul, Max, Maximum, Mul, Neg, Pow, Relu, Reshape,
+    Sigmoid, Sin, Softmax, Sqrt, Sub, Sum, Tanh, Where,
 )
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])  # torch.return_types.max
@@ -405,11 +405,12 @@ class MathMixin:
         return out if keepdim else out.squeeze(self._axes(dim, "logsumexp"))
 
     def softmax(self, dim: int):
-        shifted = (self - self.amax(dim, keepdim=True).detach()).exp()
-        return shifted / shifted.sum(dim, keepdim=True)
+        x = self._float()
+        return Softmax.apply(x, axis=x._dim(dim, "softmax")) if x.ndim else x * 0 + 1
 
     def log_softmax(self, dim: int):
-        return self - self.logsumexp(dim, keepdim=True)
+        x = self._float()
+        return LogSoftmax.apply(x, axis=x._dim(dim, "log_softmax")) if x.ndim else x * 0
 
     # ---- matrix product -------------------------------------------------------------------------------
     def matmul(self, other):
