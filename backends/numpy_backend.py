@@ -90,7 +90,7 @@ class NumpyBackend(Backend):
 
     # ---- reduce ----------------------------------------------------------------------------
     def sum(self, x, axes):
-        return x.sum(axis=axes, keepdims=True)
+        return x.sum(axis=axes, keepdims=True, dtype=x.dtype)  # NumPy would widen ints
 
     def max(self, x, axes):
         return x.max(axis=axes, keepdims=True)

@@ -83,7 +83,7 @@ class TensorData:
     @staticmethod
     def from_host(array, backend: Backend) -> "TensorData":
         """From a NumPy array (of any layout; made C-contiguous here)."""
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")  # not ascontiguousarray: it makes 0-d arrays 1-d
         return TensorData(backend.from_host(array), dtypes.from_name(array.dtype.name), backend)
 
     @staticmethod
@@ -284,15 +284,16 @@ class TensorData:
         """Pick along `axis` with an int64 index of any shape; see Op.TAKE."""
         if Op.TAKE in self.backend.accelerated:
             return self._new(self.backend.take(self.buffer, axis, index.buffer))
-        # one-hot: hot[i, s] = (index[i] == s); out[r, i] = sum_s x[r, s] * hot[i, s]
+        # one-hot: hot[i, s] = (index[i] == s); out[r, i] = sum_s (x[r, s] if hot[i, s] else 0)
         size = self.shape[axis]
         rest = self.shape[:axis] + self.shape[axis + 1:]
         order = tuple(d for d in range(self.ndim) if d != axis) + (axis,)
         rows = self.permute(order).reshape((_prod(rest), 1, size))
-        hot = index._one_hot(size, self.dtype)  # (I, size)
+        hot = index._one_hot(size)  # (I, size) bool
         count = hot.shape[0]
         picked = rows.expand((rows.shape[0], count, size))
-        picked = picked.mul(hot.reshape((1, count, size)).expand(picked.shape))
+        picked = hot.reshape((1, count, size)).expand(picked.shape).where(
+            picked, picked.full_like(0))  # WHERE, not MUL: inf * 0 would be nan
         picked = picked.sum((2,), keepdim=False).reshape(rest + index.shape)
         # index dims sit last; move them to where `axis` was
         lead, nidx = axis, index.ndim
@@ -311,17 +312,17 @@ class TensorData:
         order += tuple(range(axis, axis + nidx))
         count = index.numel()
         src = self.permute(order).reshape((_prod(rest), count, 1)).expand((_prod(rest), count, size))
-        hot = index._one_hot(size, self.dtype).reshape((1, count, size)).expand(src.shape)
-        out = src.mul(hot).sum((1,), keepdim=False).reshape(rest + (size,))
+        hot = index._one_hot(size).reshape((1, count, size)).expand(src.shape)
+        out = hot.where(src, src.full_like(0)).sum((1,), keepdim=False).reshape(rest + (size,))
         back = tuple(range(axis)) + (len(rest),) + tuple(range(axis, len(rest)))
         return out.permute(back)
 
-    def _one_hot(self, size: int, dtype: DType) -> "TensorData":
-        """(numel,) int index -> (numel, size) matrix of 0/1 in `dtype`, by CMPEQ with a range."""
+    def _one_hot(self, size: int) -> "TensorData":
+        """(numel,) int index -> (numel, size) bool matrix, by CMPEQ with a range."""
         count = self.numel()
         column = self.reshape((count, 1)).expand((count, size))
         row = TensorData.arange(size, self.dtype, self.backend).reshape((1, size))
-        return column.cmpeq(row.expand((count, size))).cast(dtype)
+        return column.cmpeq(row.expand((count, size)))
 
 
 _constants: dict = {}

@@ -211,7 +211,7 @@ class MathMixin:
 
     def __and__(self, other):
         x, y = self._operands(other, "and")
-        return type(self)._make(x._data.mul(y._data), None)
+        return type(self)._make(x._data.where(y._data, y._data.full_like(False)), None)
 
     def __or__(self, other):
         x, y = self._operands(other, "or")
@@ -389,7 +389,10 @@ class MathMixin:
         return (centred * centred).sum(axes, keepdim) / max(count - correction, 0)
 
     def std(self, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
-        return self.var(dim, unbiased, keepdim, correction).sqrt()
+        variance = self.var(dim, unbiased, keepdim, correction)
+        # d sqrt(v)/dv is infinite at v = 0 (constant data); PyTorch gives gradient 0 there
+        positive = variance > 0
+        return variance.where(positive, 1).sqrt().where(positive, 0)
 
     def all(self, dim=None, keepdim: bool = False):
         return ~((~self.bool()).any(dim, keepdim))

@@ -69,7 +69,8 @@ class Op(Enum):
     # ---- load: getting data in and out of a backend ---------------------------------------
     FULL = (Kind.LOAD, """full(shape, value, dtype) -> buffer
         A new buffer of `shape` (a tuple of non-negative ints; () is a scalar) with every
-        element equal to the Python number `value` converted to `dtype` (an edugrad DType).""")
+        element equal to the Python number `value` converted to `dtype` (an edugrad DType;
+        a float into an int dtype truncates toward zero, as CAST).""")
     RAND = (Kind.LOAD, """rand(shape, dtype) -> buffer
         Independent samples from the uniform distribution on [0, 1), of the float `dtype`.
         The backend keeps its own generator; `seed(n)` resets it so runs repeat.""")
@@ -91,18 +92,18 @@ class Op(Enum):
     SQRT = (Kind.UNARY, """sqrt(x) -> square root, elementwise; float dtypes.
         sqrt(negative) = nan without raising.""")
     CAST = (Kind.UNARY, """cast(x, dtype) -> x converted to `dtype`, elementwise.
-        float -> int truncates toward zero; anything -> bool is `x != 0`; bool -> number is
-        0 or 1.""")
+        float -> int truncates toward zero (nan and inf give an unspecified int); anything ->
+        bool is `x != 0`; bool -> number is 0 or 1.""")
 
     # ---- binary: elementwise, two inputs of EQUAL shape and EQUAL dtype --------------------------
     ADD = (Kind.BINARY, """add(x, y) -> x + y. Shapes and dtypes are equal: the layer above
-        broadcasts with EXPAND and promotes with CAST before calling.""")
-    SUB = (Kind.BINARY, """sub(x, y) -> x - y. Equal shapes and dtypes.""")
-    MUL = (Kind.BINARY, """mul(x, y) -> x * y. Equal shapes and dtypes.""")
+        broadcasts with EXPAND and promotes with CAST before calling. Never bool.""")
+    SUB = (Kind.BINARY, """sub(x, y) -> x - y. Equal shapes and dtypes, never bool.""")
+    MUL = (Kind.BINARY, """mul(x, y) -> x * y. Equal shapes and dtypes, never bool.""")
     DIV = (Kind.BINARY, """div(x, y) -> x / y, true division; float dtypes. x/0 is +-inf
         (nan for 0/0) without raising.""")
     MAXIMUM = (Kind.BINARY, """maximum(x, y) -> the larger of x and y, elementwise; nan if
-        either is nan. Equal shapes and dtypes.""")
+        either is nan. Equal shapes and dtypes; on bool it is logical or.""")
     CMPLT = (Kind.BINARY, """cmplt(x, y) -> x < y as a bool buffer. Equal shapes and dtypes.""")
     CMPEQ = (Kind.BINARY, """cmpeq(x, y) -> x == y as a bool buffer. Equal shapes and dtypes.""")
 
@@ -112,8 +113,8 @@ class Op(Enum):
 
     # ---- reduce: `axes` is a non-empty sorted tuple of distinct non-negative dims --------------
     SUM = (Kind.REDUCE, """sum(x, axes) -> the sum over `axes`, which stay in the result with
-        size 1 (shape (2, 3, 4) summed over (0, 2) gives (1, 3, 1)). Result dtype = x's.
-        The sum over an empty dim is 0.""")
+        size 1 (shape (2, 3, 4) summed over (0, 2) gives (1, 3, 1)). Result dtype = x's,
+        never bool (the layer above sums bools as int64). The sum over an empty dim is 0.""")
     MAX = (Kind.REDUCE, """max(x, axes) -> the maximum over `axes`, kept with size 1 as in SUM.
         nan if any reduced element is nan. The layer above never reduces an empty dim.""")
 
