@@ -39,34 +39,6 @@ class NumpyWithoutAccelerated(NumpyBackend):
         self.accelerated = frozenset()
 
 
-# ---- known bugs outside this suite's files: each test xfails (strictly) while its bug is there --
-
-def _numpy_sum_keeps_int32() -> bool:
-    return NumpyBackend().sum(np.ones(2, np.int32), (0,)).dtype == np.int32
-
-
-def _fallback_take_keeps_inf() -> bool:
-    backend = NumpyWithoutAccelerated()
-    x = TensorData.from_host(np.array([1.0, -np.inf]), backend)
-    index = TensorData.from_host(np.array([0]), backend)
-    with np.errstate(all="ignore"):
-        return x.take(0, index).to_host().tolist() == [1.0]
-
-
-KNOWN = {
-    "sum_int32": (_numpy_sum_keeps_int32, "NumpyBackend.sum promotes int32 to int64 "
-                                          "(ndarray.sum without dtype=)"),
-    "take_inf": (_fallback_take_keeps_inf, "the TAKE/INDEX_ADD fallbacks multiply by a one-hot "
-                                           "mask, and inf * 0 is nan"),
-}
-
-
-def expect_known_bug(request, key: str) -> None:
-    works, reason = KNOWN[key]
-    if not works():
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-
-
 # ---- every required primitive on every backend ---------------------------------------------------
 
 _backends: dict[str, Backend] = {}
@@ -84,10 +56,8 @@ def load(name: str) -> Backend:
 
 
 @pytest.mark.parametrize("op", REQUIRED, ids=lambda op: op.name)
-def test_primitive_conforms(request, backend_name, op):
+def test_primitive_conforms(backend_name, op):
     backend = load(backend_name)
-    if op is Op.SUM and isinstance(backend, NumpyBackend):
-        expect_known_bug(request, "sum_int32")
     result = check.check_primitive(op, backend, NumpyBackend("cpu"))
     assert result.status == check.PASS, f"{op.name}: {result.status}\n{result.detail}"
 
@@ -122,13 +92,11 @@ FALLBACK_CASES = [(op, number) for op in ACCELERATED
                          ids=["python", "cpu-composed"])
 @pytest.mark.parametrize("op, number", FALLBACK_CASES,
                          ids=[f"{op.name}-{number}" for op, number in FALLBACK_CASES])
-def test_fallback_agrees_with_accelerated(request, make_backend, op, number):
+def test_fallback_agrees_with_accelerated(make_backend, op, number):
     backend = make_backend("composed")
     assert op not in backend.accelerated  # so TensorData composes it from required primitives
     reference = NumpyBackend("cpu")
     assert op in reference.accelerated
-    if "inf" in conformance.cases()[op][number - 1].note:
-        expect_known_bug(request, "take_inf")
     result = check.check_case(op, number, backend, reference)
     assert result.status == check.PASS, result.detail
 
