@@ -29,7 +29,7 @@ from edugrad.function import Function, GradMode
 
 __all__ = [
     "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "gradcheck", "gradgradcheck", "Function",
+    "gradcheck", "gradgradcheck", "detect_anomaly", "Function",
 ]
 
 
@@ -54,6 +54,11 @@ class set_grad_enabled:
 
 class _GradModeContext:
     mode = True
+
+    def __new__(cls, function=None):
+        # `@no_grad` works as a decorator without the call too, as in PyTorch
+        context = super().__new__(cls)
+        return context(function) if function is not None else context
 
     def __enter__(self) -> None:
         self.previous = GradMode.enabled
@@ -103,10 +108,21 @@ def topological_order(roots) -> list:
                 f"Trying to backward through the graph a second time ({ctx.name} was already "
                 "used and freed); pass retain_graph=True to the first backward or grad call"
             )
-        for parent in ctx.parents:
+        for parent, version in zip(ctx.parents, ctx.versions):
+            if parent._before is not None:
+                parent = _as_used(parent, version)
             if parent.requires_grad and id(parent) not in visited:
                 stack.append((parent, False))
     return order
+
+
+def _as_used(tensor, version: int):
+    """The tensor as an op used it, at `version`. An in-place update made later with grad on
+    moved the tensor onto a new node (Tensor._assign); the node it had before is kept in
+    `_before`, so `z = y + 1; y.mul_(3)` still sends z's gradient to y's old node."""
+    while tensor._before is not None and version < tensor._before[0]:
+        tensor = tensor._before[1]
+    return tensor
 
 
 def run_backward(roots, grad_roots, retain_graph: bool, create_graph: bool, on_leaf, inputs=None):
@@ -143,7 +159,9 @@ def run_backward(roots, grad_roots, retain_graph: bool, create_graph: bool, on_l
                     f"{ctx.name} returned {len(parent_grads)} gradients for "
                     f"{len(ctx.parents)} inputs"
                 )
-            for parent, parent_grad in zip(ctx.parents, parent_grads):
+            for parent, version, parent_grad in zip(ctx.parents, ctx.versions, parent_grads):
+                if parent._before is not None:
+                    parent = _as_used(parent, version)
                 if parent_grad is None or not parent.requires_grad:
                     continue
                 if parent_grad._data.buffer.shape != parent._data.buffer.shape:
@@ -332,3 +350,6 @@ def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float
         return tuple(g for g in got if g is not None)
 
     return gradcheck(first_derivatives, inputs, eps, atol, rtol, raise_exception)
+
+
+from edugrad.anomaly import detect_anomaly  # noqa: E402  (anomaly.py imports only function.py)

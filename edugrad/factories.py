@@ -88,11 +88,14 @@ def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
 
 def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
-    """Integers uniform on [low, high): floor(low + u (high - low))."""
+    """Integers uniform on [low, high): floor(low + u (high - low)). randint(high, size) too."""
+    if isinstance(high, (tuple, list)):  # randint(10, (3,)), as torch.randint
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     u = Tensor._make(TensorData.rand(tuple(size), dtypes.float64, get_backend(device)), None)
-    values = (u * (high - low) + low).to(dtypes.from_name(dtype or dtypes.int64))
+    # CAST truncates toward zero, which is floor only for u (high - low) >= 0: add low after
+    values = (u * (high - low)).to(dtypes.from_name(dtype or dtypes.int64)) + low
     return values
 
 

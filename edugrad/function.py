@@ -501,6 +501,29 @@ class Matmul(Function):
         )
 
 
+class Linear(Function):
+    """x @ weight.T + bias as one op, like PyTorch's addmm. Composed from matmul, transpose
+    and a broadcast add it gives the same values, but the weight's gradient would come out
+    transposed (column-major), and every optimizer step on it would then run on strided
+    memory, several times slower. Here it is grad^T @ x, in the weight's own layout."""
+
+    formula = "d(x W^T + b)/dx = grad W, /dW = grad^T x, /db = sum of grad over rows"
+
+    def forward(self, x, weight, bias):
+        """x (rows, in), weight (out, in), bias (out,)."""
+        out = x.matmul(weight.permute((1, 0)))
+        return out.add(bias.reshape((1, bias.shape[0])).expand(out.shape))
+
+    def backward(self, grad_output):
+        x, weight, _ = self.inputs
+        needs = self.needs_input_grad
+        return (
+            Matmul.apply(grad_output, weight) if needs[0] else None,
+            Matmul.apply(_swap_last_two(grad_output), x) if needs[1] else None,
+            grad_output.sum(0) if needs[2] else None,
+        )
+
+
 def _swap_last_two(tensor):
     """The matrix transpose of every matrix in a batch: a PERMUTE, free for NumPy (a view)."""
     order = tuple(range(tensor.ndim - 2)) + (tensor.ndim - 1, tensor.ndim - 2)

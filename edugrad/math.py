@@ -459,8 +459,10 @@ class MathMixin:
 def where(condition, x, y):
     """Elements of x where condition is true, else of y; broadcasts all three."""
     if not isinstance(x, MathMixin):
-        if not isinstance(y, MathMixin):
-            raise TypeError("where: x or y must be a tensor")
+        if not isinstance(y, MathMixin):  # where(mask, 1.0, 0.0): two numbers, as PyTorch allows
+            if not isinstance(condition, MathMixin):
+                raise TypeError("where: condition, x or y must be a tensor")
+            y = condition._constant(y, dtypes.result_type(x, y))
         x = y._constant(x, dtypes.result_type((y.dtype, y.ndim), x))
     x, y = x._operands(y, "where")
     if not isinstance(condition, MathMixin):

@@ -66,7 +66,9 @@ class ShapeMixin:
         if self.ndim == 0:
             return self.reshape(1)
         start, end = self._dim(start_dim, "flatten"), self._dim(end_dim, "flatten")
-        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
+        # the size is spelled out, not -1: -1 is ambiguous when a dim is 0
+        return self.reshape(self.shape[:start] + (_prod(self.shape[start:end + 1]),)
+                            + self.shape[end + 1:])
 
     def unflatten(self, dim: int, sizes):
         dim = self._dim(dim, "unflatten")
@@ -179,6 +181,8 @@ class ShapeMixin:
         return tuple(pieces)
 
     def chunk(self, chunks: int, dim: int = 0):
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks must be positive, got {chunks}")
         size = self.shape[self._dim(dim, "chunk")]
         return self.split(max(1, -(-size // chunks)), dim)
 
@@ -195,6 +199,9 @@ class ShapeMixin:
         dim = self._dim(dim, "gather")
         if index.ndim != self.ndim:
             raise RuntimeError(f"gather: index has {index.ndim} dims, input has {self.ndim}")
+        if index.device != self.device:
+            raise RuntimeError(f"gather: expected the index on the input's device {self.device}, "
+                               f"got {index.device}")
         self._check_index(index, self.shape[dim], "gather", dim)
         # one flat position per output element: the index on `dim`, the position elsewhere
         flat = None
@@ -242,6 +249,10 @@ class ShapeMixin:
                 x = x._slice(dim, item)
                 shape.append(x.shape[dim])
                 dim += 1
+            elif isinstance(item, ShapeMixin) and item.dtype is dtypes.bool_ and item.ndim == 0:
+                # a 0-d mask adds a dim, of size 1 where it is True and 0 where False (as NumPy)
+                advanced.append((len(shape), self._arange(int(item.item()))))
+                shape.append(1)
             elif _is_int(item):
                 size = x.shape[dim]
                 if not -size <= int(item) < size:
@@ -289,6 +300,9 @@ class ShapeMixin:
         if item.dtype.is_floating_point:
             raise IndexError(f"index: tensors used as indices must be integer or bool, "
                              f"got {item.dtype.name}")
+        if item.device != self.device:
+            raise RuntimeError(f"index: expected the index tensor on the indexed tensor's device "
+                               f"{self.device}, got {item.device}")
         size = sizes[0]
         self._check_index(item, size, "index", dim)
         item = item.long()
@@ -337,7 +351,14 @@ class ShapeMixin:
         positions = selected.reshape(-1)
         if not isinstance(value, ShapeMixin):
             value = self._constant(value, self.dtype)
-        value = value.to(self.dtype).expand(selected.shape).reshape(-1)
+        elif value.device != self.device:
+            raise RuntimeError(f"setitem: expected the value on the tensor's device {self.device}, "
+                               f"got {value.device}")
+        try:
+            value = value.to(self.dtype).expand(selected.shape).reshape(-1)
+        except RuntimeError:
+            raise RuntimeError(f"setitem: value of shape {value.shape} cannot be broadcast to the "
+                               f"indexed shape {selected.shape}") from None
         flat_shape = (self.numel(),)
         hit = IndexAdd.apply(self._constant(1, self.dtype, value.shape), positions,
                              shape=flat_shape, axis=0).detach() > 0
@@ -374,6 +395,10 @@ def cat(tensors, dim: int = 0):
     if not tensors:
         raise RuntimeError("cat: expected a non-empty list of tensors")
     first = tensors[0]
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"cat: zero-dimensional tensor (at position {i}) cannot be "
+                               "concatenated; stack them, or unsqueeze them first")
     dim = first._dim(dim, "cat")
     dtype = first.dtype
     for t in tensors[1:]:
@@ -409,5 +434,8 @@ def stack(tensors, dim: int = 0):
         if t.shape != tensors[0].shape:
             raise RuntimeError(f"stack: expects each tensor to be equal size, but got "
                                f"{tensors[0].shape} at entry 0 and {t.shape} at entry {i}")
+        if t.device != tensors[0].device:
+            raise RuntimeError(f"stack: expected all tensors on the same device, got "
+                               f"{tensors[0].device} and {t.device} (tensor {i})")
     dim = tensors[0]._dim(dim, "stack", extra=1)
     return cat([t.unsqueeze(dim) for t in tensors], dim)

@@ -57,7 +57,7 @@ class Tensor(MathMixin, ShapeMixin):
     """An n-dimensional array that records the operations made on it, for backward()."""
 
     __slots__ = ("_data", "_ctx", "requires_grad", "grad", "_version", "_hooks",
-                 "_retains_grad", "__weakref__")
+                 "_retains_grad", "_before", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
 
     def __init__(self, data, dtype=None, device=None, requires_grad: bool = False) -> None:
@@ -75,6 +75,7 @@ class Tensor(MathMixin, ShapeMixin):
         self._version = 0
         self._hooks = None
         self._retains_grad = False
+        self._before = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -90,6 +91,7 @@ class Tensor(MathMixin, ShapeMixin):
         tensor._version = 0
         tensor._hooks = None
         tensor._retains_grad = False
+        tensor._before = None
         return tensor
 
     # ---- attributes ----------------------------------------------------------------------------
@@ -296,8 +298,9 @@ class Tensor(MathMixin, ShapeMixin):
                 "in-place operation on a leaf tensor that requires grad; "
                 "wrap it in `with edugrad.no_grad():` (as optimizers do)"
             )
-        old = Tensor._make(self._data, self._ctx)
-        old.requires_grad = self.requires_grad
+        old = Tensor._make(self._data, self._ctx)  # self as it is now, at its version
+        old.requires_grad, old._version = self.requires_grad, self._version
+        old._before = self._before
         result = compute(old)
         if result.dtype is not self.dtype:
             if result.dtype.category > self.dtype.category:
@@ -315,6 +318,10 @@ class Tensor(MathMixin, ShapeMixin):
         self._version += 1
         if GradMode.enabled:  # self now stands where result stood in the graph
             self._ctx, self.requires_grad = result._ctx, result.requires_grad
+            if old.requires_grad or self.requires_grad:
+                # ops that used self before this update must still reach the old node: from
+                # this version on self is the new one, before it `old` (autograd._as_used)
+                self._before = (self._version, old)
             if self._ctx is not None:
                 self._ctx._output = weakref.ref(self)
                 self._ctx.output_version = self._version
@@ -376,8 +383,9 @@ class Tensor(MathMixin, ShapeMixin):
     def __repr__(self) -> str:
         array = self._data.to_host()
         if self.dtype.is_floating_point and _all_whole(array):  # tensor([1., 2.]) as PyTorch
-            body = np.array2string(array, separator=", ", prefix="tensor(",
-                                   formatter={"float_kind": lambda v: f"{v:.0f}."})
+            # NumPy writes whole floats as "2." padded as PyTorch does, but a 0-d one as "2.0"
+            body = (np.array2string(array, separator=", ", prefix="tensor(") if array.ndim
+                    else f"{array.item():.0f}.")
         elif self.dtype.is_floating_point:  # tensor([1.5000, 0.2500])
             body = np.array2string(array, separator=", ", prefix="tensor(", precision=4,
                                    floatmode="fixed")
