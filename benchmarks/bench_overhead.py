@@ -27,32 +27,11 @@ def _set_threads(threads: int | None) -> None:
             os.environ[var] = str(threads)
 
 
-def edugrad_chain(edugrad, x0, ys, zs, length):
-    x = edugrad.tensor(x0, requires_grad=True)
-    y = [edugrad.tensor(v) for v in ys]
-    z = [edugrad.tensor(v) for v in zs]
-
-    def run():
-        x.grad = None
-        h = x
-        for i in range(length):
-            kind = i % 3
-            if kind == 0:
-                h = h * y[i % len(y)]
-            elif kind == 1:
-                h = h + z[i % len(z)]
-            else:
-                h = h.sin()
-        h.sum().backward()
-        return x.grad
-
-    return run
-
-
-def torch_chain(torch, x0, ys, zs, length):
-    x = torch.tensor(x0, requires_grad=True)
-    y = [torch.tensor(v) for v in ys]
-    z = [torch.tensor(v) for v in zs]
+def framework_chain(lib, x0, ys, zs, length):
+    """The chain in edugrad or PyTorch: the same code, `lib` is the module."""
+    x = lib.tensor(x0, requires_grad=True)
+    y = [lib.tensor(v) for v in ys]
+    z = [lib.tensor(v) for v in zs]
 
     def run():
         x.grad = None
@@ -143,11 +122,11 @@ def main(argv=None) -> int:
         ys = [rng.uniform(0.5, 1.5, shape).astype(np.float32) for _ in range(3)]
         zs = [rng.standard_normal(shape).astype(np.float32) for _ in range(3)]
         candidates = {
-            "edugrad": edugrad_chain(edugrad, x0, ys, zs, length),
+            "edugrad": framework_chain(edugrad, x0, ys, zs, length),
             "numpy": numpy_chain(np, x0, ys, zs, length),
         }
         if torch is not None:
-            candidates["torch"] = torch_chain(torch, x0, ys, zs, length)
+            candidates["torch"] = framework_chain(torch, x0, ys, zs, length)
         # same answer first: a benchmark of wrong code measures nothing
         reference = candidates["numpy"]()
         got = candidates["edugrad"]().numpy()

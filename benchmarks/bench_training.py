@@ -29,11 +29,10 @@ MODELS = ("MLP-S", "MLP-L", "CNN-S")
 BATCH = 128
 
 
-def make_edugrad(name):
-    import edugrad
-    from edugrad import nn, optim
-
-    edugrad.manual_seed(0)
+def make_framework(lib, name):
+    """The model in edugrad or PyTorch: the same code, `lib` is the module."""
+    nn, optim = lib.nn, lib.optim
+    lib.manual_seed(0)
     if name == "MLP-S":
         model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
     elif name == "MLP-L":
@@ -52,33 +51,19 @@ def make_edugrad(name):
         opt.step()
         return loss
 
-    return step, edugrad.tensor, lambda y: edugrad.tensor(y)
+    return step, lib.tensor, lib.tensor
+
+
+def make_edugrad(name):
+    import edugrad
+
+    return make_framework(edugrad, name)
 
 
 def make_torch(name):
     import torch
-    from torch import nn, optim
 
-    torch.manual_seed(0)
-    if name == "MLP-S":
-        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
-    elif name == "MLP-L":
-        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
-                              nn.ReLU(), nn.Linear(512, 10))
-    else:
-        model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3),
-                              nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 10))
-    opt = optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step, torch.from_numpy, torch.from_numpy
+    return make_framework(torch, name)
 
 
 def make_numpy(name):
