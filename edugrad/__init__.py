@@ -19,8 +19,11 @@ from edugrad.factories import (
 )
 from edugrad.function import Function
 from edugrad.math import where
+from edugrad.serialization import load, save
 from edugrad.shape import cat, stack
 from edugrad.tensor import Tensor
+
+from edugrad import nn, optim, utils, viz  # noqa: E402  (after Tensor: they build on it)
 
 float = float32  # noqa: A001  (torch.float, torch.double, torch.long, as in PyTorch)
 double = float64
