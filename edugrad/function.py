@@ -7,7 +7,7 @@ Layer: Function (middle). Imports edugrad.data (and dtypes); never NumPy.
 
 Backward is written with Tensor operations (`grad_output * y`), not with TensorData, so when
 `create_graph=True` the backward pass itself builds a graph and grad-of-grad works for free.
-This module never imports tensor.py: `apply` makes its output with the inputs' own class, and
+This module never imports tensor.py: `apply` makes its output with the inputs' `_result_class`, and
 backward only calls methods on the Tensors it is given.
 
 A custom op subclasses Function the same way the library's own ops do:
@@ -67,10 +67,11 @@ class Function:
         """Run forward on the inputs' TensorData; link the output to this op if grad is on."""
         ctx = cls(*inputs)
         out_data = ctx.forward(*[t._data for t in inputs], **options)
+        result_class = inputs[0]._result_class  # Tensor, also for an nn.Parameter input
         if not (ctx.requires_grad and GradMode.enabled):
-            return type(inputs[0])._make(out_data, None)
+            return result_class._make(out_data, None)
         ctx.versions = tuple(t._version for t in inputs)
-        out = type(inputs[0])._make(out_data, ctx)
+        out = result_class._make(out_data, ctx)
         # a weak reference: a strong one makes a cycle out -> ctx -> out, and a graph nobody
         # calls backward on would wait for the cycle collector. Backward holds every tensor.
         ctx._output = weakref.ref(out)
@@ -186,10 +187,11 @@ class Relu(Function):
     formula = "d(relu x)/dx = 1 if x > 0 else 0"
 
     def forward(self, x):
-        return x.maximum(x.full_like(0))
+        return x.maximum(TensorData.constant(0, x.shape, x.dtype, x.backend))
 
     def backward(self, grad_output):
-        return grad_output * (self.output > 0)
+        zero = grad_output._constant(0, grad_output.dtype, grad_output.shape)
+        return Where.apply(self.output.detach() > 0, grad_output, zero)
 
 
 class Sigmoid(Function):

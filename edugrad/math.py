@@ -46,7 +46,7 @@ class MathMixin:
     # ---- turning operands into tensors of one dtype, one device, one shape -----------------------
     def _constant(self, value, dtype, shape=()):
         """A Python number as a tensor of `shape` (a broadcast view: no memory per element)."""
-        return type(self)._make(TensorData.constant(value, shape, dtype, self._data.backend), None)
+        return self._result_class._make(TensorData.constant(value, shape, dtype, self._data.backend), None)
 
     def _operands(self, other, op: str, reverse: bool = False, dtype=None):
         """(x, y): same dtype (PyTorch's promotion, or `dtype`), same device, same shape."""
@@ -79,7 +79,7 @@ class MathMixin:
 
     def _from_value(self, value, op: str):
         try:
-            return type(self)(value, device=self.device)
+            return self._result_class(value, device=self.device)
         except (TypeError, ValueError) as error:
             raise TypeError(f"{op}: unsupported operand {value!r:.40}: {error}") from None
 
@@ -182,7 +182,7 @@ class MathMixin:
     # ---- comparisons: bool results, no gradient -----------------------------------------------------
     def _compare(self, other, method: str, op: str, reverse: bool = False):
         x, y = self._operands(other, op, reverse)
-        return type(self)._make(getattr(x._data, method)(y._data), None)
+        return self._result_class._make(getattr(x._data, method)(y._data), None)
 
     def __lt__(self, other):
         return self._compare(other, "cmplt", "lt")
@@ -207,15 +207,15 @@ class MathMixin:
     def __invert__(self):
         if self.dtype is not dtypes.bool_:
             raise TypeError(f"invert: ~ is defined for bool tensors, not {self.dtype.name}")
-        return type(self)._make(self._data.cmpeq(self._data.full_like(False)), None)
+        return self._result_class._make(self._data.cmpeq(self._data.full_like(False)), None)
 
     def __and__(self, other):
         x, y = self._operands(other, "and")
-        return type(self)._make(x._data.where(y._data, y._data.full_like(False)), None)
+        return self._result_class._make(x._data.where(y._data, y._data.full_like(False)), None)
 
     def __or__(self, other):
         x, y = self._operands(other, "or")
-        return type(self)._make(x._data.maximum(y._data), None)
+        return self._result_class._make(x._data.maximum(y._data), None)
 
     lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
     logical_not = __invert__
@@ -370,7 +370,7 @@ class MathMixin:
         x = self.detach()
         size = x.shape[dim]
         hit = (x == x.amax(dim, keepdim=True)) | x.isnan()
-        positions = type(self)._make(
+        positions = self._result_class._make(
             TensorData.arange(size, dtypes.int64, x._data.backend), None
         ).reshape(*[size if d == dim else 1 for d in range(x.ndim)])
         candidates = positions.where(hit, size)  # not a maximum: an index past the end

@@ -219,7 +219,7 @@ class ShapeMixin:
         return Take.apply(self.reshape(-1), flat, axis=0)
 
     def _arange(self, n: int):
-        return type(self)._make(TensorData.arange(n, dtypes.int64, self._data.backend), None)
+        return self._result_class._make(TensorData.arange(n, dtypes.int64, self._data.backend), None)
 
     # ---- indexing -----------------------------------------------------------------------------------
     def __getitem__(self, key):
@@ -284,7 +284,7 @@ class ShapeMixin:
     def _index_tensors(self, item, sizes, dim: int) -> list:
         """An integer-array or mask index -> int64 index tensors, one per dim it covers."""
         if isinstance(item, (list, tuple)) or hasattr(item, "__array__") and not isinstance(item, ShapeMixin):
-            item = type(self)(np.asarray(item) if not isinstance(item, (list, tuple)) else item,
+            item = self._result_class(np.asarray(item) if not isinstance(item, (list, tuple)) else item,
                               device=self.device)
         if not isinstance(item, ShapeMixin):
             raise IndexError(
@@ -296,7 +296,7 @@ class ShapeMixin:
                 raise IndexError(f"index: mask of shape {item.shape} does not match the indexed "
                                  f"shape {tuple(sizes[:item.ndim])} at dim {dim}")
             positions = np.nonzero(item.numpy())  # the result's size depends on the data
-            return [type(self)(p.astype(np.int64), device=self.device) for p in positions]
+            return [self._result_class(p.astype(np.int64), device=self.device) for p in positions]
         if item.dtype.is_floating_point:
             raise IndexError(f"index: tensors used as indices must be integer or bool, "
                              f"got {item.dtype.name}")

@@ -59,6 +59,9 @@ class Tensor(MathMixin, ShapeMixin):
     __slots__ = ("_data", "_ctx", "requires_grad", "grad", "_version", "_hooks",
                  "_retains_grad", "_before", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
+    # what ops on this tensor return: a plain Tensor, also for subclasses (nn.Parameter),
+    # so that weight.T or weight * 2 is not a new Parameter. Set below the class.
+    _result_class: type
 
     def __init__(self, data, dtype=None, device=None, requires_grad: bool = False) -> None:
         if isinstance(data, TensorData):
@@ -411,6 +414,9 @@ class Tensor(MathMixin, ShapeMixin):
         if self.numel() == 1 and spec:
             return format(self.item(), spec)
         return str(self)
+
+
+Tensor._result_class = Tensor
 
 
 def _all_whole(array) -> bool:

@@ -29,11 +29,5 @@ class Parameter(Tensor):
         super().__init__(data._data)
         self.requires_grad_(requires_grad)
 
-    @classmethod
-    def _make(cls, data, ctx) -> Tensor:
-        # Function.apply builds its result with type(first input)._make: the result of an op on
-        # a Parameter (weight.T, weight * 2) is a plain Tensor, not a new Parameter
-        return Tensor._make(data, ctx)
-
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
