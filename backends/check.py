@@ -4,12 +4,17 @@ backend, and print a scoreboard.
     python -m edugrad.backends.check python                      a registered device name
     python -m edugrad.backends.check my_backend.py:MyBackend     a class in a file
     python -m edugrad.backends.check mypackage.module:MyBackend  a class in an importable module
+    python -m edugrad.backends.check python --lockstep           the lock-step diff instead
 
 One line per primitive: PASS; WRONG, with the first failing case (its inputs and arguments,
 expected vs got, or the exception the primitive raised); NOT IMPLEMENTED; or BLOCKED when a
 primitive the cases need (FROM_HOST to build inputs, TO_HOST to read results, a movement op to
 make a strided input) does not work yet. The exit code is 0 only when every required
 primitive, and every accelerated one the backend offers, passes.
+
+With --lockstep it runs one training step of a small MLP on the NumPy backend and on this one
+side by side and stops at the first primitive call whose output differs, naming the primitive
+and the Function that called it (lockstep.py); the exit code is 0 when no call differs.
 
 Layer: backends, test support. Imports edugrad.backend, edugrad.ops, the case table in
 conformance.py (which uses edugrad.data and NumPy) and the NumPy backend, the reference.
@@ -26,24 +31,15 @@ from pathlib import Path
 
 from edugrad.backend import Backend, get_backend
 from edugrad.backends.conformance import (
-    Case, StageError, View, cases, host_values, problem_with, rand_problem, run, show,
+    ARG_NAMES, Case, StageError, View, cases, host_values, problem_with, rand_problem, run, show,
 )
+from edugrad.backends.lockstep import run_lockstep
 from edugrad.backends.numpy_backend import NumpyBackend
 from edugrad.dtypes import DType
 from edugrad.ops import ACCELERATED, REQUIRED, Op
 
 PASS, WRONG, NOT_IMPLEMENTED, BLOCKED = "PASS", "WRONG", "NOT IMPLEMENTED", "BLOCKED"
 ERROR = "ERROR"  # the reference failed on a case: a bug in the table or in edugrad, not yours
-
-# the names of each primitive's arguments after its buffers, to describe a case
-ARG_NAMES = {
-    Op.FULL: ("shape", "value", "dtype"), Op.RAND: ("shape", "dtype"), Op.CAST: ("dtype",),
-    Op.SUM: ("axes",), Op.MAX: ("axes",), Op.RESHAPE: ("shape",), Op.PERMUTE: ("order",),
-    Op.EXPAND: ("shape",), Op.PAD: ("padding", "value"), Op.SHRINK: ("bounds",),
-    Op.FLIP: ("axes",), Op.UNFOLD: ("kernel", "stride"), Op.FOLD: ("shape", "stride"),
-    Op.TAKE: ("axis",), Op.INDEX_ADD: ("shape", "axis"),
-}
-
 
 class ReferenceFailed(Exception):
     """The NumPy backend itself failed on a case: the case or edugrad is wrong, not the backend."""
@@ -194,15 +190,20 @@ def load_backend(spec: str) -> Backend:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
+    names = [arg for arg in argv if arg != "--lockstep"]
+    if len(names) != 1:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     try:
-        backend = load_backend(argv[0])
+        backend = load_backend(names[0])
     except Exception as error:
-        print(f"check: cannot load backend {argv[0]!r}: {type(error).__name__}: {error}",
+        print(f"check: cannot load backend {names[0]!r}: {type(error).__name__}: {error}",
               file=sys.stderr)
         return 2
+    if "--lockstep" in argv:
+        report = run_lockstep(type(backend))
+        print(report.format())
+        return 0 if report.ok else 1
     results = check_backend(backend)
     print(scoreboard(backend, results))
     return 0 if all(result.status == PASS for result in results) else 1

@@ -35,6 +35,15 @@ nan, inf = math.nan, math.inf
 # how close a float result must be to the reference's: |got - expected| <= atol + rtol*|expected|
 TOLERANCE = {F32: (1e-5, 1e-6), F64: (1e-10, 1e-12)}  # (rtol, atol)
 
+# the names of each primitive's arguments after its buffers, to describe a call
+ARG_NAMES = {
+    Op.FULL: ("shape", "value", "dtype"), Op.RAND: ("shape", "dtype"), Op.CAST: ("dtype",),
+    Op.SUM: ("axes",), Op.MAX: ("axes",), Op.RESHAPE: ("shape",), Op.PERMUTE: ("order",),
+    Op.EXPAND: ("shape",), Op.PAD: ("padding", "value"), Op.SHRINK: ("bounds",),
+    Op.FLIP: ("axes",), Op.UNFOLD: ("kernel", "stride"), Op.FOLD: ("shape", "stride"),
+    Op.TAKE: ("axis",), Op.INDEX_ADD: ("shape", "axis"),
+}
+
 
 @dataclass(frozen=True)
 class View:
@@ -455,11 +464,12 @@ def layout_problem(result: TensorData, raw, shape: tuple, dtype_name: str) -> st
     return None if kind == want else f"dtype: expected {dtype_name}, TO_HOST gave {kind} values"
 
 
-def first_difference(expected: np.ndarray, got: np.ndarray):
+def first_difference(expected: np.ndarray, got: np.ndarray, tolerance: dict = TOLERANCE):
     """The first index where got differs from expected (None if none): exact for bool and int;
-    for floats nan matches nan, inf matches an inf of the same sign, the rest within TOLERANCE."""
+    for floats nan matches nan, inf matches an inf of the same sign, the rest within
+    `tolerance` (dtype name -> (rtol, atol); the lock-step diff passes a looser one)."""
     if expected.dtype.kind == "f":
-        rtol, atol = TOLERANCE[expected.dtype.name]
+        rtol, atol = tolerance[expected.dtype.name]
         with np.errstate(all="ignore"):
             close = np.abs(got - expected) <= atol + rtol * np.abs(expected)
         same = (got == expected) | (np.isnan(got) & np.isnan(expected)) | close

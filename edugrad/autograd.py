@@ -23,8 +23,6 @@ How backward works, on `loss = (x * w).sum()`:
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 from edugrad.function import Function, GradMode
 
 __all__ = [
