@@ -57,7 +57,7 @@ class Tensor(MathMixin, ShapeMixin):
     """An n-dimensional array that records the operations made on it, for backward()."""
 
     __slots__ = ("_data", "_ctx", "requires_grad", "grad", "_version", "_hooks",
-                 "_retains_grad", "_before", "__weakref__")
+                 "_retains_grad", "_before", "_alias_of", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
     # what ops on this tensor return: a plain Tensor, also for subclasses (nn.Parameter),
     # so that weight.T or weight * 2 is not a new Parameter. Set below the class.
@@ -79,6 +79,7 @@ class Tensor(MathMixin, ShapeMixin):
         self._hooks = None
         self._retains_grad = False
         self._before = None
+        self._alias_of = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -95,6 +96,7 @@ class Tensor(MathMixin, ShapeMixin):
         tensor._hooks = None
         tensor._retains_grad = False
         tensor._before = None
+        tensor._alias_of = None
         return tensor
 
     # ---- attributes ----------------------------------------------------------------------------
@@ -232,8 +234,12 @@ class Tensor(MathMixin, ShapeMixin):
         return self.to(dtypes.from_name(dtype))
 
     def detach(self) -> "Tensor":
-        """The same values, cut from the graph (shares the TensorData; nothing is copied)."""
-        return Tensor._make(self._data, None)
+        """The same values, cut from the graph (shares the TensorData; nothing is copied).
+        An in-place update of the result updates self too (`p.data.add_(...)`, as in PyTorch);
+        an update of self is not seen by the result (no buffer is written: see _assign)."""
+        alias = Tensor._make(self._data, None)
+        alias._alias_of = self
+        return alias
 
     def clone(self) -> "Tensor":
         # sharing the buffer is a copy here: edugrad never writes into a buffer (see _assign)
@@ -328,6 +334,11 @@ class Tensor(MathMixin, ShapeMixin):
             if self._ctx is not None:
                 self._ctx._output = weakref.ref(self)
                 self._ctx.output_version = self._version
+        base = self._alias_of
+        while base is not None:  # x.detach().zero_() zeroes x: pass the new values on
+            base._data = self._data
+            base._version += 1
+            base = base._alias_of
         return self
 
     def add_(self, other, alpha=1) -> "Tensor":
