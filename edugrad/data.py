@@ -70,7 +70,7 @@ class TensorData:
         key = (value, shape, dtype, backend)
         data = _constants.get(key)
         if data is None:
-            if len(_constants) > 4096:
+            if len(_constants) > 256:  # bounded: optimizers make new numbers every step
                 _constants.clear()
             data = TensorData.full((), value, dtype, backend)
             data = _constants[key] = data.expand(shape) if shape else data
