@@ -191,7 +191,8 @@ def main(argv=None) -> dict:
     else:
         train_x, train_y, test_x, test_y = mnist.load_bundled()
     if args.limit:
-        train_x, train_y = train_x[:args.limit * 10][::10], train_y[:args.limit * 10][::10]
+        step = max(1, len(train_x) // args.limit)  # the bundled set is sorted by class
+        train_x, train_y = train_x[::step][:args.limit], train_y[::step][:args.limit]
         test_x, test_y = test_x[:args.limit], test_y[:args.limit]
     test_inputs, test_labels = to_inputs(test_x), test_y.astype(np.int64)
     print(f"MNIST: {len(train_x)} training images, {len(test_x)} test images; "

@@ -78,12 +78,17 @@ def _target_log_probs(log_probs: Tensor, target: Tensor, weight: Tensor | None,
                          f"{tuple(log_probs.shape)}, got {tuple(target.shape)}")
     target = target.long()
     ignored = None
-    if target.numel():
-        low, high = int(target.amin().item()), int(target.amax().item())
-        if low <= ignore_index <= high:  # some targets may be ignore_index: pick class 0 there
+    if target.numel() and target.device.startswith("cuda"):
+        # checking on the host would copy from the GPU every step: mask unconditionally
+        ignored = target == ignore_index
+        target = target.where(~ignored, 0)
+    elif target.numel():
+        values = target.detach().numpy()  # the targets on the host, to check their range
+        if (values == ignore_index).any():  # pick class 0 where the target is ignored
             ignored = target == ignore_index
             target = target.where(~ignored, 0)
-            low, high = int(target.amin().item()), int(target.amax().item())
+            values = target.detach().numpy()
+        low, high = int(values.min()), int(values.max())
         if low < 0 or high >= classes:
             raise IndexError(f"{op}: target {low if low < 0 else high} is out of bounds for "
                              f"{classes} classes")

@@ -100,7 +100,11 @@ class Optimizer:
             for param, grad, group in work:
                 if group.get("maximize", False):
                     grad = -grad
-                self._update(param, grad, self.state[param], group)
+                state = self.state[param]
+                for key, value in state.items():  # Module.to may have moved param since
+                    if isinstance(value, Tensor) and value.device != param.device:
+                        state[key] = value.to(param.device)
+                self._update(param, grad, state, group)
         return loss
 
     def _update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
