@@ -190,8 +190,9 @@ class Relu(Function):
         return x.maximum(TensorData.constant(0, x.shape, x.dtype, x.backend))
 
     def backward(self, grad_output):
-        zero = grad_output._constant(0, grad_output.dtype, grad_output.shape)
-        return Where.apply(self.output.detach() > 0, grad_output, zero)
+        # a multiply by the 0/1 mask, not WHERE: NumPy's where is ~10x slower on random masks
+        mask = Cast.apply(self.output.detach() > 0, dtype=grad_output.dtype)
+        return Mul.apply(grad_output, mask)
 
 
 class Sigmoid(Function):

@@ -5,17 +5,20 @@ Layer: nn (top). Imports edugrad.tensor, edugrad.function and edugrad.factories;
 Convolution is fast when it is a matrix product ("im2col"). The Unfold Function (an
 accelerated primitive, composed from SHRINKs when a backend lacks it) views an (N, C, H, W)
 input as the windows a KHxKW kernel visits, (N, C, OH, OW, KH, KW), without copying. Laying
-each window out as a column of C*KH*KW numbers turns the convolution into one matmul:
+each window out as a column of C*KH*KW numbers turns the whole batch's convolution into one
+matmul:
 
     input (N, C, H, W) -pad-> -unfold-> windows (N, C, OH, OW, KH, KW)
-      -permute-> (N, C, KH, KW, OH, OW) -reshape-> columns (N, C*KH*KW, OH*OW)
+      -permute-> (C, KH, KW, N, OH, OW) -reshape-> columns (C*KH*KW, N*OH*OW)
     weight (OC, C, KH, KW) -reshape-> (OC, C*KH*KW)
-    weight @ columns + bias -> (N, OC, OH*OW) -reshape-> output (N, OC, OH, OW)
+    weight @ columns + bias -> (OC, N*OH*OW) -reshape, permute-> output (N, OC, OH, OW)
 
-Output pixels are the last dim of the columns, so the product comes out in (N, OC, ...) order
-and needs no transpose. The gradient comes from the parts: the product's (ColumnsProduct, below)
-gives the columns' gradient, the reshapes undo themselves, and Unfold's backward is Fold:
-every input element adds up the gradients of the windows it was in.
+One product for all N samples rather than one per sample: BLAS is fastest on one big matrix,
+and the weight's gradient comes out of one product, not a sum of N. The last permute is a view,
+so the output is stored channel-major; what comes after reads any layout. The gradient comes
+from the parts: the product's (ColumnsProduct, below) gives the columns' gradient, the reshapes
+and permutes undo themselves, and Unfold's backward is Fold: every input element adds up the
+gradients of the windows it was in.
 
 Pooling reduces each window instead. The window dims go first, (KH*KW, N*C*OH*OW), so that the
 reduction combines a few long contiguous rows rather than many tiny windows.
@@ -73,26 +76,24 @@ def _windows(input: Tensor, kernel: tuple, stride: tuple, padding: tuple, value:
 
 # ---- convolution --------------------------------------------------------------------------------
 class ColumnsProduct(Function):
-    formula = ("y_n = W c_n + b for each sample's columns c_n: dW = sum_n g_n c_n^T, "
-               "dc_n = W^T g_n, db = sum of g over samples and pixels")
+    formula = "Y = W C + b: dW = G C^T, dC = W^T G, db = G summed over its columns"
 
-    # As with F.linear: composed from Tensor ops (broadcast W, matmul, add the bias) this would
-    # keep the bias-free product alive in the graph until backward, 4 MB per step in a small
-    # CNN; one Function keeps only its inputs, and its weight gradient is one sum.
-    def forward(self, columns, weight, bias=None):  # (N, K, L), (OC, K), (OC,)
-        n, (out_channels, k) = columns.shape[0], weight.shape
-        output = weight.reshape((1, out_channels, k)).expand((n, out_channels, k)).matmul(columns)
+    # As with F.linear: composed from Tensor ops (matmul, then add the bias) this would keep the
+    # bias-free product alive in the graph until backward, 4 MB per step in a small CNN; one
+    # Function keeps only its inputs.
+    def forward(self, columns, weight, bias=None):  # (K, N*L), (OC, K), (OC,)
+        output = weight.matmul(columns)
         if bias is None:
             return output
-        return output.add(bias.reshape((1, out_channels, 1)).expand(output.shape))
+        return output.add(bias.reshape((bias.shape[0], 1)).expand(output.shape))
 
-    def backward(self, grad_output):
+    def backward(self, grad_output):  # (OC, N*L)
         columns, weight, *bias = self.inputs
         need_columns, need_weight = self.needs_input_grad[:2]
-        grads = (weight.T @ grad_output if need_columns else None,  # (K, OC) @ (N, OC, L)
-                 (grad_output @ columns.transpose(1, 2)).sum(0) if need_weight else None)
+        grads = (weight.T @ grad_output if need_columns else None,  # (K, OC) @ (OC, N*L)
+                 grad_output @ columns.T if need_weight else None)  # (OC, N*L) @ (N*L, K)
         if bias:
-            grads += (grad_output.sum((0, 2)) if self.needs_input_grad[2] else None,)
+            grads += (grad_output.sum(1) if self.needs_input_grad[2] else None,)
         return grads
 
 
@@ -116,14 +117,16 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     if isinstance(padding, str):
         input, padding = _string_padding(input, padding, (kh, kw), stride)
     n, padding = input.shape[0], _pair(padding, "padding")
-    # im2col: windows -> columns (N, C*KH*KW, OH*OW); this reshape is the one copy
+    # im2col: windows -> columns (C*KH*KW, N*OH*OW); this reshape is the one copy
     padded = _pad2d(input, (kh, kw), padding, 0, "conv2d")
     windows = Unfold.apply(padded, kernel=(kh, kw), stride=stride)
     oh, ow = windows.shape[2:4]
-    columns = windows.permute(0, 1, 4, 5, 2, 3).reshape(n, channels * kh * kw, oh * ow)
+    columns = windows.permute(1, 4, 5, 0, 2, 3).reshape(channels * kh * kw, n * oh * ow)
     weight = weight.reshape(out_channels, channels * kh * kw)
     products = (columns, weight) if bias is None else (columns, weight, bias)
-    output = ColumnsProduct.apply(*products).reshape(n, out_channels, oh, ow)  # W @ columns + b
+    output = ColumnsProduct.apply(*products)  # W @ columns + b: (OC, N*OH*OW)
+    # a view, not a copy: the output stays stored channel-major (see the module docstring)
+    output = output.reshape(out_channels, n, oh, ow).permute(1, 0, 2, 3)
     return output.squeeze(0) if unbatched else output
 
 
