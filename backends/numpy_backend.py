@@ -1,9 +1,14 @@
 """The NumPy backend: device "cpu". One short method per primitive of edugrad/ops.py.
 
-Layer: backends. Imports edugrad.backend, edugrad.dtypes and NumPy.
+Layer: backends. Imports edugrad.backend, edugrad.dtypes and NumPy (and ctypes, to tune
+glibc's malloc once: see keep_freed_memory_for_reuse).
 """
 
 from __future__ import annotations
+
+import ctypes
+import os
+import sys
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -20,6 +25,33 @@ NATIVE = {
 }
 
 
+def keep_freed_memory_for_reuse() -> bool:
+    """Ask glibc's malloc to keep freed memory for the next allocation instead of handing it
+    back to the operating system. Returns whether it was done.
+
+    Every training step allocates and frees the same large temporaries. By default glibc
+    returns big freed blocks to the OS (munmap, or trimming the heap top), so the next step
+    gets fresh pages that the OS must map and zero: page faults. On a small CNN that costs
+    more than the arithmetic (30 ms a step instead of 17). PyTorch avoids most of these
+    temporaries; keeping the memory gets us the same effect. Process-wide, once, when the
+    "cpu" backend is first used; skipped off Linux/glibc and when you set glibc's own
+    MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ variables.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, ...)
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # from glibc's malloc.h
+    done = libc.mallopt(m_mmap_threshold, 32 * 2**20)  # 32 MiB, glibc's maximum
+    done &= libc.mallopt(m_trim_threshold, 256 * 2**20)
+    done &= libc.mallopt(m_top_pad, 64 * 2**20)
+    return bool(done)
+
+
 class NumpyBackend(Backend):
     name = "cpu"
     xp = np  # the array module; the CuPy backend swaps in cupy and keeps every method
@@ -27,6 +59,8 @@ class NumpyBackend(Backend):
     def __init__(self, device: str | None = None) -> None:
         super().__init__(device)
         self.generator = self.xp.random.default_rng()
+        if self.xp is np:
+            keep_freed_memory_for_reuse()
 
     def seed(self, seed: int) -> None:
         self.generator = self.xp.random.default_rng(seed)
