@@ -194,17 +194,10 @@ class Tensor(MathMixin, ShapeMixin):
 
     def to(self, *args, **kwargs) -> "Tensor":
         """to(device), to(dtype), to(device, dtype), to(other_tensor); differentiable."""
-        device, dtype = kwargs.get("device"), kwargs.get("dtype")
-        for arg in args:
-            if isinstance(arg, Tensor):
-                device, dtype = arg.device, arg.dtype
-            elif isinstance(arg, DType) or str(arg).replace("torch.", "") in dtypes.BY_NAME:
-                dtype = arg
-            else:
-                device = arg
+        device, dtype = parse_to_args(args, kwargs)
         out = self
-        if dtype is not None and dtypes.from_name(dtype) is not self.dtype:
-            out = Cast.apply(out, dtype=dtypes.from_name(dtype))
+        if dtype is not None and dtype is not self.dtype:
+            out = Cast.apply(out, dtype=dtype)
         if device is not None and canonical_device(device) != out.device:
             out = ToDevice.apply(out, device=canonical_device(device))
         return out
@@ -428,6 +421,19 @@ class Tensor(MathMixin, ShapeMixin):
 
 
 Tensor._result_class = Tensor
+
+
+def parse_to_args(args: tuple, kwargs: dict):
+    """The (device, dtype) of a to(...) call (Tensor.to and Module.to), each None if not given."""
+    device, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, DType) or str(arg).replace("torch.", "") in dtypes.BY_NAME:
+            dtype = arg
+        else:
+            device = arg
+    return device, (dtypes.from_name(dtype) if dtype is not None else None)
 
 
 def _all_whole(array) -> bool:

@@ -6,7 +6,6 @@ How the computation works (im2col: unfold + one matmul) is told in functional_co
 
 from __future__ import annotations
 
-import math
 
 from edugrad.factories import empty
 from edugrad.nn import functional as F
@@ -47,11 +46,7 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_reset_(self.weight, self.bias)
 
     def forward(self, input):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding)

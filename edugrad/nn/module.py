@@ -22,10 +22,9 @@ from collections.abc import Mapping
 
 from edugrad import dtypes
 from edugrad.autograd import is_grad_enabled, no_grad
-from edugrad.dtypes import DType
 from edugrad.function import Function
 from edugrad.nn.parameter import Parameter
-from edugrad.tensor import Tensor
+from edugrad.tensor import Tensor, parse_to_args
 
 
 class Module:
@@ -264,7 +263,7 @@ class Module:
         Parameters keep their identity: their values are replaced, so an optimizer built
         before the move still holds the right objects.
         """
-        device, dtype = _parse_to(args, kwargs)
+        device, dtype = parse_to_args(args, kwargs)
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"Module.to only accepts floating point dtypes, got {dtype!r}")
 
@@ -534,16 +533,3 @@ def _join(prefix: str, name: str) -> str:
 def _indent(text: str, spaces: int) -> str:
     lines = text.split("\n")
     return "\n".join(lines[:1] + [" " * spaces + line for line in lines[1:]])
-
-
-def _parse_to(args: tuple, kwargs: dict):
-    """The (device, dtype) of a to(...) call, each None when not given."""
-    device, dtype = kwargs.get("device"), kwargs.get("dtype")
-    for arg in args:
-        if isinstance(arg, Tensor):
-            device, dtype = arg.device, arg.dtype
-        elif isinstance(arg, DType) or str(arg).replace("torch.", "") in dtypes.BY_NAME:
-            dtype = arg
-        else:
-            device = arg
-    return device, (dtypes.from_name(dtype) if dtype is not None else None)
