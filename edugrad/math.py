@@ -144,8 +144,9 @@ class MathMixin:
         return self.pow(exponent)
 
     def __rpow__(self, base):
-        # base ** x = exp(x log(base))
-        return (self * math.log(base)).exp() if base > 0 else self._constant(base, self.dtype).pow(self)
+        if base > 0:  # base ** x = exp(x log(base))
+            return (self * math.log(base)).exp()
+        return self._constant(base, self.dtype).pow(self)
 
     def __matmul__(self, other):
         return self.matmul(other)
@@ -273,8 +274,7 @@ class MathMixin:
         return self._binary(Maximum, other, "maximum")
 
     def minimum(self, other):
-        other = -other if isinstance(other, MathMixin) else -other
-        return -((-self).maximum(other))
+        return -((-self).maximum(-other))  # min(a, b) = -max(-a, -b)
 
     def clamp(self, min=None, max=None):
         """Gradient 1 where min <= x <= max (inclusive, as PyTorch), else 0."""
