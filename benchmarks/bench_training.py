@@ -29,8 +29,9 @@ MODELS = ("MLP-S", "MLP-L", "CNN-S")
 BATCH = 128
 
 
-def make_framework(lib, name):
-    """The model in edugrad or PyTorch: the same code, `lib` is the module."""
+def make_framework(lib, name, device="cpu", synchronize=lambda: None):
+    """The model in edugrad or PyTorch: the same code, `lib` is the module. On a GPU each step
+    ends with `synchronize`, so the time counted is the time the work took."""
     nn, optim = lib.nn, lib.optim
     lib.manual_seed(0)
     if name == "MLP-S":
@@ -41,6 +42,7 @@ def make_framework(lib, name):
     else:
         model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3),
                               nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 10))
+    model = model.to(device)
     opt = optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -49,24 +51,30 @@ def make_framework(lib, name):
         loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
+        synchronize()
         return loss
 
-    return step, lib.tensor, lib.tensor
+    def convert(array):
+        return lib.tensor(array, device=device)
+
+    return step, convert, convert
 
 
-def make_edugrad(name):
+def make_edugrad(name, device="cpu"):
     import edugrad
 
-    return make_framework(edugrad, name)
+    return make_framework(edugrad, name, device, edugrad.get_backend(device).synchronize)
 
 
-def make_torch(name):
+def make_torch(name, device="cpu"):
     import torch
 
+    if device.startswith("cuda"):
+        return make_framework(torch, name, "cuda", torch.cuda.synchronize)
     return make_framework(torch, name)
 
 
-def make_numpy(name):
+def make_numpy(name, device="cpu"):
     sys.path.insert(0, HERE)
     import numpy_reference as ref
 
@@ -87,7 +95,7 @@ def make_numpy(name):
 FRAMEWORKS = {"edugrad": make_edugrad, "torch": make_torch, "numpy": make_numpy}
 
 
-def worker(threads: int | None, rounds: int, steps: int) -> dict:
+def worker(threads: int | None, rounds: int, steps: int, device: str = "cpu") -> dict:
     import numpy as np
 
     available = dict(FRAMEWORKS)
@@ -96,15 +104,19 @@ def worker(threads: int | None, rounds: int, steps: int) -> dict:
 
         if threads:
             torch.set_num_threads(threads)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            available.pop("torch")  # a CPU build of torch: no fair comparison on the GPU
     except ImportError:
         available.pop("torch")
+    if device != "cpu":
+        available.pop("numpy")  # the hand-written NumPy steps run on the CPU only
     rng = np.random.default_rng(0)
     x = rng.random((BATCH, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, BATCH).astype(np.int64)
     runs = {}
     for model in MODELS:
         for framework, make in available.items():
-            step, convert_x, convert_y = make(model)
+            step, convert_x, convert_y = make(model, device)
             runs[(model, framework)] = (step, convert_x(x), convert_y(y))
     best = {key: float("inf") for key in runs}
     for key, (step, bx, by) in runs.items():  # warm up: first-call costs are not the subject
@@ -132,7 +144,7 @@ def memory_worker(framework: str, steps: int) -> dict:
     rng = np.random.default_rng(0)
     x = rng.random((BATCH, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, BATCH).astype(np.int64)
-    step, cx, cy = FRAMEWORKS[framework]("CNN-S")
+    step, cx, cy = FRAMEWORKS[framework]("CNN-S", "cpu")
     bx, by = cx(x), cy(y)
     at = {}
     for i in range(1, steps + 1):
@@ -159,13 +171,15 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
     parser.add_argument("--memory", action="store_true", help="measure memory instead of speed")
     parser.add_argument("--memory-steps", type=int, default=500)
+    parser.add_argument("--device", default="cpu",
+                        help="cuda: edugrad on CuPy against PyTorch CUDA (when torch has CUDA)")
     parser.add_argument("--worker", choices=["speed", "memory"], help=argparse.SUPPRESS)
     parser.add_argument("--framework", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker == "speed":
-        print(json.dumps(worker(args.threads or None, args.rounds, args.steps)))
+        print(json.dumps(worker(args.threads or None, args.rounds, args.steps, args.device)))
         return 0
     if args.worker == "memory":
         print(json.dumps(memory_worker(args.framework, args.memory_steps)))
@@ -189,14 +203,16 @@ def main(argv=None) -> int:
     for threads in (1, None):
         label = "1 thread" if threads else f"default threads ({os.cpu_count()} cores)"
         times = run_child(["--worker", "speed", "--rounds", str(args.rounds), "--steps",
-                           str(args.steps), "--threads", str(threads or 0)], threads)
-        print(f"\n{label}: ms per training step (batch {BATCH}, Adam, cross-entropy)")
+                           str(args.steps), "--threads", str(threads or 0), "--device",
+                           args.device], threads)
+        print(f"\n{label}, device {args.device}: ms per training step (batch {BATCH}, Adam, "
+              "cross-entropy)")
         print(f"{'model':<7} {'edugrad':>9} {'torch':>9} {'numpy':>9} {'vs torch':>9} {'vs numpy':>9}")
         for model in MODELS:
             t = {f: times.get(f"{model}|{f}") for f in FRAMEWORKS}
             cells = [f"{t[f] * 1e3:9.2f}" if t[f] else f"{'-':>9}" for f in FRAMEWORKS]
             vs_torch = f"{t['edugrad'] / t['torch']:8.2f}x" if t["torch"] else f"{'-':>9}"
-            vs_numpy = f"{t['edugrad'] / t['numpy']:8.2f}x"
+            vs_numpy = f"{t['edugrad'] / t['numpy']:8.2f}x" if t["numpy"] else f"{'-':>9}"
             print(f"{model:<7} {' '.join(cells)} {vs_torch} {vs_numpy}")
     print("\ntargets: <= 1.5x torch on every model; <= 1.3x numpy on MLP-L and CNN-S")
     return 0
