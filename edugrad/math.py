@@ -277,14 +277,15 @@ class MathMixin:
         return -((-self).maximum(-other))  # min(a, b) = -max(-a, -b)
 
     def clamp(self, min=None, max=None):
-        """Gradient 1 where min <= x <= max (inclusive, as PyTorch), else 0."""
+        """Gradient 1 where min <= x <= max (inclusive, as PyTorch), else 0; NaN stays NaN
+        (written as 'replace where below min', since NaN < min is false)."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
         out = self
         if min is not None:
-            out = out.where(out >= min, min)
+            out = where(out < min, min, out)
         if max is not None:
-            out = out.where(out <= max, max)
+            out = where(out > max, max, out)
         return out
 
     clip = clamp

@@ -404,3 +404,17 @@ def test_nn_imports_no_numpy():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(name.split(".")[0] in ("numpy", "torch", "cupy") for name in names), (
                 f"{path.name} imports {names}")
+
+
+def test_clip_grad_norm_scales_on_the_device_without_reading_the_norm():
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for clip_grad_norm_")
+    grads = [np.array([3.0, 4.0]), np.array([12.0])]
+    ours = [edugrad.zeros(len(g), requires_grad=True) for g in grads]
+    theirs = [torch.zeros(len(g), requires_grad=True) for g in grads]
+    for p, q, g in zip(ours, theirs, grads):
+        p.grad, q.grad = edugrad.tensor(g, dtype=edugrad.float32), torch.tensor(g).float()
+    total = edugrad.nn.utils.clip_grad_norm_(ours, 1.0)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, 1.0)
+    assert abs(total.item() - expected.item()) < 1e-5
+    for p, q in zip(ours, theirs):
+        assert np.allclose(p.grad.numpy(), q.grad.numpy(), atol=1e-6)

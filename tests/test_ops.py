@@ -557,3 +557,12 @@ def test_stable_for_large_logits(name, fn):
     out_theirs.sum().backward()
     assert np.all(np.isfinite(ours.grad.numpy()))
     assert_same(ours.grad, theirs.grad.float(), f"{name} gradient")
+
+
+def test_clamp_keeps_nan_as_pytorch_does():
+    x = edugrad.tensor([float("nan"), 3.0, -3.0, 0.5], requires_grad=True)
+    y = x.clamp(-1.0, 1.0)
+    assert y.detach().numpy()[0] != y.detach().numpy()[0]  # NaN
+    assert y.tolist()[1:] == [1.0, -1.0, 0.5]
+    y.sum().backward()
+    assert x.grad.tolist()[1:] == [0.0, 0.0, 1.0]

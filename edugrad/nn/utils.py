@@ -51,16 +51,16 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
                 part = (g.detach().abs() ** norm_type).sum().to(device)
                 total = part if total is None else total + part
             total = total ** (1.0 / norm_type)
-        value = total.item()
-        if error_if_nonfinite and not math.isfinite(value):
+        if error_if_nonfinite and not math.isfinite(total.item()):  # the only host copy
             raise RuntimeError(
                 f"The total norm of order {norm_type} for gradients from `parameters` is "
                 "non-finite, so it cannot be clipped. To disable this error and scale the "
                 "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
-        coefficient = max_norm / (value + 1e-6)
-        if coefficient < 1.0 or not math.isfinite(value):  # a NaN norm makes NaN gradients
-            for g in grads:
-                g.mul_(min(coefficient, 1.0))
+        # max_norm / (total + 1e-6), at most 1, stays on the device (no sync per step on a
+        # GPU); a NaN norm gives NaN gradients, as in PyTorch
+        coefficient = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coefficient)
     return total
 
 
