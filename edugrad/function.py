@@ -50,6 +50,7 @@ class Function:
     """
 
     formula = ""  # the local derivative, for the teaching tools
+    output_version = 0  # a new output starts at version 0; Tensor._assign moves it on
 
     def __init__(self, *parents) -> None:
         self.parents = parents
@@ -75,7 +76,6 @@ class Function:
         # a weak reference: a strong one makes a cycle out -> ctx -> out, and a graph nobody
         # calls backward on would wait for the cycle collector. Backward holds every tensor.
         ctx._output = weakref.ref(out)
-        ctx.output_version = out._version
         return out
 
     @property

@@ -1,35 +1,15 @@
 """The fast paths of convolution and pooling against the fallback (no accelerated primitives)
-and against PyTorch: the one 2-D product of conv2d, its channel-major output view, and FOLD's
-copy (rather than add) where windows do not overlap."""
+and against PyTorch: the one 2-D product of conv2d and its channel-major output view. (FOLD's
+copy where windows do not overlap is checked with the other unfold/fold cases in test_ops.)"""
 
 import numpy as np
 import pytest
 
 import edugrad
 import edugrad.nn.functional as F
-from edugrad.function import Fold, Unfold
 from tests.helpers import NOACCEL
 
 torch = pytest.importorskip("torch")
-
-
-@pytest.mark.parametrize("kernel,stride,size", [((2, 2), (2, 2), (4, 6)),   # tiles exactly
-                                                 ((2, 2), (2, 2), (5, 7)),   # a strip left over
-                                                 ((2, 3), (3, 3), (8, 9)),   # gaps between
-                                                 ((3, 2), (2, 2), (7, 6))])  # overlap in H only
-def test_fold_without_overlap_matches_fallback(kernel, stride, size):
-    rng = np.random.default_rng(0)
-    x_host = rng.standard_normal((2, 3) + size)
-    out_size = [(s - k) // st + 1 for s, k, st in zip(size, kernel, stride)]
-    cols_host = rng.standard_normal((2, 3, *out_size, *kernel))
-    folded = {}
-    for device in ("cpu", NOACCEL):
-        x = edugrad.tensor(x_host, device=device)
-        cols = edugrad.tensor(cols_host, device=device)
-        assert Unfold.apply(x, kernel=kernel, stride=stride).shape == cols.shape
-        folded[device] = Fold.apply(cols, shape=x.shape, stride=stride).numpy()
-    assert folded["cpu"].shape == (2, 3) + size
-    np.testing.assert_allclose(folded["cpu"], folded[NOACCEL], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("padding,stride,bias", [(0, 1, True), (1, 1, False), (1, 2, True)])

@@ -427,7 +427,13 @@ def test_backends_agree(case, backend_name):
 
 
 @pytest.mark.parametrize("kernel,stride,size", [((2, 2), (1, 1), (4, 5)), ((3, 2), (2, 3), (7, 8)),
-                                                 ((1, 1), (2, 2), (3, 3))])
+                                                 ((1, 1), (2, 2), (3, 3)),
+                                                 # windows that don't overlap (pooling): fold
+                                                 # copies instead of adding
+                                                 ((2, 2), (2, 2), (4, 6)),   # tiles exactly
+                                                 ((2, 2), (2, 2), (5, 7)),   # a strip left over
+                                                 ((2, 3), (3, 3), (8, 9)),   # gaps between
+                                                 ((3, 2), (2, 2), (7, 6))])  # overlap in H only
 def test_unfold_fold_fast_path_matches_fallback(kernel, stride, size):
     """Unfold (windows for convolution) and its adjoint Fold, on both paths, against torch."""
     rng = np.random.default_rng(5)
