@@ -24,6 +24,7 @@ How backward works, on `loss = (x * w).sum()`:
 from __future__ import annotations
 
 from edugrad.function import Function, GradMode
+from edugrad.views import as_used, copy_values, inputs_as_used
 
 __all__ = [
     "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
@@ -85,8 +86,13 @@ class enable_grad(_GradModeContext):
 
 
 # ---- the traversal ----------------------------------------------------------------------------
-def topological_order(roots) -> list:
-    """Every tensor that the roots depend on through ops that need grad, inputs first."""
+def topological_order(roots, include_constants: bool = False, key=id, what: str = "") -> list:
+    """Every tensor that the roots depend on through ops that need grad, inputs first.
+
+    The teaching tools walk the same way: `include_constants` follows the inputs that need no
+    gradient too, `key` says when two tensors are one node, `what` names the tool in the error
+    for a freed graph.
+    """
     order, visited = [], set()
     stack = [(root, False) for root in roots]
     while stack:
@@ -94,33 +100,24 @@ def topological_order(roots) -> list:
         if children_done:
             order.append(tensor)
             continue
-        if id(tensor) in visited:
+        if key(tensor) in visited:
             continue
-        visited.add(id(tensor))
+        visited.add(key(tensor))
         stack.append((tensor, True))
         ctx = tensor._ctx
         if ctx is None:
             continue
         if ctx.parents is None:
             raise RuntimeError(
+                f"{what}: the graph behind {ctx.name} was freed by backward(); call {what} "
+                "before backward, or run backward(retain_graph=True)" if what else
                 f"Trying to backward through the graph a second time ({ctx.name} was already "
                 "used and freed); pass retain_graph=True to the first backward or grad call"
             )
-        for parent, version in zip(ctx.parents, ctx.versions):
-            if parent._before is not None:
-                parent = _as_used(parent, version)
-            if parent.requires_grad and id(parent) not in visited:
+        for parent in reversed(inputs_as_used(ctx)):  # reversed: the first input comes first
+            if (parent.requires_grad or include_constants) and key(parent) not in visited:
                 stack.append((parent, False))
     return order
-
-
-def _as_used(tensor, version: int):
-    """The tensor as an op used it, at `version`. An in-place update made later with grad on
-    moved the tensor onto a new node (Tensor._assign); the node it had before is kept in
-    `_before`, so `z = y + 1; y.mul_(3)` still sends z's gradient to y's old node."""
-    while tensor._before is not None and version < tensor._before[0]:
-        tensor = tensor._before[1]
-    return tensor
 
 
 def run_backward(roots, grad_roots, retain_graph: bool, create_graph: bool, on_leaf, inputs=None):
@@ -159,7 +156,7 @@ def run_backward(roots, grad_roots, retain_graph: bool, create_graph: bool, on_l
                 )
             for parent, version, parent_grad in zip(ctx.parents, ctx.versions, parent_grads):
                 if parent._before is not None:
-                    parent = _as_used(parent, version)
+                    parent = as_used(parent, version)
                 if parent_grad is None or not parent.requires_grad:
                     continue
                 if parent_grad._data.buffer.shape != parent._data.buffer.shape:
@@ -210,8 +207,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False) 
     retain_graph = create_graph if retain_graph is None else retain_graph
 
     def accumulate(leaf, grad):
-        if not create_graph:
-            grad = grad.detach()
+        if not create_graph:  # a tensor of its own: two leaves may get one gradient tensor
+            grad = copy_values(grad)
         leaf.grad = grad if leaf.grad is None else leaf.grad + grad
 
     run_backward(tensors, seeds, retain_graph, create_graph, accumulate)
@@ -245,7 +242,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError(
                 f"grad: input {i} was not used to compute the outputs; pass allow_unused=True"
             )
-        results.append(g if g is None or create_graph else g.detach())
+        results.append(g if g is None or create_graph else copy_values(g))
     return tuple(results)
 
 

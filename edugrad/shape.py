@@ -7,17 +7,20 @@ depends on the data).
 Indexing is built from three movement Functions and one gather:
     x[1:3]    Shrink            x[::2]   Strided       x[None]   Reshape
     x[idx]    Take on a flattened view (every integer-array or mask index becomes one flat index)
+
+What PyTorch documents as a view is one here too (views.py): `view`, `reshape` when a view can
+do it, basic indexing, `narrow`, `select`, `permute` and its kin, `unsqueeze`/`squeeze`,
+`expand`, `split`/`chunk`/`unbind`. Advanced indexing, `repeat` and `flip` copy, as in PyTorch.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edugrad import dtypes
+from edugrad import dtypes, views
 from edugrad.data import TensorData
-from edugrad.function import (
-    Flip, IndexAdd, Pad, Permute, Reshape, Shrink, Strided, Take, Where,
-)
+from edugrad.function import Flip, IndexAdd, Pad, Reshape, Take, Where
+from edugrad.views import ExpandStep, PermuteStep, ReshapeStep, ShrinkStep, StridedStep
 
 
 def _sizes(args) -> tuple:
@@ -38,26 +41,43 @@ class ShapeMixin:
     __slots__ = ()
 
     # ---- reshaping --------------------------------------------------------------------------------
-    def reshape(self, *shape):
+    def _resolve_shape(self, shape, op: str) -> tuple:
         shape = _sizes(shape)
         numel = self.numel()
         if shape.count(-1) > 1:
-            raise RuntimeError(f"reshape: only one dim can be -1, got {shape}")
+            raise RuntimeError(f"{op}: only one dim can be -1, got {shape}")
         if -1 in shape:
             known = _prod(s for s in shape if s != -1)
             if known == 0 or numel % known:
-                raise RuntimeError(f"reshape: shape {shape} is invalid for input of size {numel}")
+                raise RuntimeError(f"{op}: shape {shape} is invalid for input of size {numel}")
             shape = tuple(numel // known if s == -1 else s for s in shape)
         if _prod(shape) != numel or any(s < 0 for s in shape):
-            raise RuntimeError(f"reshape: shape {shape} is invalid for input of size {numel}")
-        if shape == self.shape:
-            return self
-        return Reshape.apply(self, shape=shape)
+            raise RuntimeError(f"{op}: shape {shape} is invalid for input of size {numel}")
+        return shape
 
-    view = reshape
+    def reshape(self, *shape):
+        """A view when one can be made (always, unless self is a non-contiguous view), else
+        a copy, as PyTorch's reshape."""
+        step = ReshapeStep(self._resolve_shape(shape, "reshape"))
+        layout = step.layout(self.shape, *views.layout(self))
+        if layout is None:
+            return Reshape.apply(self, shape=step.shape)
+        return views.make_view(self, step, layout)
+
+    def view(self, *shape):
+        """The same values in another shape, always a view (an error where none can be made)."""
+        step = ReshapeStep(self._resolve_shape(shape, "view"))
+        layout = step.layout(self.shape, *views.layout(self))
+        if layout is None:
+            raise RuntimeError(
+                f"view: view size {step.shape} is not compatible with input tensor's size "
+                f"{self.shape} and stride {self.stride()} (at least one dimension spans across "
+                "two contiguous subspaces). Use .reshape(...) instead."
+            )
+        return views.make_view(self, step, layout)
 
     def view_as(self, other):
-        return self.reshape(other.shape)
+        return self.view(other.shape)
 
     def reshape_as(self, other):
         return self.reshape(other.shape)
@@ -92,9 +112,7 @@ class ShapeMixin:
             raise RuntimeError(
                 f"permute: {dims} is not a permutation of the {self.ndim} dims of shape {self.shape}"
             )
-        if dims == tuple(range(self.ndim)):
-            return self
-        return Permute.apply(self, order=dims)
+        return views.make_view(self, PermuteStep(dims))
 
     def transpose(self, dim0: int, dim1: int):
         order = list(range(self.ndim))
@@ -113,7 +131,9 @@ class ShapeMixin:
         return self.transpose(-2, -1)
 
     def t(self):
-        return self.transpose(0, 1) if self.ndim == 2 else self
+        if self.ndim > 2:
+            raise RuntimeError(f"t: expects a tensor with <= 2 dims, but self has shape {self.shape}")
+        return self.transpose(0, 1) if self.ndim == 2 else self.permute(*range(self.ndim))
 
     def expand(self, *sizes):
         sizes = _sizes(sizes)
@@ -128,7 +148,7 @@ class ShapeMixin:
                     f"expand: shape {self.shape} cannot be expanded to {sizes} (dim {lead + i}: "
                     f"{size} is not 1)"
                 )
-        return self._broadcast_to(shape)
+        return views.make_view(self, ExpandStep(shape))
 
     def expand_as(self, other):
         return self.expand(other.shape)
@@ -137,11 +157,11 @@ class ShapeMixin:
         repeats = _sizes(repeats)
         if len(repeats) < self.ndim:
             raise RuntimeError(f"repeat: {len(repeats)} repeats for {self.ndim} dims")
-        x = self.reshape((1,) * (len(repeats) - self.ndim) + self.shape)
-        # (a, b) repeated (r, s): view as (1, a, 1, b), expand to (r, a, s, b), merge pairs
-        spread = x.reshape(tuple(v for s in x.shape for v in (1, s)))
-        grown = spread.expand(tuple(v for r, s in zip(repeats, x.shape) for v in (r, s)))
-        return grown.reshape(tuple(r * s for r, s in zip(repeats, x.shape)))
+        shape = (1,) * (len(repeats) - self.ndim) + self.shape
+        # (a, b) repeated (r, s): (1, a, 1, b), broadcast to (r, a, s, b), merge pairs; a copy
+        spread = Reshape.apply(self, shape=tuple(v for s in shape for v in (1, s)))
+        grown = spread._broadcast_to(tuple(v for r, s in zip(repeats, shape) for v in (r, s)))
+        return Reshape.apply(grown, shape=tuple(r * s for r, s in zip(repeats, shape)))
 
     def flip(self, *dims):
         axes = self._axes(_sizes(dims), "flip")
@@ -187,12 +207,43 @@ class ShapeMixin:
         return self.split(max(1, -(-size // chunks)), dim)
 
     def narrow(self, dim: int, start: int, length: int):
-        return self._narrow(self._dim(dim, "narrow"), start, length)
+        dim = self._dim(dim, "narrow")
+        size = self.shape[dim]
+        start = start + size if start < 0 else start
+        if not (0 <= start <= size and 0 <= length <= size - start):
+            raise IndexError(f"narrow: start {start} and length {length} are out of range for "
+                             f"dim {dim} of size {size} (shape {self.shape})")
+        return self._narrow(dim, start, length)
 
     def _narrow(self, dim: int, start: int, length: int):
         bounds = tuple((start, start + length) if i == dim else (0, s)
                        for i, s in enumerate(self.shape))
-        return Shrink.apply(self, bounds=bounds) if length != self.shape[dim] else self
+        return views.make_view(self, ShrinkStep(bounds))
+
+    def select(self, dim: int, index: int):
+        """self[..., index, ...] at `dim`, that dim removed: a view."""
+        dim = self._dim(dim, "select")
+        size = self.shape[dim]
+        if not -size <= index < size:
+            raise IndexError(f"select: index {index} is out of range for dim {dim} of size {size}")
+        return self._narrow(dim, index % size, 1).squeeze(dim)
+
+    def unbind(self, dim: int = 0):
+        dim = self._dim(dim, "unbind")
+        return tuple(self.select(dim, i) for i in range(self.shape[dim]))
+
+    def movedim(self, source, destination):
+        source = [self._dim(d, "movedim") for d in ((source,) if isinstance(source, int) else source)]
+        destination = [self._dim(d, "movedim")
+                       for d in ((destination,) if isinstance(destination, int) else destination)]
+        if len(source) != len(destination):
+            raise RuntimeError(f"movedim: {len(source)} source dims but {len(destination)} "
+                               "destination dims")
+        rest = iter(d for d in range(self.ndim) if d not in source)
+        placed = dict(zip(destination, source))
+        return self.permute(*[placed[d] if d in placed else next(rest) for d in range(self.ndim)])
+
+    moveaxis = movedim
 
     def gather(self, dim: int, index):
         """out[i][j][k] = self[i][index[i][j][k]][k] for dim=1, as torch.gather."""
@@ -279,7 +330,7 @@ class ShapeMixin:
         count = max(0, -(-(stop - start) // step))
         if step == 1:
             return self._narrow(dim, start, count)
-        return Strided.apply(self, axis=dim, start=start, count=count, step=step)
+        return views.make_view(self, StridedStep(dim, start, count, step))
 
     def _index_tensors(self, item, sizes, dim: int) -> list:
         """An integer-array or mask index -> int64 index tensors, one per dim it covers."""

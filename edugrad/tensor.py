@@ -20,12 +20,12 @@ import weakref
 
 import numpy as np
 
-from edugrad import autograd, dtypes
+from edugrad import autograd, dtypes, views
 from edugrad.backend import canonical_device, get_backend
 from edugrad.data import TensorData
 from edugrad.dtypes import DType
 from edugrad.function import Cast, Function, GradMode, Reshape
-from edugrad.math import MathMixin
+from edugrad.math import MathMixin, broadcast_shape
 from edugrad.shape import ShapeMixin
 
 
@@ -57,7 +57,7 @@ class Tensor(MathMixin, ShapeMixin):
     """An n-dimensional array that records the operations made on it, for backward()."""
 
     __slots__ = ("_data", "_ctx", "requires_grad", "grad", "_version", "_hooks",
-                 "_retains_grad", "_before", "_alias_of", "__weakref__")
+                 "_retains_grad", "_before", "_view", "_views", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
     # what ops on this tensor return: a plain Tensor, also for subclasses (nn.Parameter),
     # so that weight.T or weight * 2 is not a new Parameter. Set below the class.
@@ -79,7 +79,8 @@ class Tensor(MathMixin, ShapeMixin):
         self._hooks = None
         self._retains_grad = False
         self._before = None
-        self._alias_of = None
+        self._view = None  # a view's parent and step (views.py)
+        self._views = None  # a root's live views (views.py)
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -96,7 +97,8 @@ class Tensor(MathMixin, ShapeMixin):
         tensor._hooks = None
         tensor._retains_grad = False
         tensor._before = None
-        tensor._alias_of = None
+        tensor._view = None
+        tensor._views = None
         return tensor
 
     # ---- attributes ----------------------------------------------------------------------------
@@ -126,13 +128,31 @@ class Tensor(MathMixin, ShapeMixin):
 
     @property
     def data(self) -> "Tensor":
-        """The values without the history (PyTorch's `.data`); assigning replaces the values."""
+        """The values without the history (PyTorch's `.data`): an alias, like detach()."""
         return self.detach()
 
     @data.setter
     def data(self, value: "Tensor") -> None:
-        self._data = value._data
-        self._version += 1
+        views.set_data(self, value)
+
+    @property
+    def _base(self) -> "Tensor | None":
+        """The tensor this one is a view of (None if it is none), as PyTorch's `_base`."""
+        return None if self._view is None else self._view.base
+
+    def _is_view(self) -> bool:
+        return self._base is not None
+
+    def is_contiguous(self) -> bool:
+        """Whether PyTorch would lay this tensor out row-major: False for x.t(), x[:, 0], ..."""
+        return views.is_contiguous(self)
+
+    def stride(self, dim: int | None = None):
+        strides = views.layout(self)[0]
+        return strides if dim is None else strides[self._dim(dim, "stride")]
+
+    def storage_offset(self) -> int:
+        return views.layout(self)[1]
 
     def size(self, dim: int | None = None):
         return self.shape if dim is None else self.shape[self._dim(dim)]
@@ -227,15 +247,12 @@ class Tensor(MathMixin, ShapeMixin):
         return self.to(dtypes.from_name(dtype))
 
     def detach(self) -> "Tensor":
-        """The same values, cut from the graph (shares the TensorData; nothing is copied).
-        An in-place update of the result updates self too (`p.data.add_(...)`, as in PyTorch);
-        an update of self is not seen by the result (no buffer is written: see _assign)."""
-        alias = Tensor._make(self._data, None)
-        alias._alias_of = self
-        return alias
+        """The same values, cut from the graph: an alias, so an in-place update of either is
+        seen by the other (`p.data.add_(...)`, as in PyTorch). See views.py."""
+        return views.make_view(self, views.AliasStep())
 
     def clone(self) -> "Tensor":
-        # sharing the buffer is a copy here: edugrad never writes into a buffer (see _assign)
+        # sharing the buffer is a copy here: edugrad never writes into a buffer (views.py)
         return Reshape.apply(self, shape=self.shape)
 
     def new_full(self, size, fill_value, dtype=None) -> "Tensor":
@@ -253,7 +270,8 @@ class Tensor(MathMixin, ShapeMixin):
         return Tensor(data, dtype=dtype or self.dtype, device=self.device)
 
     def contiguous(self) -> "Tensor":
-        return self
+        """self if it is laid out row-major, else a copy that is (and no longer a view)."""
+        return self if views.is_contiguous(self) else self.clone()
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and not self.dtype.is_floating_point:
@@ -291,47 +309,12 @@ class Tensor(MathMixin, ShapeMixin):
     def _assign(self, compute) -> "Tensor":
         """Replace self's values by compute(old), where old is self before the update.
 
-        A tensor's buffer is never written into: the new values get a new buffer and self points
-        at it. What makes this safe for autograd is the version counter: every op that saved
-        self for its backward notices the bump and refuses to use the new values.
+        No buffer is written: the new values get a new buffer and self points at it; a view
+        writes them into its root and every view of the root re-reads (views.py). The version
+        counter keeps autograd safe: every op that saved self for its backward notices the
+        bump and refuses to use the new values.
         """
-        if self.requires_grad and self.is_leaf and GradMode.enabled:
-            raise RuntimeError(
-                "in-place operation on a leaf tensor that requires grad; "
-                "wrap it in `with edugrad.no_grad():` (as optimizers do)"
-            )
-        old = Tensor._make(self._data, self._ctx)  # self as it is now, at its version
-        old.requires_grad, old._version = self.requires_grad, self._version
-        old._before = self._before
-        result = compute(old)
-        if result.dtype is not self.dtype:
-            if result.dtype.category > self.dtype.category:
-                raise RuntimeError(
-                    f"in-place: result type {result.dtype.name} can't be cast to the "
-                    f"desired output type {self.dtype.name}"
-                )
-            result = result.to(self.dtype)
-        if tuple(result.shape) != tuple(self.shape):
-            raise RuntimeError(
-                f"in-place: output with shape {tuple(self.shape)} doesn't match the "
-                f"broadcast shape {tuple(result.shape)}"
-            )
-        self._data = result._data
-        self._version += 1
-        if GradMode.enabled:  # self now stands where result stood in the graph
-            self._ctx, self.requires_grad = result._ctx, result.requires_grad
-            if old.requires_grad or self.requires_grad:
-                # ops that used self before this update must still reach the old node: from
-                # this version on self is the new one, before it `old` (autograd._as_used)
-                self._before = (self._version, old)
-            if self._ctx is not None:
-                self._ctx._output = weakref.ref(self)
-                self._ctx.output_version = self._version
-        base = self._alias_of
-        while base is not None:  # x.detach().zero_() zeroes x: pass the new values on
-            base._data = self._data
-            base._version += 1
-            base = base._alias_of
+        views.assign(self, compute)
         return self
 
     def add_(self, other, alpha=1) -> "Tensor":
@@ -359,7 +342,8 @@ class Tensor(MathMixin, ShapeMixin):
         source = source if isinstance(source, Tensor) else Tensor(source)
         if source.device != self.device:
             source = source.to(self.device)
-        return self._assign(lambda old: source.to(old.dtype).expand(*old.shape))
+        return self._assign(lambda old: source.to(old.dtype)._broadcast_to(
+            broadcast_shape(source.shape, old.shape, "copy_")))
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> "Tensor":
         noise = Tensor._make(TensorData.rand(self.shape, self.dtype, self._data.backend), None)

@@ -299,9 +299,6 @@ def test_parameter_update_through_data_as_old_pytorch_code_does():
     assert w.tolist() == [0.0, 0.0] and w.requires_grad and w.is_leaf
 
 
-@pytest.mark.xfail(reason="deferred: edugrad never writes into a buffer, so an in-place op on a "
-                          "view x[0] does not reach x; PyTorch shares storage and it does "
-                          "(x[0] = v, setitem on x itself, works)", strict=True)
 def test_in_place_on_a_view_changes_the_original():
     x = edugrad.tensor([1.0, 2.0])
     x[0].zero_()

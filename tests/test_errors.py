@@ -72,7 +72,7 @@ ERRORS = [
     ("reshape two -1", lambda: edugrad.ones(2, 3).reshape(-1, -1),
      RuntimeError, ["reshape", "(-1, -1)"]),
     ("view invalid", lambda: edugrad.ones(2, 3).view(-1, 4),
-     RuntimeError, ["reshape", "(-1, 4)", "6"]),
+     RuntimeError, ["view", "(-1, 4)", "6"]),
     ("permute invalid", lambda: edugrad.ones(2, 3).permute(0, 0),
      RuntimeError, ["permute", "(0, 0)", "(2, 3)"]),
     ("expand invalid", lambda: edugrad.ones(2, 3).expand(3, 3),

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the layer each module belongs to: a module may import modules of its own layer and of the
 # layers in its `may_import` set; a unit is the name after "edugrad." ("nn" for edugrad.nn.*)
 BELOW_FUNCTION = {"function", "data", "backend", "dtypes", "ops"}
-TENSOR_LAYER = {"autograd", "anomaly", "tensor", "math", "shape", "factories"}
+TENSOR_LAYER = {"autograd", "anomaly", "views", "tensor", "math", "shape", "factories"}
 MAY_IMPORT = {
     "ops": set(),
     "dtypes": set(),

@@ -122,7 +122,9 @@ class Optimizer:
                     if set_to_none:
                         param.grad = None
                     else:  # zeroed in place, as PyTorch does, cut from any graph first
-                        param.grad = (grad if grad.grad_fn is None else grad.detach()).zero_()
+                        if grad.grad_fn is not None:
+                            param.grad = grad = grad.detach().clone()
+                        grad.zero_()
 
     # ---- saving and restoring -------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -33,7 +33,8 @@ import sys
 from dataclasses import dataclass, field
 
 from edugrad.autograd import no_grad, topological_order
-from edugrad.viz.graph import graph_order, inputs_as_used, leaf_names
+from edugrad.views import inputs_as_used
+from edugrad.viz.graph import graph_order, leaf_names
 
 __all__ = ["explain_backward", "gradient_paths", "BackwardStep", "GradientPath"]
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edugrad import autograd
+from edugrad.views import inputs_as_used
 from edugrad.viz import svg as _svg
 
 __all__ = ["draw_graph", "trace_modules", "Graph", "Node", "Edge", "ModuleTrace"]
@@ -125,49 +126,10 @@ def _key(tensor):
     return ("op", id(tensor._ctx)) if tensor._ctx is not None else ("leaf", id(tensor))
 
 
-def inputs_as_used(ctx) -> tuple:
-    """The tensors a Function used, as backward walks them.
-
-    Normally ctx.parents. But when a tensor is updated in place after an op used it (with grad
-    on), the tensor moves onto a new node and autograd follows the node it had when the op ran
-    (autograd._as_used); so do the teaching tools, to show the graph the engine walks.
-    """
-    as_used = getattr(autograd, "_as_used", None)
-    if as_used is None:
-        return ctx.parents
-    return tuple(as_used(parent, version) if getattr(parent, "_before", None) is not None
-                 else parent for parent, version in zip(ctx.parents, ctx.versions))
-
-
 def graph_order(root, include_constants: bool = False, what: str = "draw_graph") -> list:
-    """The tensors `root` depends on, inputs first; an explicit stack, so deep graphs are fine.
-
-    Like autograd.topological_order, but it can also follow the parents that need no gradient,
-    and its error for a freed graph says what to do for a picture.
-    """
-    order, seen = [], set()
-    stack = [(root, False)]
-    while stack:
-        tensor, done = stack.pop()
-        if done:
-            order.append(tensor)
-            continue
-        if _key(tensor) in seen:
-            continue
-        seen.add(_key(tensor))
-        stack.append((tensor, True))
-        ctx = tensor._ctx
-        if ctx is None:
-            continue
-        if ctx.parents is None:
-            raise RuntimeError(
-                f"{what}: the graph behind {ctx.name} was freed by backward(); call {what} "
-                "before backward, or run backward(retain_graph=True)"
-            )
-        for parent in reversed(inputs_as_used(ctx)):  # reversed: first input visited first
-            if (parent.requires_grad or include_constants) and _key(parent) not in seen:
-                stack.append((parent, False))
-    return order
+    """The tensors `root` depends on, inputs first: autograd's own traversal, one node per
+    Function, optionally following the inputs that need no gradient too."""
+    return autograd.topological_order([root], include_constants, key=_key, what=what)
 
 
 def leaf_names(params) -> dict:

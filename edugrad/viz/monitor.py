@@ -249,8 +249,8 @@ class _UpdateRecorder:
         self.monitor = monitor
 
     def __enter__(self) -> None:
-        # detach shares the values; an optimizer's in-place update gives the parameter new ones
-        self.before = {name: p.detach() for name, p in self.monitor.parameters}
+        # a copy: detach() alone is a view, and would follow the update
+        self.before = {name: p.detach().clone() for name, p in self.monitor.parameters}
 
     def __exit__(self, *exc) -> None:
         if exc[0] is not None:
