@@ -19,7 +19,7 @@ import numpy as np
 
 from edugrad import dtypes, views
 from edugrad.data import TensorData
-from edugrad.function import Flip, IndexAdd, Pad, Reshape, Take, Where
+from edugrad.function import Flip, IndexAdd, Pad, Permute, Reshape, Take, Where
 from edugrad.views import ExpandStep, PermuteStep, ReshapeStep, ShrinkStep, StridedStep
 
 
@@ -96,15 +96,17 @@ class ShapeMixin:
 
     def unsqueeze(self, dim: int):
         dim = self._dim(dim, "unsqueeze", extra=1)
-        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+        strides, offset = views.layout(self)  # PyTorch's stride for the new dim, for stride()
+        stride = strides[dim] * self.shape[dim] if dim < self.ndim else 1
+        step = ReshapeStep(self.shape[:dim] + (1,) + self.shape[dim:])
+        return views.make_view(self, step, (strides[:dim] + (stride,) + strides[dim:], offset))
 
     def squeeze(self, dim=None):
-        if dim is None:
-            return self.reshape(tuple(s for s in self.shape if s != 1))
-        if self.ndim == 0:
-            return self
-        dims = self._axes(dim, "squeeze")
-        return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in dims and s == 1)))
+        dims = self._axes(dim, "squeeze") if dim is not None and self.ndim else range(self.ndim)
+        keep = [i for i in range(self.ndim) if not (i in dims and self.shape[i] == 1)]
+        strides, offset = views.layout(self)
+        step = ReshapeStep(tuple(self.shape[i] for i in keep))
+        return views.make_view(self, step, (tuple(strides[i] for i in keep), offset))
 
     def permute(self, *dims):
         dims = tuple(self._dim(d, "permute") for d in _sizes(dims))
@@ -225,7 +227,7 @@ class ShapeMixin:
         dim = self._dim(dim, "select")
         size = self.shape[dim]
         if not -size <= index < size:
-            raise IndexError(f"select: index {index} is out of range for dim {dim} of size {size}")
+            raise IndexError(f"index {index} is out of bounds for dim {dim} with size {size}")
         return self._narrow(dim, index % size, 1).squeeze(dim)
 
     def unbind(self, dim: int = 0):
@@ -292,31 +294,28 @@ class ShapeMixin:
             items[at:at + 1] = [slice(None)] * (self.ndim - used)
         else:
             items += [slice(None)] * (self.ndim - used)
-        x, dim, shape, advanced = self, 0, [], []
+        x, dim, advanced = self, 0, []  # dim: where the next item applies in x
         for item in items:
             if item is None:
-                shape.append(1)
+                x = x.unsqueeze(dim)
+                dim += 1
             elif isinstance(item, slice):
                 x = x._slice(dim, item)
-                shape.append(x.shape[dim])
                 dim += 1
             elif isinstance(item, ShapeMixin) and item.dtype is dtypes.bool_ and item.ndim == 0:
                 # a 0-d mask adds a dim, of size 1 where it is True and 0 where False (as NumPy)
-                advanced.append((len(shape), self._arange(int(item.item()))))
-                shape.append(1)
-            elif _is_int(item):
-                size = x.shape[dim]
-                if not -size <= int(item) < size:
-                    raise IndexError(f"index {int(item)} is out of bounds for dim {dim} "
-                                     f"with size {size}")
-                x = x._narrow(dim, int(item) % size, 1)
+                x = x.unsqueeze(dim)
+                advanced.append((dim, self._arange(int(item.item()))))
                 dim += 1
+            elif _is_int(item):
+                x = x.select(dim, int(item))
             else:
                 for index in self._index_tensors(item, x.shape[dim:], dim):
-                    advanced.append((len(shape), index))
-                    shape.append(x.shape[dim])
+                    advanced.append((dim, index))
                     dim += 1
-        return x.reshape(tuple(shape)), advanced
+        if x is self and not advanced:  # x[()]: still a view, as in PyTorch
+            x = views.make_view(self, ReshapeStep(self.shape))
+        return x, advanced
 
     def _slice(self, dim: int, item: slice):
         size = self.shape[dim]
@@ -393,7 +392,7 @@ class ShapeMixin:
         if adjacent and dims[0] > 0:
             n = len(shape)
             order = list(range(n, n + dims[0])) + list(range(n)) + list(range(n + dims[0], out.ndim))
-            out = out.permute(*order)
+            out = Permute.apply(out, order=tuple(order))  # a copy, laid out afresh
         return out
 
     def _index_put(self, key, value):

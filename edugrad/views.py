@@ -117,7 +117,7 @@ class ExpandStep(ViewStep):
 
     def apply(self, parent):
         lead = len(self.shape) - parent.ndim
-        if lead:
+        if lead or parent.shape == self.shape:  # a new tensor, even for nothing to expand
             parent = Reshape.apply(parent, shape=(1,) * lead + parent.shape)
         return Expand.apply(parent, shape=self.shape) if parent.shape != self.shape else parent
 
@@ -232,6 +232,8 @@ def view_strides(shape: tuple, strides: tuple, new_shape: tuple):
     """The strides of `new_shape` viewing memory laid out as (shape, strides), or None when
     no view can do it (PyTorch's computeStride): dims that are contiguous with each other form
     chunks, and every new dim must fall inside one chunk."""
+    if new_shape == shape:
+        return strides
     numel = 1
     for size in shape:
         numel *= size
@@ -276,8 +278,6 @@ def make_view(source, step: ViewStep, strides_offset=None):
     if strides_offset is None:
         strides_offset = step.layout(source.shape, *layout(source))
     view = step.apply(source)
-    if view is source:  # an identity step returns its input; a view is a new tensor
-        view = Reshape.apply(source, shape=source.shape)
     parent_info = source._view
     if not step.differentiable:
         base = None
@@ -343,7 +343,13 @@ def _write(tensor, result, link: bool, taken: dict) -> None:
     them up to its root through each step's write_back. Then the root's views re-read."""
     while tensor._view is not None:
         step, parent = tensor._view.step, tensor._view.parent
-        link = link and step.differentiable
+        if link and not step.differentiable:
+            # the graph ends at an alias (detach, .data): the alias takes the new node, as in
+            # PyTorch, and what it aliases only the values; its refresh will bump its version
+            if GradMode.enabled:
+                _move_node(tensor, result._ctx, result.requires_grad, snapshot(tensor, taken),
+                           tensor._version + 1)
+            link = False
         if link and GradMode.enabled:
             result = step.write_back(snapshot(parent, taken), result)
         else:  # values only, with the parent's place in the graph untouched
@@ -353,7 +359,7 @@ def _write(tensor, result, link: bool, taken: dict) -> None:
     tensor._data = result._data
     tensor._version += 1
     if link and GradMode.enabled:
-        _move_node(tensor, result._ctx, result.requires_grad, old)
+        _move_node(tensor, result._ctx, result.requires_grad, old, tensor._version)
     refresh_views(tensor, taken)
 
 
@@ -395,15 +401,16 @@ def _check_writable(tensor) -> None:
         view = view._view.parent
 
 
-def _move_node(tensor, ctx, requires_grad: bool, old) -> None:
+def _move_node(tensor, ctx, requires_grad: bool, old, version: int) -> None:
+    """`tensor` becomes the output of `ctx` from `version` on."""
     tensor._ctx, tensor.requires_grad = ctx, requires_grad
     if old.requires_grad or requires_grad:
         # ops that used the tensor before this update must still reach the old node: from this
         # version on the tensor is the new one, before it `old` (see as_used)
-        tensor._before = (tensor._version, old)
+        tensor._before = (version, old)
     if ctx is not None:
         ctx._output = weakref.ref(tensor)
-        ctx.output_version = tensor._version
+        ctx.output_version = version
 
 
 def refresh_views(root, taken: dict) -> None:
@@ -423,7 +430,7 @@ def refresh_views(root, taken: dict) -> None:
             fresh = info.step.apply(parent)
             view._data = fresh._data
             view._version += 1
-            _move_node(view, fresh._ctx, True, old)
+            _move_node(view, fresh._ctx, True, old, view._version)
         else:
             view._data = info.step.apply_data(parent._data)
             view._version += 1
