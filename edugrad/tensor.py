@@ -255,6 +255,19 @@ class Tensor(MathMixin, ShapeMixin):
         # sharing the buffer is a copy here: edugrad never writes into a buffer (views.py)
         return Reshape.apply(self, shape=self.shape)
 
+    def __deepcopy__(self, memo: dict) -> "Tensor":
+        """copy.deepcopy (nn.TransformerEncoder copies its layer): a new leaf of the same type
+        with the same values, gradient copied; the buffer is shared, which is a copy here."""
+        if not self.is_leaf:
+            raise RuntimeError("deepcopy: only tensors created by the user (graph leaves) can "
+                               "be deep-copied; detach() it first")
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        Tensor.__init__(copied, self._data)
+        copied.requires_grad = self.requires_grad
+        copied.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
+        return copied
+
     def new_full(self, size, fill_value, dtype=None) -> "Tensor":
         """A constant tensor on self's device, of self's dtype unless given."""
         dtype = dtypes.from_name(dtype) if dtype is not None else self.dtype

@@ -35,7 +35,7 @@ __all__ = [
     "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softmax", "log_softmax",
     "erf", "linear", "dropout", "embedding", "one_hot", "pad", "batch_norm", "layer_norm",
     "conv2d", "max_pool2d", "avg_pool2d", "mse_loss", "l1_loss", "nll_loss", "cross_entropy",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "scaled_dot_product_attention",
 ]
 
 # `inplace=` is accepted everywhere PyTorch has it; edugrad always returns a new tensor.
@@ -298,3 +298,50 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     if bias is not None:
         output = output + bias
     return output
+
+
+# ---- attention -------------------------------------------------------------------------------------
+def causal_mask(query_length: int, key_length: int, device=None):
+    """(L, S) bool, True where position i may attend to j: j <= i (top-left aligned, as torch)."""
+    rows = arange(query_length, device=device).reshape(query_length, 1)
+    cols = arange(key_length, device=device).reshape(1, key_length)
+    return cols <= rows
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False):
+    """softmax(Q K^T * scale + mask) V over the last two dims; any leading (batch, head) dims.
+
+    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev). `attn_mask` is bool
+    (True = attend) or float (added to the scores), broadcast to (..., L, S); `is_causal` masks
+    the future instead. `scale` defaults to 1/sqrt(E). `dropout_p` drops attention weights.
+    """
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise RuntimeError(f"scaled_dot_product_attention: query, key and value need at least 2 "
+                           f"dims, got {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise RuntimeError(
+            f"scaled_dot_product_attention: query {tuple(query.shape)} and key "
+            f"{tuple(key.shape)} must share the last dim, key and value {tuple(value.shape)} "
+            "the sequence dim")
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        repeats = query.shape[-3] // key.shape[-3]  # grouped-query: each key head serves a group
+        key, value = (t.unsqueeze(-3).expand(*t.shape[:-2], repeats, *t.shape[-2:]).flatten(-4, -3)
+                      for t in (key, value))
+    length, source = query.shape[-2], key.shape[-2]
+    scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query @ key.transpose(-2, -1)) * scale
+    if is_causal:
+        attn_mask = causal_mask(length, source, device=query.device)
+    if attn_mask is not None:
+        if attn_mask.dtype is dtypes.bool_:
+            scores = where(attn_mask, scores, -math.inf)
+        else:
+            scores = scores + attn_mask
+    weights = scores.softmax(-1)
+    if dropout_p > 0:
+        weights = dropout(weights, dropout_p, training=True)
+    return weights @ value
