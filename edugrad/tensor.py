@@ -26,6 +26,7 @@ from edugrad.data import TensorData
 from edugrad.dtypes import DType
 from edugrad.function import Cast, Function, GradMode, Reshape
 from edugrad.math import MathMixin, broadcast_shape
+from edugrad.ordering import OrderingMixin
 from edugrad.shape import ShapeMixin
 
 
@@ -53,7 +54,7 @@ def _host_array(data, dtype: DType | None) -> np.ndarray:
     return array
 
 
-class Tensor(MathMixin, ShapeMixin):
+class Tensor(MathMixin, ShapeMixin, OrderingMixin):
     """An n-dimensional array that records the operations made on it, for backward()."""
 
     __slots__ = ("_data", "_ctx", "requires_grad", "grad", "_version", "_hooks",
