@@ -145,7 +145,7 @@ def check_backend(backend: Backend, reference: Backend | None = None) -> list[Re
 
 
 def scoreboard(backend: Backend, results: list[Result]) -> str:
-    lines = [f"edugrad conformance: {type(backend).__name__} (device {backend.device!r}) "
+    lines = [f"edugrad conformance: {type(backend).__name__} (device {str(backend.device)!r}) "
              "against the NumPy backend", ""]
     for result in results:
         detail = result.detail.splitlines() if result.status in (WRONG, BLOCKED, ERROR) else []

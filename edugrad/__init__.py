@@ -24,6 +24,9 @@ from edugrad.shape import cat, stack
 from edugrad.tensor import Tensor
 
 from edugrad import nn, optim, utils, viz  # noqa: E402  (after Tensor: they build on it)
+from edugrad import accelerator, amp, backends, cuda  # noqa: E402  (PyTorch's device probes)
+from edugrad.amp import autocast  # noqa: E402
+from edugrad.devices import device  # noqa: E402
 
 float = float32  # noqa: A001  (torch.float, torch.double, torch.long, as in PyTorch)
 double = float64

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 
+from edugrad.devices import device as Device
 from edugrad.ops import ACCELERATED, Op
 
 
@@ -43,7 +44,7 @@ class Backend:
     name = "abstract"
 
     def __init__(self, device: str | None = None) -> None:
-        self.device = device or self.name
+        self.device = Device(device or self.name)  # a str with .type and .index
         cls = type(self)
         # an accelerated primitive is offered when the subclass overrides its method
         self.accelerated = frozenset(
@@ -62,7 +63,7 @@ class Backend:
         """Wait for queued work to finish (asynchronous devices); a no-op elsewhere."""
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} device={self.device!r}>"
+        return f"<{type(self).__name__} device={str(self.device)!r}>"
 
 
 for _op in Op:
@@ -92,9 +93,10 @@ def register_backend(name: str, backend_class) -> None:
 
 
 def canonical_device(device) -> str:
-    """"cuda" -> "cuda:0"; anything with a str() works (a torch-style device object too)."""
+    """"cuda" -> "cuda:0", as an edugrad.device; anything with a str() works (a torch.device
+    too)."""
     name = str(device) if device is not None else default_device()
-    return "cuda:0" if name == "cuda" else name
+    return Device("cuda:0" if name == "cuda" else name)
 
 
 def _load(spec):
@@ -125,7 +127,7 @@ def get_backend(device=None) -> Backend:
     if cls is None:
         known = sorted(set(_BUILTIN) | set(_registered))
         raise ValueError(
-            f"unknown device {name!r}: known devices are {', '.join(known)} (and cuda:N); "
+            f"unknown device {str(name)!r}: known devices are {', '.join(known)} (and cuda:N); "
             "register another with edugrad.register_backend(name, BackendClass)"
         )
     backend = cls(name)

@@ -56,7 +56,7 @@ class TensorData:
         return TensorData(buffer, dtype or self.dtype, self.backend)
 
     def __repr__(self) -> str:
-        return f"TensorData(shape={self.shape}, dtype={self.dtype.name}, device={self.device!r})"
+        return f"TensorData(shape={self.shape}, dtype={self.dtype.name}, device={str(self.device)!r})"
 
     # ---- load ------------------------------------------------------------------------------
     @staticmethod

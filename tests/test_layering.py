@@ -27,14 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # the layer each module belongs to: a module may import modules of its own layer and of the
 # layers in its `may_import` set; a unit is the name after "edugrad." ("nn" for edugrad.nn.*)
-BELOW_FUNCTION = {"function", "data", "backend", "dtypes", "ops"}
-TENSOR_LAYER = {"autograd", "anomaly", "views", "tensor", "math", "shape", "factories"}
+BELOW_FUNCTION = {"function", "data", "backend", "dtypes", "devices", "ops"}
+TENSOR_LAYER = {"autograd", "anomaly", "views", "tensor", "math", "shape", "ordering", "factories"}
 MAY_IMPORT = {
     "ops": set(),
     "dtypes": set(),
-    "backend": {"ops", "dtypes"},
-    "backends": {"ops", "backend", "dtypes", "backends"},
-    "data": {"backend", "dtypes", "ops"},
+    "devices": set(),
+    "backend": {"ops", "dtypes", "devices"},
+    "backends": {"ops", "backend", "dtypes", "devices", "backends"},
+    "data": {"backend", "dtypes", "ops", "devices"},
     "function": {"data", "dtypes"},
     **{unit: TENSOR_LAYER | BELOW_FUNCTION for unit in TENSOR_LAYER},
 }
