@@ -38,7 +38,7 @@ MAY_IMPORT = {
     "function": {"data", "dtypes"},
     **{unit: TENSOR_LAYER | BELOW_FUNCTION for unit in TENSOR_LAYER},
 }
-TOP = {"nn", "optim", "utils", "viz", "serialization", "doctor", "__init__"}  # above: anything
+TOP = {"nn", "optim", "utils", "viz", "serialization", "doctor", "checking", "__init__"}  # above: anything
 
 # tools that live in backends/ to check a backend, not backends themselves: they drive
 # TensorData and whole training steps, so they sit on top like the tests do
@@ -49,7 +49,7 @@ BACKEND_TOOLS = {"check", "conformance", "lockstep"}
 NUMPY_ALLOWED = {
     "edugrad.data", "edugrad.tensor", "edugrad.shape", "edugrad.factories", "edugrad.autograd",
     "edugrad.serialization", "edugrad.backends.numpy_backend", "edugrad.backends.cupy_backend",
-    *(f"edugrad.backends.{tool}" for tool in BACKEND_TOOLS),
+    *(f"edugrad.checking.{tool}" for tool in BACKEND_TOOLS),
 }
 CUPY_ALLOWED = {"edugrad.backends.cupy_backend", "edugrad.doctor"}  # the doctor reports versions
 
