@@ -38,7 +38,8 @@ MAY_IMPORT = {
     "function": {"data", "dtypes"},
     **{unit: TENSOR_LAYER | BELOW_FUNCTION for unit in TENSOR_LAYER},
 }
-TOP = {"nn", "optim", "utils", "viz", "serialization", "doctor", "checking", "__init__"}  # above: anything
+TOP = {"nn", "optim", "utils", "viz", "serialization", "doctor", "checking", "gradcheck",
+       "__init__"}  # above: anything
 
 # tools that live in backends/ to check a backend, not backends themselves: they drive
 # TensorData and whole training steps, so they sit on top like the tests do
@@ -47,7 +48,7 @@ BACKEND_TOOLS = {"check", "conformance", "lockstep"}
 # which modules may import which array library (host conversion above data.py; the backends
 # their own; the backend tools compare with NumPy)
 NUMPY_ALLOWED = {
-    "edugrad.data", "edugrad.tensor", "edugrad.shape", "edugrad.factories", "edugrad.autograd",
+    "edugrad.data", "edugrad.tensor", "edugrad.shape", "edugrad.factories", "edugrad.gradcheck",
     "edugrad.serialization", "edugrad.backends.numpy_backend", "edugrad.backends.cupy_backend",
     *(f"edugrad.checking.{tool}" for tool in BACKEND_TOOLS),
 }
@@ -137,7 +138,7 @@ def test_the_table_covers_every_module_and_the_checker_sees_imports():
     assert {"ops", "dtypes", "backend", "data", "function", "tensor", "autograd"} <= units
     found = dict(imports(ROOT / "edugrad" / "tensor.py", "edugrad.tensor"))
     assert "edugrad.function" in found and "numpy" in found and "edugrad.dtypes" in found
-    assert "numpy" in dict(imports(ROOT / "edugrad" / "autograd.py", "edugrad.autograd"))
+    assert "numpy" in dict(imports(ROOT / "edugrad" / "gradcheck.py", "edugrad.gradcheck"))
 
 
 def test_python_backend_uses_no_numpy():
