@@ -24,7 +24,7 @@ from edugrad import autograd, dtypes, views
 from edugrad.backend import canonical_device, get_backend
 from edugrad.data import TensorData
 from edugrad.dtypes import DType
-from edugrad.function import Cast, Function, GradMode, Reshape
+from edugrad.function import Cast, Function, GradMode, Reshape, ToDevice
 from edugrad.math import MathMixin, broadcast_shape
 from edugrad.ordering import OrderingMixin
 from edugrad.shape import ShapeMixin
@@ -450,14 +450,3 @@ class _HookHandle:
     def remove(self) -> None:
         hooks = [h for h in (self.tensor._hooks or []) if h is not self.hook]
         self.tensor._hooks = hooks or None
-
-
-class ToDevice(Function):
-    formula = "d(x.to(device))/dx = 1, moved back to x's device"
-
-    def forward(self, x, device: str):
-        self.source = x.device
-        return x.to(device)
-
-    def backward(self, grad_output):
-        return grad_output.to(self.source)
