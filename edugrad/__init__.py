@@ -7,7 +7,7 @@
 Importing edugrad prints nothing and imports no CuPy.
 """
 
-from edugrad import autograd
+from edugrad import autograd, nn, optim, utils, viz
 from edugrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from edugrad.backend import (
     Backend, default_device, get_backend, manual_seed, register_backend, set_default_device,
@@ -22,8 +22,6 @@ from edugrad.math import where
 from edugrad.serialization import load, save
 from edugrad.shape import cat, stack
 from edugrad.tensor import Tensor
-
-from edugrad import nn, optim, utils, viz  # noqa: E402  (after Tensor: they build on it)
 
 float = float32  # noqa: A001  (torch.float, torch.double, torch.long, as in PyTorch)
 double = float64

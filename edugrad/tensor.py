@@ -16,6 +16,7 @@ the autograd entry points, and in-place updates.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -364,9 +365,7 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin):
         return self._assign(lambda old: noise * (b - a) + a)
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> "Tensor":
-        from edugrad.factories import randn
-
-        noise = randn(*self.shape, dtype=self.dtype, device=self.device)
+        noise = standard_normal(self.shape, self.dtype, self._data.backend)
         return self._assign(lambda old: noise * std + mean)
 
     def __iadd__(self, other):
@@ -441,6 +440,15 @@ def _all_whole(array) -> bool:
 
 def _full_like(tensor: Tensor, value) -> Tensor:
     return Tensor._make(tensor._data.full_like(value), None)
+
+
+def standard_normal(shape: tuple, dtype: DType, backend) -> Tensor:
+    """Standard normal values (normal_ and edugrad.randn), by the Box-Muller transform of two
+    uniforms from RAND: sqrt(-2 log u1) cos(2 pi u2), with u1 in (0, 1] so the log is finite."""
+    u1 = Tensor._make(TensorData.rand(shape, dtypes.float64, backend), None)
+    u2 = Tensor._make(TensorData.rand(shape, dtypes.float64, backend), None)
+    normal = ((1 - u1).log() * -2).sqrt() * (u2 * (2 * math.pi)).cos()
+    return normal.to(dtype)
 
 
 class _HookHandle:
