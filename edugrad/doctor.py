@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from edugrad import backend as backend_registry
 from edugrad.backends.numpy_backend import NumpyBackend
-from edugrad.checking.check import PASS, check_case, load_backend
+from edugrad.checking.check import PASS, CannotLoad, check_case, load_backend
 from edugrad.ops import ACCELERATED, REQUIRED
 
 WHEELS = {11: "cupy-cuda11x", 12: "cupy-cuda12x", 13: "cupy-cuda13x"}  # CUDA major -> wheel
@@ -256,6 +256,8 @@ def check_device(device: str) -> DeviceCheck:
     backend offers, on `device` (a device name or "module:Class" / "file.py:Class")."""
     try:
         backend = load_backend(device)
+    except CannotLoad as error:  # the message names what is missing
+        return DeviceCheck(device, error=str(error))
     except Exception as error:
         return DeviceCheck(device, error=f"{type(error).__name__}: {error}")
     reference = NumpyBackend("cpu")

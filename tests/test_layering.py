@@ -25,6 +25,7 @@ folder name.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import tomllib
@@ -375,6 +376,25 @@ def test_import_is_silent_and_loads_no_cupy_nor_checking_tools(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[]\n", f"importing edugrad printed or loaded {result.stdout}"
     assert result.stderr == "", f"importing edugrad wrote to stderr: {result.stderr}"
+
+
+@pytest.mark.parametrize("switch, calls", [(None, "0"), ("0", "0"), ("1", "1")])
+def test_the_numpy_backend_changes_malloc_only_when_asked(tmp_path, switch, calls):
+    """keep_freed_memory_for_reuse changes glibc's malloc for the whole process: only with
+    EDUGRAD_KEEP_FREED_MEMORY=1, read once, when the first "cpu" backend is made."""
+    code = ("import edugrad.backends.numpy_backend as numpy_backend\n"
+            "calls = []\n"
+            "numpy_backend.keep_freed_memory_for_reuse = lambda: calls.append(1)\n"
+            "import edugrad\n"
+            "edugrad.ones(2) + 1\n"
+            "numpy_backend.NumpyBackend('cpu')\n"
+            "print(len(calls))")
+    env = {key: value for key, value in os.environ.items() if key != "EDUGRAD_KEEP_FREED_MEMORY"}
+    if switch is not None:
+        env["EDUGRAD_KEEP_FREED_MEMORY"] = switch
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout == f"{calls}\n", result.stderr
 
 
 def test_pytorchs_gradcheck_names_reach_the_gradcheck_module(tmp_path):
