@@ -42,11 +42,11 @@ def keep_freed_memory_for_reuse() -> bool:
     temporaries; keeping the memory gets us the same effect.
 
     It changes malloc for the whole process, everything else in it included, and the process
-    may keep up to about 256 MB it no longer uses at the top of its heap. A library should not do that unasked, so
-    edugrad never does it by itself: call this, or set EDUGRAD_KEEP_FREED_MEMORY=1 before the
-    first "cpu" tensor is made (the benchmarks and applications/learn_mnist.py do). Skipped
-    off Linux/glibc and when you set glibc's own MALLOC_MMAP_THRESHOLD_ or
-    MALLOC_TRIM_THRESHOLD_ variables.
+    may keep up to about 256 MB it no longer uses at the top of its heap. A library should
+    not do that unasked, so edugrad never does it by itself: call this, or set
+    EDUGRAD_KEEP_FREED_MEMORY=1 before the first "cpu" tensor is made (the benchmarks and
+    applications/learn_mnist.py do). Skipped off Linux/glibc and when you set glibc's own
+    MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ variables.
     """
     if not sys.platform.startswith("linux"):
         return False

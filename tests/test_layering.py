@@ -25,6 +25,7 @@ folder name.
 from __future__ import annotations
 
 import ast
+import importlib
 import os
 import subprocess
 import sys
@@ -33,9 +34,11 @@ from pathlib import Path
 
 import pytest
 
+from edugrad.function import Function
+
 ROOT = Path(__file__).resolve().parents[1]
 
-# ---- the layers -----------------------------------------------------------------------------------
+# ---- the layers ----------------------------------------------------------------------------------
 SPEC = {"edugrad.ops", "edugrad.dtypes"}
 INTERFACE = {"edugrad.backend"}
 TENSORDATA = {"edugrad.data"}
@@ -129,7 +132,7 @@ def layer(name: str) -> str | None:
     return None
 
 
-# ---- reading the imports ----------------------------------------------------------------------------
+# ---- reading the imports -------------------------------------------------------------------------
 class Import:
     """One imported module: its name, the line, and whether the import is inside a function
     (`lazy_export`: inside a module's __getattr__, which hands out names of another module)."""
@@ -178,7 +181,7 @@ def edugrad_imports(name: str) -> list[Import]:
     return [i for i in IMPORTS[name] if i.root == "edugrad" and i.module != name]
 
 
-# ---- the never-rules ---------------------------------------------------------------------------------
+# ---- the never-rules -----------------------------------------------------------------------------
 def allowed(name: str):
     """(the rule for module `name`, in words; which edugrad modules it may import)."""
     mine = layer(name)
@@ -257,6 +260,22 @@ def test_every_numpy_exception_is_used():
     unused = {name for name in NUMPY_ALLOWED
               if not any(i.root == "numpy" for i in IMPORTS.get(name, []))}
     assert not unused, f"NUMPY_ALLOWED names modules that do not import NumPy: {sorted(unused)}"
+
+
+def test_every_function_lives_in_function_py():
+    """One derivative, one place: every Function of the library is in edugrad/function.py."""
+    for name in MODULES:
+        if not in_package(name, ("edugrad.backends.cupy_backend",)):  # needs CuPy
+            importlib.import_module(name)
+    found, todo = [], list(Function.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo += cls.__subclasses__()
+    elsewhere = sorted(f"{cls.__module__}.{cls.__qualname__}" for cls in found
+                       if in_package(cls.__module__, ("edugrad",))
+                       and cls.__module__ != "edugrad.function")
+    assert not elsewhere, f"Functions outside edugrad/function.py: {elsewhere}"
 
 
 # ---- no cycles, and imports at the top --------------------------------------------------------

@@ -5,7 +5,7 @@ backend, and print a scoreboard.
     python -m edugrad.checking.check my_backend.py:MyBackend     a class in a file
     python -m edugrad.checking.check my_backend.py               the one Backend subclass in it
     python -m edugrad.checking.check mypackage.module:MyBackend  a class in an importable module
-    python -m edugrad.checking.check python --lockstep           the lock-step diff (and what it missed)
+    python -m edugrad.checking.check python --lockstep           the lock-step diff too
 
 One line per primitive: PASS; WRONG, with the first failing case (its inputs and arguments,
 expected vs got, or the exception the primitive raised); NOT IMPLEMENTED; or BLOCKED when a
