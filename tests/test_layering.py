@@ -43,8 +43,9 @@ SPEC = {"edugrad.ops", "edugrad.dtypes"}
 INTERFACE = {"edugrad.backend"}
 TENSORDATA = {"edugrad.data"}
 FUNCTION = {"edugrad.function"}
-TENSOR_LAYER = {"edugrad.tensor", "edugrad.math", "edugrad.shape", "edugrad.views",
-                "edugrad.factories", "edugrad.autograd", "edugrad.anomaly", "edugrad.gradcheck"}
+TENSOR_LAYER = {"edugrad.tensor", "edugrad.math", "edugrad.shape", "edugrad.ordering",
+                "edugrad.views", "edugrad.factories", "edugrad.autograd", "edugrad.anomaly",
+                "edugrad.gradcheck"}
 API_PACKAGES = ("edugrad.nn", "edugrad.optim", "edugrad.utils")
 API_MODULES = {"edugrad", "edugrad.serialization"}  # the package itself; save and load
 TOOL_PACKAGES = ("edugrad.checking", "edugrad.viz")  # viz: the teaching tools, on top too
