@@ -1,12 +1,13 @@
 """The NumPy backend: device "cpu". One short method per primitive of edugrad/ops.py.
 
 Layer: backends. Imports edugrad.backend, edugrad.dtypes and NumPy (and ctypes, to tune
-glibc's malloc once: see keep_freed_memory_for_reuse).
+glibc's malloc when asked to: see keep_freed_memory_for_reuse).
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
@@ -25,6 +26,11 @@ NATIVE = {
 }
 
 
+# the switch: "1" in the environment when the first "cpu" backend is made turns on
+# keep_freed_memory_for_reuse(); read there, once. Off by default.
+KEEP_FREED_MEMORY = "EDUGRAD_KEEP_FREED_MEMORY"
+
+
 def keep_freed_memory_for_reuse() -> bool:
     """Ask glibc's malloc to keep freed memory for the next allocation instead of handing it
     back to the operating system. Returns whether it was done.
@@ -33,8 +39,13 @@ def keep_freed_memory_for_reuse() -> bool:
     returns big freed blocks to the OS (munmap, or trimming the heap top), so the next step
     gets fresh pages that the OS must map and zero: page faults. On a small CNN that costs
     more than the arithmetic (30 ms a step instead of 17). PyTorch avoids most of these
-    temporaries; keeping the memory gets us the same effect. Process-wide, once, when the
-    "cpu" backend is first used; skipped off Linux/glibc and when you set glibc's own
+    temporaries; keeping the memory gets us the same effect.
+
+    It changes malloc for the whole process, everything else in it included, and the process
+    may keep up to about 256 MB it no longer uses at the top of its heap. A library should
+    not do that unasked, so edugrad never does it by itself: call this, or set
+    EDUGRAD_KEEP_FREED_MEMORY=1 before the first "cpu" tensor is made (the benchmarks and
+    applications/learn_mnist.py do). Skipped off Linux/glibc and when you set glibc's own
     MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ variables.
     """
     if not sys.platform.startswith("linux"):
@@ -52,6 +63,12 @@ def keep_freed_memory_for_reuse() -> bool:
     return bool(done)
 
 
+@functools.cache  # once: the first time a NumPy backend is made
+def _keep_freed_memory_if_asked() -> None:
+    if os.environ.get(KEEP_FREED_MEMORY) == "1":
+        keep_freed_memory_for_reuse()
+
+
 class NumpyBackend(Backend):
     name = "cpu"
     xp = np  # the array module; the CuPy backend swaps in cupy and keeps every method
@@ -60,7 +77,7 @@ class NumpyBackend(Backend):
         super().__init__(device)
         self.generator = self.xp.random.default_rng()
         if self.xp is np:
-            keep_freed_memory_for_reuse()
+            _keep_freed_memory_if_asked()
 
     def seed(self, seed: int) -> None:
         self.generator = self.xp.random.default_rng(seed)

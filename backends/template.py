@@ -7,7 +7,7 @@ How to work:
 
 1. Copy this file somewhere, say `my_backend.py`, and run the checker on it:
 
-       python -m edugrad.backends.check my_backend.py:MyBackend
+       python -m edugrad.checking.check my_backend.py:MyBackend
 
    It prints one line per primitive: PASS, WRONG (with the first failing case, expected vs
    got) or NOT IMPLEMENTED, and exits non-zero until everything passes.

@@ -98,6 +98,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads (0: default)")
     args = parser.parse_args(argv)
     _set_threads(args.threads)
+    # the NumPy backend keeps freed memory for reuse, as in bench_training.py (README, Speed);
+    # EDUGRAD_KEEP_FREED_MEMORY=0 measures without
+    os.environ.setdefault("EDUGRAD_KEEP_FREED_MEMORY", "1")
 
     import numpy as np
 

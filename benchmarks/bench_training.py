@@ -177,6 +177,9 @@ def main(argv=None) -> int:
     parser.add_argument("--framework", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # the NumPy backend keeps a step's freed temporaries for reuse (README, Speed): every
+    # worker inherits the switch; EDUGRAD_KEEP_FREED_MEMORY=0 measures without
+    os.environ.setdefault("EDUGRAD_KEEP_FREED_MEMORY", "1")
 
     if args.worker == "speed":
         print(json.dumps(worker(args.threads or None, args.rounds, args.steps, args.device)))

@@ -7,11 +7,13 @@
 Importing edugrad prints nothing and imports no CuPy.
 """
 
-from edugrad import autograd
+from edugrad import accelerator, amp, autograd, backends, cuda, nn, optim, utils, viz
 from edugrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from edugrad.backend import (
     Backend, default_device, get_backend, manual_seed, register_backend, set_default_device,
 )
+from edugrad.amp import autocast
+from edugrad.devices import device
 from edugrad.dtypes import DType, bool_ as bool, float32, float64, int32, int64
 from edugrad.factories import (
     arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like, rand, rand_like,
@@ -22,11 +24,6 @@ from edugrad.math import where
 from edugrad.serialization import load, save
 from edugrad.shape import cat, stack
 from edugrad.tensor import Tensor
-
-from edugrad import nn, optim, utils, viz  # noqa: E402  (after Tensor: they build on it)
-from edugrad import accelerator, amp, backends, cuda  # noqa: E402  (PyTorch's device probes)
-from edugrad.amp import autocast  # noqa: E402
-from edugrad.devices import device  # noqa: E402
 
 float = float32  # noqa: A001  (torch.float, torch.double, torch.long, as in PyTorch)
 double = float64

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from importlib.metadata import entry_points
 
 from edugrad.devices import device as Device
 from edugrad.ops import ACCELERATED, Op
@@ -107,8 +108,6 @@ def _load(spec):
 
 
 def _entry_point(name: str):
-    from importlib.metadata import entry_points
-
     for entry in entry_points(group="edugrad.backends"):
         if entry.name == name:
             return entry.load()

@@ -328,6 +328,13 @@ class TensorData:
 _constants: dict = {}
 
 
+def clear_constant_cache() -> None:
+    """Forget the constants TensorData.constant has cached. The lock-step diff calls it so
+    that the two runs it compares start alike and make the same primitive calls (a cached
+    constant skips its FULL and EXPAND)."""
+    _constants.clear()
+
+
 def _prod(shape) -> int:
     n = 1
     for size in shape:

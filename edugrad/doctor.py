@@ -16,8 +16,10 @@ and the doctor says so and exits 0. It exits 1 only when something needs fixing:
 is there fails its primitives, or a GPU is there that CuPy cannot use.
 
 Layer: tools (top). Imports edugrad's backend registry, the conformance checker
-(edugrad.backends.check) and the standard library; CuPy only inside a guarded import, when the
-doctor runs, and nvidia-smi only as a subprocess.
+(edugrad.checking.check) and the standard library; CuPy only inside a guarded import, when the
+doctor runs (importing it at the top would load CUDA's libraries for every run, and fail
+outright where CuPy is broken, which is what the doctor is there to diagnose), and nvidia-smi
+only as a subprocess.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ import sys
 from dataclasses import dataclass, field
 
 from edugrad import backend as backend_registry
-from edugrad.backends.check import PASS, check_case, load_backend
 from edugrad.backends.numpy_backend import NumpyBackend
+from edugrad.checking.check import PASS, CannotLoad, check_case, load_backend
 from edugrad.ops import ACCELERATED, REQUIRED
 
 WHEELS = {11: "cupy-cuda11x", 12: "cupy-cuda12x", 13: "cupy-cuda13x"}  # CUDA major -> wheel
@@ -254,6 +256,8 @@ def check_device(device: str) -> DeviceCheck:
     backend offers, on `device` (a device name or "module:Class" / "file.py:Class")."""
     try:
         backend = load_backend(device)
+    except CannotLoad as error:  # the message names what is missing
+        return DeviceCheck(device, error=str(error))
     except Exception as error:
         return DeviceCheck(device, error=f"{type(error).__name__}: {error}")
     reference = NumpyBackend("cpu")
@@ -307,7 +311,7 @@ def advice(env: Environment, checks: list[DeviceCheck]) -> Advice:
         if check.device not in ("cpu", "python", "cuda") and not check.ok:
             what = check.error or describe_failures(check)
             return Advice(f"backend {check.device} fails ({what}): run python -m "
-                          f"edugrad.backends.check {check.device} for the details", problem=True)
+                          f"edugrad.checking.check {check.device} for the details", problem=True)
     working = ", ".join(check.device for check in checks if check.ok)
     if wheel is CPU_ONLY:
         return Advice(f"all good for the CPU: devices {working} work; {NO_GPU}", problem=False)

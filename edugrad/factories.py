@@ -6,15 +6,13 @@ values of arange/linspace/eye, which are then loaded with FROM_HOST like any use
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from edugrad import dtypes
 from edugrad.backend import get_backend
 from edugrad.data import TensorData
 from edugrad.shape import _sizes
-from edugrad.tensor import Tensor
+from edugrad.tensor import Tensor, standard_normal
 
 
 def _finish(data: TensorData, requires_grad: bool) -> Tensor:
@@ -76,15 +74,10 @@ def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
 
 
 def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Standard normal, by the Box-Muller transform of two uniforms:
-    sqrt(-2 log u1) cos(2 pi u2) with u1 in (0, 1]."""
-    shape = _sizes(size)
+    """Standard normal, by the Box-Muller transform of two uniforms (tensor.standard_normal)."""
     dtype = dtypes.from_name(dtype or dtypes.DEFAULT_FLOAT)
-    backend = get_backend(device)
-    u1 = Tensor._make(TensorData.rand(shape, dtypes.float64, backend), None)
-    u2 = Tensor._make(TensorData.rand(shape, dtypes.float64, backend), None)
-    normal = ((1 - u1).log() * -2).sqrt() * (u2 * (2 * math.pi)).cos()
-    return _finish(normal.to(dtype)._data, requires_grad)
+    normal = standard_normal(_sizes(size), dtype, get_backend(device))
+    return _finish(normal._data, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:

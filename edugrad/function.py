@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import weakref
 
+from edugrad import dtypes
 from edugrad.data import TensorData
 
 
@@ -578,3 +579,144 @@ class IndexAdd(Function):
         index = self.parents[1]
         return Take.apply(grad_output, index, axis=self.axis), None
 
+
+# ---- device --------------------------------------------------------------------------------------
+class ToDevice(Function):
+    """x.to(device): the same values on another device; the gradient goes back the same way."""
+
+    formula = "d(x.to(device))/dx = 1, moved back to x's device"
+
+    def forward(self, x, device: str):
+        self.source = x.device
+        return x.to(device)
+
+    def backward(self, grad_output):
+        return grad_output.to(self.source)
+
+
+# ---- for nn: the error function, convolution, pooling, module hooks ------------------------------
+# Every Function lives in this file, so that each derivative is found in one place; these
+# serve nn: F.erf and F.gelu, F.conv2d, F.max_pool2d, and Module's full backward hooks.
+
+# Rational approximations from Cephes (S. L. Moshier, ndtr.c): erf(x) = x T(x^2) / U(x^2) for
+# |x| < 1 and erfc(x) = exp(-x^2) P(x) / Q(x) for 1 <= |x| <= 8; relative error ~1e-15 in float64.
+# Coefficients from the highest power down.
+_ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+          7.00332514112805075473e3, 5.55923013010394962768e4)
+_ERF_U = (1.0, 3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+          2.26290000613890934246e4, 4.92673942608635921086e4)
+_ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+           4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+           9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2)
+_ERFC_Q = (1.0, 1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+           1.65666309194161350182e3, 5.57535340817727675546e2)
+
+
+# float32: one rational function for all x, clamped to |x| <= 4 (beyond, erf is +-1 in float32);
+# odd numerator, even denominator, error under 4e-7 (Eigen's and TensorFlow's fast erf). A third
+# of the operations of the two float64 branches, which GELU feels in every transformer step.
+_ERF32_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+            -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+            -1.60960333262415e-02)
+_ERF32_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+            -7.37332916720468e-03, -1.42647390514189e-02)
+
+
+def _polynomial(x, coefficients):
+    """c0 x^n + c1 x^(n-1) + ... + cn by Horner's rule, on TensorData."""
+    def constant(value):
+        return TensorData.constant(value, x.shape, x.dtype, x.backend)
+
+    result = constant(coefficients[0])
+    for c in coefficients[1:]:
+        result = result.mul(x).add(constant(c))
+    return result
+
+
+class Erf(Function):
+    """The error function (behind F.gelu and F.erf): no primitive computes it, so forward
+    evaluates the rational approximations above with primitives."""
+
+    formula = "d erf(x)/dx = 2/sqrt(pi) exp(-x^2)"
+
+    def forward(self, x):
+        if x.dtype is dtypes.float32:
+            low = TensorData.constant(-4.0, x.shape, x.dtype, x.backend)
+            clamped = x.maximum(low).neg().maximum(low).neg()  # -max(-max(x, -4), -4)
+            square = clamped.mul(clamped)
+            return clamped.mul(_polynomial(square, _ERF32_P)).div(_polynomial(square, _ERF32_Q))
+        one, magnitude = x.full_like(1), x.maximum(x.neg())
+        square = x.mul(x)
+        near = x.mul(_polynomial(square, _ERF_T)).div(_polynomial(square, _ERF_U))
+        # |x| capped at 8 (erfc(8) < 1e-28, so erf is +-1 in any float) keeps P and Q finite
+        z = magnitude.neg().maximum(x.full_like(-8)).neg()
+        erfc = z.mul(z).neg().exp().mul(_polynomial(z, _ERFC_P)).div(_polynomial(z, _ERFC_Q))
+        far = one.sub(erfc)
+        far = x.cmplt(x.full_like(0)).where(far.neg(), far)  # erf is odd
+        return magnitude.cmplt(one).where(near, far)
+
+    def backward(self, grad_output):
+        (x,) = self.inputs
+        return grad_output * (-(x * x)).exp() * (2 / math.sqrt(math.pi))
+
+
+class ColumnsProduct(Function):
+    """F.conv2d's product: the weight (OC, C*KH*KW) times the im2col columns, plus the bias
+    (see edugrad/nn/functional_conv.py)."""
+
+    formula = "Y = W C + b: dW = G C^T, dC = W^T G, db = G summed over its columns"
+
+    # As with F.linear: composed from Tensor ops (matmul, then add the bias) this would keep the
+    # bias-free product alive in the graph until backward, 4 MB per step in a small CNN; one
+    # Function keeps only its inputs.
+    def forward(self, columns, weight, bias=None):  # (K, N*L), (OC, K), (OC,)
+        output = weight.matmul(columns)
+        if bias is None:
+            return output
+        return output.add(bias.reshape((bias.shape[0], 1)).expand(output.shape))
+
+    def backward(self, grad_output):  # (OC, N*L)
+        columns, weight, *bias = self.inputs
+        need_columns, need_weight = self.needs_input_grad[:2]
+        grads = (weight.T @ grad_output if need_columns else None,  # (K, OC) @ (OC, N*L)
+                 grad_output @ columns.T if need_weight else None)  # (OC, N*L) @ (N*L, K)
+        if bias:
+            grads += (grad_output.sum(1) if self.needs_input_grad[2] else None,)
+        return grads
+
+
+class WindowMax(Function):
+    """F.max_pool2d's reduction: the maximum of each window, windows along dim 0 (K, M)."""
+
+    formula = "d max_k(w_k)/dw_k = 1 for the first k holding the maximum, else 0"
+
+    def forward(self, windows):
+        return windows.max((0,), keepdim=False)  # (K, M) -> (M,)
+
+    def backward(self, grad_output):
+        # PyTorch sends the gradient to ONE element per window, the first maximum (amax would
+        # split it between ties, such as the zeros of a ReLU). Row k of a hit scores K - k, so
+        # the highest score is the first hit. (A window holding NaN has no hit and passes its
+        # gradient to every element; its loss is NaN anyway.)
+        windows, peak = self.inputs[0].detach(), self.output.detach()
+        size = windows.shape[0]
+        rank = windows.new_tensor(list(range(size, 0, -1))).reshape(size, 1)  # K, K-1, ..., 1
+        score = (windows == peak).to(windows.dtype) * rank
+        first = (score == score.amax(0)).to(grad_output.dtype)
+        return first * grad_output
+
+
+class GradTap(Function):
+    """nn.Module's full backward hooks: the identity, whose backward shows the gradient to a
+    callback (which may replace it) on its way to the input."""
+
+    formula = "identity: the gradient passes through, shown to a callback on the way"
+
+    def forward(self, x, callback):
+        self.callback = callback
+        return x
+
+    def backward(self, grad_output):
+        replaced = self.callback(grad_output)
+        return grad_output if replaced is None else replaced

@@ -20,6 +20,7 @@ import numpy as np
 from edugrad import dtypes, views
 from edugrad.data import TensorData
 from edugrad.function import Flip, IndexAdd, Pad, Permute, Reshape, Take, Where
+from edugrad.math import broadcast_shape
 from edugrad.views import ExpandStep, PermuteStep, ReshapeStep, ShrinkStep, StridedStep
 
 
@@ -375,8 +376,6 @@ class ShapeMixin:
         indices = [index for _, index in advanced]
         shape = indices[0].shape
         for index in indices[1:]:
-            from edugrad.math import broadcast_shape
-
             shape = broadcast_shape(shape, index.shape, "index")
         rest = [d for d in range(self.ndim) if d not in dims]
         moved = self.permute(*dims, *rest)

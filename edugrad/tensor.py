@@ -16,6 +16,7 @@ the autograd entry points, and in-place updates.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -24,7 +25,7 @@ from edugrad import autograd, dtypes, views
 from edugrad.backend import canonical_device, get_backend
 from edugrad.data import TensorData
 from edugrad.dtypes import DType
-from edugrad.function import Cast, Function, GradMode, Reshape
+from edugrad.function import Cast, Function, GradMode, Reshape, ToDevice
 from edugrad.math import MathMixin, broadcast_shape
 from edugrad.ordering import OrderingMixin
 from edugrad.shape import ShapeMixin
@@ -364,9 +365,7 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin):
         return self._assign(lambda old: noise * (b - a) + a)
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> "Tensor":
-        from edugrad.factories import randn
-
-        noise = randn(*self.shape, dtype=self.dtype, device=self.device)
+        noise = standard_normal(self.shape, self.dtype, self._data.backend)
         return self._assign(lambda old: noise * std + mean)
 
     def __iadd__(self, other):
@@ -443,6 +442,15 @@ def _full_like(tensor: Tensor, value) -> Tensor:
     return Tensor._make(tensor._data.full_like(value), None)
 
 
+def standard_normal(shape: tuple, dtype: DType, backend) -> Tensor:
+    """Standard normal values (normal_ and edugrad.randn), by the Box-Muller transform of two
+    uniforms from RAND: sqrt(-2 log u1) cos(2 pi u2), with u1 in (0, 1] so the log is finite."""
+    u1 = Tensor._make(TensorData.rand(shape, dtypes.float64, backend), None)
+    u2 = Tensor._make(TensorData.rand(shape, dtypes.float64, backend), None)
+    normal = ((1 - u1).log() * -2).sqrt() * (u2 * (2 * math.pi)).cos()
+    return normal.to(dtype)
+
+
 class _HookHandle:
     def __init__(self, tensor: Tensor, hook) -> None:
         self.tensor, self.hook = tensor, hook
@@ -450,14 +458,3 @@ class _HookHandle:
     def remove(self) -> None:
         hooks = [h for h in (self.tensor._hooks or []) if h is not self.hook]
         self.tensor._hooks = hooks or None
-
-
-class ToDevice(Function):
-    formula = "d(x.to(device))/dx = 1, moved back to x's device"
-
-    def forward(self, x, device: str):
-        self.source = x.device
-        return x.to(device)
-
-    def backward(self, grad_output):
-        return grad_output.to(self.source)

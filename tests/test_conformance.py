@@ -2,8 +2,8 @@
 the checker itself, on the untouched template and on a finished copy of it; the pure-Python
 backend's memory model; and TensorData's fallbacks for the accelerated primitives.
 
-The cases live in one table, edugrad/backends/conformance.py, shared with
-`python -m edugrad.backends.check`. Add backends with `pytest --backend NAME` (see conftest.py).
+The cases live in one table, edugrad/checking/conformance.py, shared with
+`python -m edugrad.checking.check`. Add backends with `pytest --backend NAME` (see conftest.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import pytest
 
 from edugrad import dtypes, ops
 from edugrad.backend import Backend
-from edugrad.backends import check, conformance, python_backend
+from edugrad.backends import python_backend
+from edugrad.checking import check, conformance
 from edugrad.backends.numpy_backend import NumpyBackend
 from edugrad.backends.python_backend import PythonBackend
 from edugrad.backends.template import MyBackend
@@ -143,7 +144,7 @@ for _op in REQUIRED:
 def test_checker_passes_a_finished_template(tmp_path):
     path = tmp_path / "finished_backend.py"
     path.write_text(textwrap.dedent(FINISHED))
-    run = subprocess.run([sys.executable, "-m", "edugrad.backends.check", f"{path}:Finished"],
+    run = subprocess.run([sys.executable, "-m", "edugrad.checking.check", f"{path}:Finished"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.count(" PASS ") == len(REQUIRED)
@@ -153,8 +154,92 @@ def test_checker_loads_backends_by_name_and_by_class():
     assert isinstance(check.load_backend("python"), PythonBackend)
     named = check.load_backend("edugrad.backends.python_backend:PythonBackend")
     assert type(named) is PythonBackend
-    with pytest.raises(TypeError, match="not a subclass"):
+    with pytest.raises(check.CannotLoad, match="'Buffer' in edugrad.backends.python_backend is "
+                                               "not a subclass of edugrad.backend.Backend"):
         check.load_backend("edugrad.backends.python_backend:Buffer")
+
+
+# ---- the checker's command line: help, and one clear line for what is missing --------------------
+
+TWO_BACKENDS = """
+from edugrad.backends.python_backend import PythonBackend
+
+
+class Fast(PythonBackend):
+    pass
+
+
+class Slow(PythonBackend):
+    pass
+"""
+
+
+def checker(*args, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edugrad.checking.check", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def one_line_error(run: subprocess.CompletedProcess) -> str:
+    """The checker's refusal: exit code 2, nothing on stdout, one line on stderr."""
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert run.stdout == "" and run.stderr.count("\n") == 1, run.stderr
+    return run.stderr.strip()
+
+
+@pytest.fixture
+def learner(tmp_path):
+    """A folder holding the untouched template as my_backend.py, and a file with two backends."""
+    (tmp_path / "my_backend.py").write_text(Path(inspect.getfile(MyBackend)).read_text())
+    (tmp_path / "two_backends.py").write_text(TWO_BACKENDS)
+    (tmp_path / "no_backend.py").write_text("class Flat:\n    pass\n")
+    return tmp_path
+
+
+def test_checker_help_is_argparse_help(learner):
+    for flag in ("-h", "--help"):
+        run = checker(flag, cwd=learner)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.startswith("usage: python -m edugrad.checking.check [-h] [--lockstep] "
+                                     "BACKEND"), run.stdout
+        assert "--lockstep" in run.stdout and "my_backend.py:MyBackend" in run.stdout
+    run = checker(cwd=learner)
+    assert run.returncode == 2 and "the following arguments are required: BACKEND" in run.stderr
+
+
+def test_a_file_without_class_uses_its_one_backend(learner):
+    run = checker("my_backend.py", cwd=learner)
+    assert run.returncode == 1, run.stderr  # the template: every primitive not implemented
+    assert run.stdout.startswith("edugrad conformance: MyBackend (device 'mybackend')")
+
+
+def test_a_file_without_class_and_two_backends_names_both(learner):
+    assert one_line_error(checker("two_backends.py", cwd=learner)) == (
+        "check: two_backends.py defines 2 Backend subclasses (Fast, Slow): name one, as "
+        "two_backends.py:Fast")
+
+
+def test_a_file_without_any_backend_says_so(learner):
+    assert one_line_error(checker("no_backend.py", cwd=learner)) == (
+        "check: no_backend.py defines no subclass of edugrad.backend.Backend; the classes "
+        "there: Flat")
+
+
+def test_a_misspelt_class_is_not_found_and_the_classes_there_are_listed(learner):
+    assert one_line_error(checker("my_backend.py:MyBackendd", cwd=learner)) == (
+        "check: class 'MyBackendd' not found in my_backend.py; the classes there: MyBackend "
+        "(a Backend); did you mean my_backend.py:MyBackend?")
+    assert one_line_error(checker("two_backends.py:Medium", cwd=learner)).startswith(
+        "check: class 'Medium' not found in two_backends.py; the classes there: Fast (a "
+        "Backend), Slow (a Backend)")
+
+
+def test_a_missing_file_or_unknown_device_is_named(learner):
+    assert one_line_error(checker("my_bakend.py", cwd=learner)) == (
+        "check: no such file: my_bakend.py")
+    assert one_line_error(checker("my_bakend.py:MyBackend", cwd=learner)) == (
+        "check: no such file: my_bakend.py")
+    assert one_line_error(checker("mybackend", cwd=learner)).startswith(
+        "check: unknown device 'mybackend': known devices are cpu, cuda, python")
 
 
 def test_checker_blames_the_primitive_that_failed():

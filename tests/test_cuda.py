@@ -32,7 +32,7 @@ if GPUS == 0:
 
 import edugrad  # noqa: E402
 from edugrad import nn, optim  # noqa: E402
-from edugrad.backends import check  # noqa: E402
+from edugrad.checking import check  # noqa: E402
 from edugrad.backends.cupy_backend import CupyBackend  # noqa: E402
 from edugrad.backends.numpy_backend import NumpyBackend  # noqa: E402
 from edugrad.ops import Op  # noqa: E402

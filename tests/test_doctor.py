@@ -139,7 +139,7 @@ def test_advice_names_a_failing_registered_backend(working_cpu):
     assert [r.op.name for r in broken.failed] == ["NEG"]
     verdict = doctor.advice(fake(), working_cpu + [broken])
     assert verdict.problem
-    assert "python -m edugrad.backends.check doctor-broken" in verdict.message
+    assert "python -m edugrad.checking.check doctor-broken" in verdict.message
     assert "doctor-broken" in doctor.registered_devices()
 
 

@@ -1,16 +1,19 @@
-"""The lock-step diff (backends/lockstep.py): one training step on the NumPy backend and on
+"""The lock-step diff (edugrad/checking/lockstep.py): one training step on the NumPy backend and on
 another, compared primitive call by primitive call. A correct backend shows no difference; a
 backend with one planted bug is stopped at that primitive, with the Function that called it.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import textwrap
 
 import numpy as np
 
 from edugrad.backend import get_backend
-from edugrad.backends import check, lockstep
+from edugrad.checking import check, lockstep
 from edugrad.backends.numpy_backend import NumpyBackend
 from edugrad.backends.python_backend import PythonBackend
 from edugrad.ops import Op
@@ -139,6 +142,35 @@ def test_calling_function_names_the_nearest_function():
     x = edugrad.tensor([1.0, 2.0], device="spy", requires_grad=True)
     (-x).sum().backward()  # Neg.forward, then Neg.backward negates the gradient
     assert seen == ["Neg.forward", "Neg.forward, called from Neg.backward"]
+
+
+PERMUTE_WRONG_IN_3D = """
+from edugrad.backends.python_backend import PythonBackend
+
+
+class Permute3D(PythonBackend):
+    def permute(self, x, order):
+        if order == (2, 0, 1):  # one 3-D order is wrong: a 2-D MLP step never asks for it
+            order = (1, 2, 0)
+        return super().permute(x, order)
+"""
+
+
+def test_lockstep_names_the_failing_primitives_its_step_never_exercised(tmp_path):
+    (tmp_path / "permute3d.py").write_text(PERMUTE_WRONG_IN_3D)
+    run = subprocess.run([sys.executable, "-m", "edugrad.checking.check", "permute3d.py",
+                          "--lockstep"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 1, run.stdout + run.stderr  # the step agrees; the scoreboard fails
+    out = run.stdout
+    assert "no difference: all" in out
+    assert "but the scoreboard fails" in out and "on cases this step never made:" in out
+    permute = re.search(r"^  PERMUTE +WRONG +case \d+: float32 \(2, 3, 4\); order=\(2, 0, 1\)\n"
+                        r" +the step called PERMUTE \d+ times?, on inputs (.*)$", out, re.M)
+    assert permute, out
+    assert "(2, 3, 4)" not in permute.group(1)  # the step's permutes were other ones
+    assert re.search(r"^  SHRINK +WRONG .*\n +the step never called SHRINK$", out, re.M), out
+    assert out.rstrip().endswith("python -m edugrad.checking.check permute3d.py")
 
 
 def test_the_checker_runs_the_lockstep_diff(tmp_path, capsys):

@@ -24,7 +24,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import edugrad
-from edugrad.backends import check
+from edugrad.checking import check
 from edugrad.function import Fold, Unfold
 from helpers import (
     NOACCEL, TOLERANCE, OpCase, as_list, assert_same, broadcastable, check_against_torch,

@@ -16,9 +16,9 @@ matmul:
 One product for all N samples rather than one per sample: BLAS is fastest on one big matrix,
 and the weight's gradient comes out of one product, not a sum of N. The last permute is a view,
 so the output is stored channel-major; what comes after reads any layout. The gradient comes
-from the parts: the product's (ColumnsProduct, below) gives the columns' gradient, the reshapes
-and permutes undo themselves, and Unfold's backward is Fold: every input element adds up the
-gradients of the windows it was in.
+from the parts: the product's (the ColumnsProduct Function, in edugrad/function.py) gives the
+columns' gradient, the reshapes and permutes undo themselves, and Unfold's backward is Fold:
+every input element adds up the gradients of the windows it was in.
 
 Pooling reduces each window instead. The window dims go first, (KH*KW, N*C*OH*OW), so that the
 reduction combines a few long contiguous rows rather than many tiny windows.
@@ -26,8 +26,8 @@ reduction combines a few long contiguous rows rather than many tiny windows.
 
 from __future__ import annotations
 
-from edugrad.factories import arange, ones
-from edugrad.function import Function, Unfold
+from edugrad.factories import ones
+from edugrad.function import ColumnsProduct, Unfold, WindowMax
 from edugrad.tensor import Tensor
 
 
@@ -75,28 +75,6 @@ def _windows(input: Tensor, kernel: tuple, stride: tuple, padding: tuple, value:
 
 
 # ---- convolution --------------------------------------------------------------------------------
-class ColumnsProduct(Function):
-    formula = "Y = W C + b: dW = G C^T, dC = W^T G, db = G summed over its columns"
-
-    # As with F.linear: composed from Tensor ops (matmul, then add the bias) this would keep the
-    # bias-free product alive in the graph until backward, 4 MB per step in a small CNN; one
-    # Function keeps only its inputs.
-    def forward(self, columns, weight, bias=None):  # (K, N*L), (OC, K), (OC,)
-        output = weight.matmul(columns)
-        if bias is None:
-            return output
-        return output.add(bias.reshape((bias.shape[0], 1)).expand(output.shape))
-
-    def backward(self, grad_output):  # (OC, N*L)
-        columns, weight, *bias = self.inputs
-        need_columns, need_weight = self.needs_input_grad[:2]
-        grads = (weight.T @ grad_output if need_columns else None,  # (K, OC) @ (OC, N*L)
-                 grad_output @ columns.T if need_weight else None)  # (OC, N*L) @ (N*L, K)
-        if bias:
-            grads += (grad_output.sum(1) if self.needs_input_grad[2] else None,)
-        return grads
-
-
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     """2-D cross-correlation of (N, C, H, W) with (OC, C, KH, KW) weights -> (N, OC, OH, OW),
@@ -146,25 +124,6 @@ def _string_padding(input: Tensor, padding: str, kernel: tuple, stride: tuple):
 
 
 # ---- pooling ------------------------------------------------------------------------------------
-class WindowMax(Function):
-    formula = "d max_k(w_k)/dw_k = 1 for the first k holding the maximum, else 0"
-
-    def forward(self, windows):
-        return windows.max((0,), keepdim=False)  # (K, M) -> (M,)
-
-    def backward(self, grad_output):
-        # PyTorch sends the gradient to ONE element per window, the first maximum (amax would
-        # split it between ties, such as the zeros of a ReLU). Row k of a hit scores K - k, so
-        # the highest score is the first hit. (A window holding NaN has no hit and passes its
-        # gradient to every element; its loss is NaN anyway.)
-        windows, peak = self.inputs[0].detach(), self.output.detach()
-        size = windows.shape[0]
-        rank = arange(size, 0, -1, dtype=windows.dtype, device=windows.device).reshape(size, 1)
-        score = (windows == peak).to(windows.dtype) * rank
-        first = (score == score.amax(0)).to(grad_output.dtype)
-        return first * grad_output
-
-
 def _pool_arguments(kernel_size, stride, padding, op: str):
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None or stride == [] or stride == () else _pair(stride, "stride")

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from edugrad import dtypes
 from edugrad.autograd import is_grad_enabled, no_grad
-from edugrad.function import Function
+from edugrad.function import GradTap
 from edugrad.nn.parameter import Parameter
 from edugrad.tensor import Tensor, parse_to_args
 
@@ -463,21 +463,9 @@ class RemovableHandle:
         self.remove()
 
 
-class _GradTap(Function):
-    formula = "identity: the gradient passes through, shown to a callback on the way"
-
-    def forward(self, x, callback):
-        self.callback = callback
-        return x
-
-    def backward(self, grad_output):
-        replaced = self.callback(grad_output)
-        return grad_output if replaced is None else replaced
-
-
 class _BackwardHooks:
     """One forward call's worth of full backward hooks: the output's gradient is caught by a
-    tensor hook, each input's by a _GradTap placed between the caller and forward."""
+    tensor hook, each input's by a GradTap placed between the caller and forward."""
 
     def __init__(self, module: Module, args: tuple) -> None:
         self.module = module
@@ -491,7 +479,7 @@ class _BackwardHooks:
     def tap_inputs(self, args: tuple) -> tuple:
         args = list(args)
         for i in self.watched:
-            args[i] = _GradTap.apply(args[i], callback=lambda grad, i=i: self._on_input(i, grad))
+            args[i] = GradTap.apply(args[i], callback=lambda grad, i=i: self._on_input(i, grad))
         return tuple(args)
 
     def tap_output(self, output) -> None:

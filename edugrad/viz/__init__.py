@@ -1,6 +1,7 @@
 """Teaching tools: look at a computation instead of reading about it.
 
-Layer: teaching tools, on top of everything (Tensor, autograd, nn used duck-typed).
+Layer: teaching tools, on top of everything: they import autograd and nn (draw_graph uses a
+Module duck-typed); matplotlib only to plot, and only when it is installed.
 
     draw_graph(loss, params=model)      the graph autograd recorded: DOT, Mermaid, SVG, HTML
     explain_backward(loss)              the backward pass step by step, with each formula

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from edugrad import nn
 from edugrad.autograd import grad, no_grad
+from edugrad.nn import functional as F
 from edugrad.shape import stack
 
 __all__ = ["estimate_bounds", "Bounds"]
@@ -115,8 +117,6 @@ def interval_bounds(net, x, radius) -> Bounds:
 
 
 def _conv_interval(layer, centre, radius):
-    from edugrad.nn import functional as F
-
     options = {"stride": layer.stride, "padding": layer.padding}
     for extra in ("dilation", "groups"):  # passed on only where the layer has them
         if hasattr(layer, extra):
@@ -128,23 +128,16 @@ def _conv_interval(layer, centre, radius):
 
 
 def _kind(layer) -> str | None:
-    import edugrad.nn as nn
-
-    for name in ("Linear", "Conv2d", "ReLU", "Flatten"):
-        cls = getattr(nn, name, None)
-        if isinstance(cls, type) and isinstance(layer, cls):
-            return name
+    for cls in (nn.Linear, nn.Conv2d, nn.ReLU, nn.Flatten):
+        if isinstance(layer, cls):
+            return cls.__name__
     return None
 
 
 def _layers(net, prefix: str = ""):
     """(name, layer) for each layer, nested Sequentials opened up, in the order they run."""
-    import edugrad.nn as nn
-
-    sequential = getattr(nn, "Sequential", None)
-    if isinstance(sequential, type) and isinstance(net, sequential):
-        for name, child in net.named_children() if hasattr(net, "named_children") else \
-                ((str(i), c) for i, c in enumerate(net)):
+    if isinstance(net, nn.Sequential):
+        for name, child in net.named_children():
             yield from _layers(child, f"{prefix}.{name}" if prefix else name)
     elif _kind(net) is not None:
         yield prefix, net

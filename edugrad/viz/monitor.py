@@ -1,7 +1,7 @@
 """GradientMonitor: watch gradients flow through a model while it trains.
 
 Layer: teaching tools. Imports edugrad.autograd (no_grad) and, for ReLU detection, edugrad.nn;
-matplotlib only inside plot(), and only if it is installed.
+matplotlib only inside plot(), and only if it is installed (an optional dependency).
 
     monitor = GradientMonitor(model)
     for step, (x, y) in enumerate(loader):
@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from edugrad import nn
 from edugrad.autograd import no_grad
 
 __all__ = ["GradientMonitor", "Flag"]
@@ -56,11 +57,6 @@ def norm(tensor) -> float:
         return float((values * values).sum().sqrt().item())
 
 
-def _is_relu(module) -> bool:
-    import edugrad.nn as nn
-
-    relu = getattr(nn, "ReLU", None)
-    return isinstance(module, relu) if isinstance(relu, type) else type(module).__name__ == "ReLU"
 
 
 class GradientMonitor:
@@ -94,7 +90,7 @@ class GradientMonitor:
         self._handles = []
         if hasattr(model, "named_modules"):
             for name, module in model.named_modules():
-                if _is_relu(module):
+                if isinstance(module, nn.ReLU):
                     self.history["dead_relu"][name] = []
                     self._handles.append(module.register_forward_hook(self._relu_hook(name)))
 

@@ -1,8 +1,8 @@
 """The conformance cases: one table of inputs per primitive, and the code that runs a case on a
-backend and compares it with the NumPy backend. The checker (`python -m edugrad.backends.check`)
+backend and compares it with the NumPy backend. The checker (`python -m edugrad.checking.check`)
 and the tests (tests/test_conformance.py) both use this one table.
 
-Layer: backends, test support. Imports edugrad.ops, edugrad.dtypes, edugrad.data (TensorData,
+Layer: checking tools (on top). Imports edugrad.ops, edugrad.dtypes, edugrad.data (TensorData,
 to build inputs and read results the way the rest of edugrad does) and NumPy (inputs are made
 on the host, and the NumPy backend is the reference).
 

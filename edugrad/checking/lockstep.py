@@ -1,7 +1,7 @@
 """The lock-step diff: one training step on the NumPy backend and on yours, primitive call by
 primitive call, stopped at the first call whose output differs.
 
-    python -m edugrad.backends.check my_backend.py:MyBackend --lockstep
+    python -m edugrad.checking.check my_backend.py:MyBackend --lockstep
 
 The scoreboard says *that* a primitive is wrong on its test cases. This says *where* a real
 training step first goes wrong: which primitive call (counting from the first), which
@@ -29,9 +29,9 @@ Linear), nn.functional.cross_entropy, backward, optim.SGD's step, loss.item(). T
 from the same host arrays on both sides, and nothing draws random numbers (RAND differs between
 backends by design).
 
-Layer: backends, test support. Imports edugrad, edugrad.nn and edugrad.optim (it drives a
-training step, as a test does), edugrad.backends.conformance (comparing, naming arguments) and
-NumPy.
+Layer: checking tools (on top). Imports edugrad, edugrad.nn and edugrad.optim (it drives a
+training step, as a test does), edugrad.checking.conformance (comparing, naming arguments), the
+NumPy backend (the reference) and NumPy.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ import numpy as np
 import edugrad
 from edugrad import data, nn, optim
 from edugrad.backend import Backend, get_backend, register_backend
-from edugrad.backends.conformance import ARG_NAMES, F32, F64, first_difference
 from edugrad.backends.numpy_backend import NumpyBackend
+from edugrad.checking.conformance import ARG_NAMES, F32, F64, first_difference
 from edugrad.dtypes import DType
 from edugrad.function import Function
 from edugrad.ops import Kind, Op
@@ -416,7 +416,7 @@ def reference_backend_class(offered: frozenset) -> type:
 def fresh_backend(name: str, backend_class: type) -> Backend:
     """A new instance of backend_class as device `name`; nothing cached from earlier runs."""
     register_backend(name, backend_class)
-    data._constants.clear()  # TensorData's cache of constants must fill up alike in both runs
+    data.clear_constant_cache()  # TensorData's cached constants must fill up alike in both runs
     return get_backend(name)
 
 
