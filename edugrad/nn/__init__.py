@@ -7,7 +7,8 @@ edugrad.function; never NumPy.
     layers.py, conv.py, normalization.py     Linear, Conv2d, MaxPool2d, BatchNorm2d, ...
     activation.py, loss.py                   ReLU, GELU, ..., CrossEntropyLoss, ...
     functional.py (+ functional_conv.py, functional_loss.py)   F: every layer as a function
-    init.py, utils.py                        nn.init, nn.utils (gradient clipping)
+    init.py, utils/                          nn.init, nn.utils (gradient clipping, utils.rnn)
+    rnn.py                                   RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell
 """
 
 from edugrad.nn import functional, init, utils
@@ -21,6 +22,7 @@ from edugrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss
 from edugrad.nn.module import Module
 from edugrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from edugrad.nn.parameter import Parameter
+from edugrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList",
@@ -29,4 +31,5 @@ __all__ = [
     "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
     "functional", "init", "utils",
+    "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
 ]
