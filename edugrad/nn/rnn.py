@@ -237,7 +237,7 @@ class RNNBase(Module):
         batch_sizes = batch_sizes.tolist()
         self._check_input(data.shape[-1], data)
         state = self._initial_state(hx, True, batch_sizes[0], data)
-        if sorted_indices is not None:  # h0 is given in the caller's order
+        if sorted_indices is not None and hx is not None:  # h0 is given in the caller's order
             state = tuple(s[:, sorted_indices] for s in state)
         output, state = self._layers(data, batch_sizes, state)
         if unsorted_indices is not None:
