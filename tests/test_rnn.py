@@ -102,7 +102,7 @@ def regroup(module, tensors: list) -> list:
 
 def state_shapes(module, input_shape: tuple) -> list:
     """The shapes of h0 (and c0) that go with an input of input_shape."""
-    if isinstance(module, (nn.RNNCellBase,)) or "Cell" in type(module).__name__:
+    if isinstance(module, nn.RNNCellBase):
         batch = input_shape[:-1]
         count = 2 if "LSTM" in type(module).__name__ else 1
         return [(*batch, module.hidden_size)] * count
@@ -197,7 +197,7 @@ def test_cell_loop_equals_layer(torch):
     np.testing.assert_allclose(host(c), host(c_n[0]), rtol=1e-12, atol=1e-14)
 
 
-# ---- random sizes ---------------------------------------------------------------------------------
+# ---- random sizes -------------------------------------------------------------------------------
 @settings(max_examples=25, deadline=None)
 @given(kind=st.sampled_from(["RNN", "LSTM", "GRU"]), steps=st.integers(1, 4),
        batch=st.integers(1, 3), input_size=st.integers(1, 4), hidden=st.integers(1, 4),
@@ -218,7 +218,7 @@ def test_random_sizes_match_torch(torch, kind, steps, batch, input_size, hidden,
     compare_run(torch, ours, theirs, inputs, f"{kind} {shape}", seed)
 
 
-# ---- gradcheck: the derivatives without PyTorch ---------------------------------------------------
+# ---- gradcheck: the derivatives without PyTorch -------------------------------------------------
 def checked_inputs(module, shape: tuple, seed: int = 5) -> list:
     """float64 leaves: the input, the initial state(s), then every parameter (copies)."""
     rng = np.random.default_rng(seed)
@@ -262,7 +262,7 @@ def test_gradcheck(name):
     assert gradcheck(functional(module, len(state_shapes(module, shape))), inputs)
 
 
-# ---- a case by hand -------------------------------------------------------------------------------
+# ---- a case by hand -----------------------------------------------------------------------------
 def test_rnn_cell_by_hand():
     """A 1-unit RNNCell, w_ih = 0.5, w_hh = -1, b_ih = 0.1, b_hh = 0.2, run on x1 = 1, x2 = 2
     from h0 = 0:
@@ -299,7 +299,7 @@ def test_rnn_cell_by_hand():
     assert cell.bias_hh.grad.item() == pytest.approx(a2 * (1 - a1), abs=1e-14)
 
 
-# ---- parameters, state_dict, printing -------------------------------------------------------------
+# ---- parameters, state_dict, printing -----------------------------------------------------------
 MODULES = [
     lambda nn: nn.RNN(3, 4, 2, nonlinearity="relu", bias=False, batch_first=True, dropout=0.1,
                       bidirectional=True),
@@ -358,7 +358,7 @@ def test_constructor_arguments_and_device_dtype():
     assert nn.RNN(3, 4, 1, "relu").nonlinearity == "relu"  # positional, as in PyTorch
 
 
-# ---- dropout between layers ------------------------------------------------------------------------
+# ---- dropout between layers ---------------------------------------------------------------------
 def two_layer_probe(dropout: float):
     """A 2-layer tanh RNN whose second layer passes its input through: W_ih = I, W_hh = 0,
     no bias, so its output is tanh(dropout(first layer's output)); and the first layer alone."""
@@ -405,7 +405,7 @@ def test_dropout_with_one_layer_warns_as_torch():
         nn.LSTM(3, 4, dropout=0.5)
 
 
-# ---- packed sequences ------------------------------------------------------------------------------
+# ---- packed sequences ---------------------------------------------------------------------------
 PACKED = {
     "lstm_sorted": (lambda nn: nn.LSTM(3, 4, 2, bidirectional=True), [5, 3, 3, 1], True),
     "lstm_unsorted_proj": (lambda nn: nn.LSTM(3, 5, proj_size=2, bidirectional=True),
@@ -516,7 +516,7 @@ def test_pack_sequence_and_unpack_round_trip(torch):
     assert packed.double().data.dtype is edugrad.float64
 
 
-# ---- bad input ---------------------------------------------------------------------------------------
+# ---- bad input ----------------------------------------------------------------------------------
 def lstm_call(x_shape, states=None, module=None):
     def call(lib):
         layer = (module or (lambda nn: nn.LSTM(3, 4, 2)))(lib.nn)

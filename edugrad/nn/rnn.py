@@ -47,7 +47,7 @@ from edugrad.tensor import Tensor
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 
-# ---- one step: (input part gi, hidden part gh, state) -> new state ---------------------------------
+# ---- one step: (input part gi, hidden part gh, state) -> new state ------------------------------
 # The state is a tuple, (h,) or (h, c); h comes first and is the step's output.
 def _tanh_step(gi: Tensor, gh: Tensor, state: tuple, w_hr) -> tuple:
     return ((gi + gh).tanh(),)
@@ -408,7 +408,7 @@ def _no_projection(name: str, kwargs: dict) -> None:
                         f"'{next(iter(kwargs))}'")
 
 
-# ---- cells: one step, the caller runs the loop ------------------------------------------------------
+# ---- cells: one step, the caller runs the loop --------------------------------------------------
 class RNNCellBase(Module):
     """weight_ih (G * H, input_size), weight_hh (G * H, H), bias_ih and bias_hh (G * H,), with
     G gates; input (B, input_size) or (input_size,), state (B, H) or (H,)."""
