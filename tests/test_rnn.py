@@ -244,9 +244,9 @@ def functional(module, state_count: int):
 
 GRADCHECK = {
     "rnn_relu": (lambda: nn.RNN(2, 3, 2, nonlinearity="relu"), (3, 2, 2)),
-    "lstm": (lambda: nn.LSTM(2, 3, 2, bidirectional=True), (3, 2, 2)),
+    "lstm": (lambda: nn.LSTM(2, 2, 2, bidirectional=True), (3, 2, 2)),
     "lstm_proj": (lambda: nn.LSTM(2, 3, proj_size=2, batch_first=True), (2, 3, 2)),
-    "gru": (lambda: nn.GRU(2, 3, 2, bidirectional=True), (3, 2, 2)),
+    "gru": (lambda: nn.GRU(2, 2, 2, bidirectional=True), (3, 2, 2)),
     "rnn_cell": (lambda: nn.RNNCell(2, 3), (2, 2)),
     "lstm_cell": (lambda: nn.LSTMCell(2, 3), (2, 2)),
     "gru_cell": (lambda: nn.GRUCell(2, 3), (2, 2)),
