@@ -45,6 +45,7 @@ def _unary(name):
 for _name in ("exp log sqrt sin cos tanh sigmoid relu abs clamp maximum minimum pow sum mean "
               "max min amax amin argmax argmin var std logsumexp softmax log_softmax reshape "
               "flatten permute transpose unsqueeze squeeze matmul flip gather split chunk "
-              "isnan sign neg square").split():
+              "isnan sign neg square cumsum sort argsort topk multinomial narrow select unbind "
+              "movedim").split():
     globals()[_name] = _unary(_name)
 del _name

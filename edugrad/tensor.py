@@ -26,6 +26,7 @@ from edugrad.data import TensorData
 from edugrad.dtypes import DType
 from edugrad.function import Cast, Function, GradMode, Reshape
 from edugrad.math import MathMixin, broadcast_shape
+from edugrad.ordering import OrderingMixin
 from edugrad.shape import ShapeMixin
 
 
@@ -53,7 +54,7 @@ def _host_array(data, dtype: DType | None) -> np.ndarray:
     return array
 
 
-class Tensor(MathMixin, ShapeMixin):
+class Tensor(MathMixin, ShapeMixin, OrderingMixin):
     """An n-dimensional array that records the operations made on it, for backward()."""
 
     __slots__ = ("_data", "_ctx", "requires_grad", "grad", "_version", "_hooks",
@@ -254,6 +255,19 @@ class Tensor(MathMixin, ShapeMixin):
     def clone(self) -> "Tensor":
         # sharing the buffer is a copy here: edugrad never writes into a buffer (views.py)
         return Reshape.apply(self, shape=self.shape)
+
+    def __deepcopy__(self, memo: dict) -> "Tensor":
+        """copy.deepcopy (nn.TransformerEncoder copies its layer): a new leaf of the same type
+        with the same values, gradient copied; the buffer is shared, which is a copy here."""
+        if not self.is_leaf:
+            raise RuntimeError("deepcopy: only tensors created by the user (graph leaves) can "
+                               "be deep-copied; detach() it first")
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        Tensor.__init__(copied, self._data)
+        copied.requires_grad = self.requires_grad
+        copied.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
+        return copied
 
     def new_full(self, size, fill_value, dtype=None) -> "Tensor":
         """A constant tensor on self's device, of self's dtype unless given."""

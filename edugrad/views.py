@@ -334,7 +334,12 @@ def assign(tensor, compute):
     if info is not None:
         _check_writable(tensor)
     taken = {}
-    result = _checked(compute(snapshot(tensor, taken)), tensor)
+    old = snapshot(tensor, taken)
+    result = _checked(compute(old), tensor)
+    if GradMode.enabled and old.requires_grad and not result.requires_grad:
+        # fill_ or copy_ of constants: still a node of the graph, passing no gradient to old
+        everywhere = TensorData.full(result.shape, True, dtypes.bool_, result._data.backend)
+        result = Where.apply(result._make(everywhere, None), result, old)
     _write(tensor, result, link=True, taken=taken)
 
 

@@ -20,6 +20,7 @@ import warnings
 
 from edugrad import dtypes
 from edugrad.autograd import no_grad
+from edugrad.data import TensorData
 from edugrad.factories import arange, rand
 from edugrad.function import Function, Take
 from edugrad.function import Linear as LinearFunction  # x @ W.T + b as one op
@@ -35,7 +36,7 @@ __all__ = [
     "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softmax", "log_softmax",
     "erf", "linear", "dropout", "embedding", "one_hot", "pad", "batch_norm", "layer_norm",
     "conv2d", "max_pool2d", "avg_pool2d", "mse_loss", "l1_loss", "nll_loss", "cross_entropy",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "scaled_dot_product_attention",
 ]
 
 # `inplace=` is accepted everywhere PyTorch has it; edugrad always returns a new tensor.
@@ -112,11 +113,24 @@ _ERFC_Q = (1.0, 1.32281951154744992508e1, 8.67072140885989742329e1, 3.5493777888
            1.65666309194161350182e3, 5.57535340817727675546e2)
 
 
+# float32: one rational function for all x, clamped to |x| <= 4 (beyond, erf is +-1 in float32);
+# odd numerator, even denominator, error under 4e-7 (Eigen's and TensorFlow's fast erf). A third
+# of the operations of the two float64 branches, which GELU feels in every transformer step.
+_ERF32_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+            -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+            -1.60960333262415e-02)
+_ERF32_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+            -7.37332916720468e-03, -1.42647390514189e-02)
+
+
 def _polynomial(x, coefficients):
     """c0 x^n + c1 x^(n-1) + ... + cn by Horner's rule, on TensorData."""
-    result = x.full_like(coefficients[0])
+    def constant(value):
+        return TensorData.constant(value, x.shape, x.dtype, x.backend)
+
+    result = constant(coefficients[0])
     for c in coefficients[1:]:
-        result = result.mul(x).add(x.full_like(c))
+        result = result.mul(x).add(constant(c))
     return result
 
 
@@ -124,6 +138,11 @@ class Erf(Function):
     formula = "d erf(x)/dx = 2/sqrt(pi) exp(-x^2)"
 
     def forward(self, x):
+        if x.dtype is dtypes.float32:
+            low = TensorData.constant(-4.0, x.shape, x.dtype, x.backend)
+            clamped = x.maximum(low).neg().maximum(low).neg()  # -max(-max(x, -4), -4)
+            square = clamped.mul(clamped)
+            return clamped.mul(_polynomial(square, _ERF32_P)).div(_polynomial(square, _ERF32_Q))
         one, magnitude = x.full_like(1), x.maximum(x.neg())
         square = x.mul(x)
         near = x.mul(_polynomial(square, _ERF_T)).div(_polynomial(square, _ERF_U))
@@ -298,3 +317,50 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     if bias is not None:
         output = output + bias
     return output
+
+
+# ---- attention -------------------------------------------------------------------------------------
+def causal_mask(query_length: int, key_length: int, device=None):
+    """(L, S) bool, True where position i may attend to j: j <= i (top-left aligned, as torch)."""
+    rows = arange(query_length, device=device).reshape(query_length, 1)
+    cols = arange(key_length, device=device).reshape(1, key_length)
+    return cols <= rows
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False):
+    """softmax(Q K^T * scale + mask) V over the last two dims; any leading (batch, head) dims.
+
+    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev). `attn_mask` is bool
+    (True = attend) or float (added to the scores), broadcast to (..., L, S); `is_causal` masks
+    the future instead. `scale` defaults to 1/sqrt(E). `dropout_p` drops attention weights.
+    """
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise RuntimeError(f"scaled_dot_product_attention: query, key and value need at least 2 "
+                           f"dims, got {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise RuntimeError(
+            f"scaled_dot_product_attention: query {tuple(query.shape)} and key "
+            f"{tuple(key.shape)} must share the last dim, key and value {tuple(value.shape)} "
+            "the sequence dim")
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        repeats = query.shape[-3] // key.shape[-3]  # grouped-query: each key head serves a group
+        key, value = (t.unsqueeze(-3).expand(*t.shape[:-2], repeats, *t.shape[-2:]).flatten(-4, -3)
+                      for t in (key, value))
+    length, source = query.shape[-2], key.shape[-2]
+    scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query @ key.transpose(-2, -1)) * scale
+    if is_causal:
+        attn_mask = causal_mask(length, source, device=query.device)
+    if attn_mask is not None:
+        if attn_mask.dtype is dtypes.bool_:
+            scores = where(attn_mask, scores, -math.inf)
+        else:
+            scores = scores + attn_mask
+    weights = scores.softmax(-1)
+    if dropout_p > 0:
+        weights = dropout(weights, dropout_p, training=True)
+    return weights @ value

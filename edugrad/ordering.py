@@ -1,0 +1,126 @@
+"""Ops that depend on the order of elements along a dim: cumsum, sort, argsort, topk, and
+multinomial sampling (which reads a cumulative sum).
+
+Layer: Tensor (top). A mixin of Tensor; imports edugrad.function, edugrad.factories and
+edugrad.dtypes, never NumPy.
+
+No primitive sorts or scans, so each is a composition, and its gradient comes for free:
+
+- cumsum is a scan by doubling (Hillis and Steele): add the tensor shifted by 1, then by 2,
+  4, ... along the dim; log2(n) PAD + ADD steps, n log n additions.
+- sort computes each element's rank by comparing it with every other element of its row
+  (how many are smaller, and how many equal ones come before it), then reads the elements
+  in rank order with gather, which carries the gradient back to where each value came from.
+  That is n^2 comparisons per row: fine for the sizes sampling needs (a vocabulary of a few
+  thousand), slow for a million. A backend could offer a SORT primitive; none does yet.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+from edugrad import dtypes
+from edugrad.data import TensorData
+from edugrad.function import Pad, Shrink
+
+SortResult = namedtuple("SortResult", ["values", "indices"])  # torch.return_types.sort
+TopKResult = namedtuple("TopKResult", ["values", "indices"])
+
+
+class OrderingMixin:
+    __slots__ = ()
+
+    def cumsum(self, dim: int, dtype=None):
+        """out[i] = x[0] + ... + x[i] along `dim`, by log2(n) shifted additions."""
+        x = self if dtype is None else self.to(dtype)
+        if x.dtype is dtypes.bool_ or x.dtype is dtypes.int32:
+            x = x.to(dtypes.int64)  # as PyTorch
+        if x.ndim == 0:
+            return x + 0
+        dim = x._dim(dim, "cumsum")
+        size, shift = x.shape[dim], 1
+        while shift < size:
+            kept = tuple((0, size - shift) if d == dim else (0, s) for d, s in enumerate(x.shape))
+            padding = tuple((shift, 0) if d == dim else (0, 0) for d in range(x.ndim))
+            x = x + Pad.apply(Shrink.apply(x, bounds=kept), padding=padding)  # x[i] += x[i-shift]
+            shift *= 2
+        return x
+
+    def _ranks(self, dim: int, descending: bool):
+        """The position of each element in its sorted row (ties keep their order; NaN counts
+        as the largest value, as in PyTorch)."""
+        x = self.detach()
+        n = x.shape[dim]
+        mine = x.unsqueeze(dim + 1)   # element i along dim, compared with ...
+        other = x.unsqueeze(dim)      # ... every element j along dim + 1
+        nan_mine, nan_other = mine.isnan(), other.isnan()
+        if descending:
+            comes_first = (other > mine) | (nan_other & ~nan_mine)
+        else:
+            comes_first = (other < mine) | (nan_mine & ~nan_other)
+        equal = (other == mine) | (nan_mine & nan_other)
+        positions = self._arange_along(n, dim + 1, x.ndim + 1)
+        earlier = positions < self._arange_along(n, dim, x.ndim + 1)  # j < i
+        return (comes_first | (equal & earlier)).to(dtypes.int64).sum(dim + 1)
+
+    def _arange_along(self, n: int, dim: int, ndim: int):
+        values = self._result_class._make(TensorData.arange(n, dtypes.int64, self._data.backend),
+                                          None)
+        return values.reshape(*[n if d == dim else 1 for d in range(ndim)])
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        """(values, indices) sorted along `dim`; stable (ties keep their order) always."""
+        if self.ndim == 0:
+            return SortResult(self + 0, self._result_class._make(
+                TensorData.full((), 0, dtypes.int64, self._data.backend), None))
+        dim = self._dim(dim, "sort")
+        n = self.shape[dim]
+        ranks = self._ranks(dim, descending)
+        # indices[..., k, ...] = the i whose rank is k: a one-hot of rank against k, summed
+        hot = ranks.unsqueeze(dim + 1) == self._arange_along(n, dim + 1, self.ndim + 1)
+        indices = (hot.to(dtypes.int64) * self._arange_along(n, dim, self.ndim + 1)).sum(dim)
+        return SortResult(self.gather(dim, indices), indices)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        return self.sort(dim, descending)[1]
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+        """The k largest (or smallest) elements along `dim` and their indices, largest first."""
+        dim = self._dim(dim, "topk") if self.ndim else 0
+        size = self.shape[dim] if self.ndim else 1
+        if not 0 <= k <= size:
+            raise RuntimeError(f"topk: k ({k}) is out of range for dim {dim} of size {size} "
+                               f"(shape {tuple(self.shape)})")
+        values, indices = self.sort(dim, descending=largest)
+        if not self.ndim:
+            return TopKResult(values, indices)
+        return TopKResult(values.narrow(dim, 0, k), indices.narrow(dim, 0, k))
+
+    def multinomial(self, num_samples: int, replacement: bool = False, generator=None):
+        """Draw indices with probability proportional to the rows of self (1-D or 2-D)."""
+        if self.ndim not in (1, 2) or not self.dtype.is_floating_point:
+            raise RuntimeError(f"multinomial: probabilities must be a 1-D or 2-D float tensor, "
+                               f"got shape {tuple(self.shape)} of {self.dtype.name}")
+        weights = self.detach()
+        if weights.numel() and bool(((weights < 0) | weights.isnan()).any()):
+            raise RuntimeError("multinomial: probabilities must be non-negative and not NaN")
+        rows = weights if weights.ndim == 2 else weights.unsqueeze(0)
+        n = rows.shape[1]
+        if not replacement and num_samples > n:
+            raise RuntimeError(f"multinomial: cannot draw {num_samples} samples without "
+                               f"replacement from {n} categories")
+        noise = self._result_class._make(
+            TensorData.rand((rows.shape[0], num_samples if replacement else n), weights.dtype,
+                            weights._data.backend), None)
+        if replacement:
+            # inverse CDF: the sample is the number of categories whose cumulative share is
+            # below a uniform draw
+            cdf = rows.cumsum(1) / rows.sum(1, keepdim=True)
+            below = cdf.unsqueeze(1) < noise.unsqueeze(2)
+            samples = below.sum(2).clamp(max=n - 1)
+        else:
+            # an exponential race: category i finishes at -log(u_i) / p_i; the first k to finish
+            # are a sample without replacement (categories of weight 0 never finish)
+            finish = -((1 - noise).log()) / rows
+            samples = finish.topk(num_samples, dim=1, largest=False).indices
+        return samples if self.ndim == 2 else samples.squeeze(0)
