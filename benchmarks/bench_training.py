@@ -8,8 +8,10 @@ A step is forward + backward + Adam on a batch of 128 MNIST-shaped inputs with c
     MLP-S   784-128-10
     MLP-L   784-512-512-10
     CNN-S   conv 1-8 3x3, ReLU, maxpool 2, conv 8-16 3x3, ReLU, maxpool 2, flatten, linear 400-10
+    LSTM    1-layer LSTM 64-128 over 32 steps (batch 32), linear 128-10 on the last step
+            (edugrad and PyTorch only: the NumPy reference has no LSTM)
 
-For each thread setting one worker process builds all nine (model, framework) pairs and times
+For each thread setting one worker process builds every (model, framework) pair and times
 them in interleaved rounds, so a noisy moment hits all of them alike; the best round counts.
 Targets (issue 6): at most 1.5x PyTorch everywhere, at most 1.3x NumPy on MLP-L and CNN-S;
 peak RSS of the CNN run at most 2x NumPy's, and no growth from step 100 to step 500.
@@ -25,8 +27,25 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODELS = ("MLP-S", "MLP-L", "CNN-S")
+MODELS = ("MLP-S", "MLP-L", "CNN-S", "LSTM")
 BATCH = 128
+LSTM_SHAPE = (32, 32, 64)  # batch, steps, features (batch_first)
+
+
+def lstm_classifier(nn):
+    """An LSTM reading a sequence and a linear layer classifying its last hidden state."""
+
+    class LastStep(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(LSTM_SHAPE[2], 128, batch_first=True)
+            self.head = nn.Linear(128, 10)
+
+        def forward(self, x):
+            output, _ = self.lstm(x)
+            return self.head(output[:, -1])
+
+    return LastStep()
 
 
 def make_framework(lib, name, device="cpu", synchronize=lambda: None):
@@ -39,6 +58,8 @@ def make_framework(lib, name, device="cpu", synchronize=lambda: None):
     elif name == "MLP-L":
         model = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
                               nn.ReLU(), nn.Linear(512, 10))
+    elif name == "LSTM":
+        model = lstm_classifier(nn)
     else:
         model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3),
                               nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 10))
@@ -113,11 +134,16 @@ def worker(threads: int | None, rounds: int, steps: int, device: str = "cpu") ->
     rng = np.random.default_rng(0)
     x = rng.random((BATCH, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, BATCH).astype(np.int64)
+    sequences = rng.standard_normal(LSTM_SHAPE, dtype=np.float32)
+    sequence_labels = rng.integers(0, 10, LSTM_SHAPE[0]).astype(np.int64)
     runs = {}
     for model in MODELS:
         for framework, make in available.items():
+            if model == "LSTM" and framework == "numpy":
+                continue
             step, convert_x, convert_y = make(model, device)
-            runs[(model, framework)] = (step, convert_x(x), convert_y(y))
+            inputs, labels = (sequences, sequence_labels) if model == "LSTM" else (x, y)
+            runs[(model, framework)] = (step, convert_x(inputs), convert_y(labels))
     best = {key: float("inf") for key in runs}
     for key, (step, bx, by) in runs.items():  # warm up: first-call costs are not the subject
         for _ in range(3):
@@ -208,8 +234,8 @@ def main(argv=None) -> int:
         times = run_child(["--worker", "speed", "--rounds", str(args.rounds), "--steps",
                            str(args.steps), "--threads", str(threads or 0), "--device",
                            args.device], threads)
-        print(f"\n{label}, device {args.device}: ms per training step (batch {BATCH}, Adam, "
-              "cross-entropy)")
+        print(f"\n{label}, device {args.device}: ms per training step (batch {BATCH}; LSTM: "
+              f"batch {LSTM_SHAPE[0]} x {LSTM_SHAPE[1]} steps; Adam, cross-entropy)")
         print(f"{'model':<7} {'edugrad':>9} {'torch':>9} {'numpy':>9} {'vs torch':>9} {'vs numpy':>9}")
         for model in MODELS:
             t = {f: times.get(f"{model}|{f}") for f in FRAMEWORKS}

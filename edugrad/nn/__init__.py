@@ -8,7 +8,8 @@ edugrad.function; never NumPy.
     activation.py, loss.py                   ReLU, GELU, ..., CrossEntropyLoss, ...
     functional.py (+ functional_conv.py, functional_loss.py)   F: every layer as a function
     attention.py, transformer.py             MultiheadAttention, Transformer and its layers
-    init.py, utils.py                        nn.init, nn.utils (gradient clipping)
+    rnn.py                                   RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell
+    init.py, utils/                          nn.init, nn.utils (gradient clipping, utils.rnn)
 """
 
 from edugrad.nn import functional, init, utils
@@ -23,6 +24,7 @@ from edugrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss
 from edugrad.nn.module import Module
 from edugrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from edugrad.nn.parameter import Parameter
+from edugrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from edugrad.nn.transformer import (
     Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
     TransformerEncoderLayer,
@@ -37,4 +39,5 @@ __all__ = [
     "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerEncoderLayer",
     "TransformerDecoder", "TransformerDecoderLayer",
     "functional", "init", "utils",
+    "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
 ]

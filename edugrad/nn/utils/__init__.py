@@ -1,4 +1,5 @@
-"""edugrad.nn.utils: gradient clipping.
+"""edugrad.nn.utils: gradient clipping here, and padding and packing of sequences in rnn.py
+(`nn.utils.rnn.pad_sequence`, `pack_padded_sequence`, ...).
 
 Layer: nn (top). Imports edugrad.tensor and edugrad.autograd; never NumPy.
 
@@ -15,9 +16,10 @@ from __future__ import annotations
 import math
 
 from edugrad.autograd import no_grad
+from edugrad.nn.utils import rnn
 from edugrad.tensor import Tensor
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "rnn"]
 
 
 def _gradients(parameters) -> list:
