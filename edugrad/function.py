@@ -28,16 +28,21 @@ the teaching tools to show.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 
 from edugrad.data import TensorData
 
 
-
-class GradMode:
-    """Whether Function.apply records the graph. Flipped by edugrad.no_grad() and friends."""
+class _GradMode(threading.local):
+    """Whether Function.apply records the graph, for the calling thread only (as in PyTorch):
+    a `no_grad()` block in one thread, or a backward running there, leaves every other thread
+    recording. The class attribute is the default each new thread starts from."""
 
     enabled = True
+
+
+GradMode = _GradMode()  # read as GradMode.enabled: one attribute of this thread's own state
 
 
 class Function:
