@@ -28,6 +28,7 @@ the teaching tools to show.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import weakref
 
@@ -55,6 +56,7 @@ class Function:
     """
 
     formula = ""  # the local derivative, for the teaching tools
+    op = ""  # the op's name in error messages, when the class name is not it (see op_name)
     output_version = 0  # a new output starts at version 0; Tensor._assign moves it on
 
     def __init__(self, *parents) -> None:
@@ -70,9 +72,18 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **options):
-        """Run forward on the inputs' TensorData; link the output to this op if grad is on."""
+        """Run forward on the inputs' TensorData; link the output to this op if grad is on.
+
+        Every op passes here, so this is where mixed devices are caught, once for all ops."""
+        data = [t._data for t in inputs]
+        backend = data[0].backend
+        for each in data:
+            if each.backend is not backend:
+                raise RuntimeError(f"{op_name(cls)}: expected all tensors on the same device, got "
+                                   f"{backend.device} and {each.backend.device} (move one with "
+                                   ".to(device))")
         ctx = cls(*inputs)
-        out_data = ctx.forward(*[t._data for t in inputs], **options)
+        out_data = ctx.forward(*data, **options)
         result_class = inputs[0]._result_class  # Tensor, also for an nn.Parameter input
         if not (ctx.requires_grad and GradMode.enabled):
             return result_class._make(out_data, None)
@@ -122,6 +133,12 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
+
+
+def op_name(function: type) -> str:
+    """The name of a Function for messages: its `op` if it sets one, else the class name in
+    PyTorch's style (LogSoftmax -> "log_softmax")."""
+    return function.op or re.sub(r"(?<!^)(?=[A-Z])", "_", function.__name__.lstrip("_")).lower()
 
 
 # ---- unary ------------------------------------------------------------------------------------

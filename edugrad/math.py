@@ -49,13 +49,9 @@ class MathMixin:
         return self._result_class._make(TensorData.constant(value, shape, dtype, self._data.backend), None)
 
     def _operands(self, other, op: str, reverse: bool = False, dtype=None):
-        """(x, y): same dtype (PyTorch's promotion, or `dtype`), same device, same shape."""
+        """(x, y): same dtype (PyTorch's promotion, or `dtype`) and same shape. Devices are
+        checked where every op passes, in Function.apply."""
         if isinstance(other, MathMixin):
-            if other.device != self.device:
-                raise RuntimeError(
-                    f"{op}: expected all tensors on the same device, got {self.device} and "
-                    f"{other.device} (move one with .to(device))"
-                )
             if dtype is None:
                 dtype = self.dtype if other.dtype is self.dtype else dtypes.result_type(
                     (self.dtype, self.ndim), (other.dtype, other.ndim))
@@ -432,9 +428,6 @@ class MathMixin:
                 f"matmul: shapes {self.shape} and {other.shape} cannot be multiplied "
                 f"({x.shape[-1]} != {y.shape[-2 if y.ndim > 1 else 0]})"
             )
-        if x.device != y.device:
-            raise RuntimeError(f"matmul: expected all tensors on the same device, got "
-                               f"{x.device} and {y.device}")
         if x.dtype is not y.dtype:
             dtype = dtypes.result_type((x.dtype, x.ndim), (y.dtype, y.ndim))
             x, y = x.to(dtype), y.to(dtype)

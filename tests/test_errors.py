@@ -130,6 +130,11 @@ MIXED = [
     ("index", lambda a, b: a[edugrad.tensor([0, 1], device="cpu2")]),
     ("gather", lambda a, b: a.gather(1, edugrad.tensor([[0], [1]], device="cpu2"))),
     ("setitem", lambda a, b: set_item(a, 0, b[0])),
+    # where's condition and cross_entropy's target once slipped past the device check and failed
+    # later inside a backend; now Function.apply checks every input of every op
+    ("where", lambda a, b: edugrad.where(b > 0, a, a)),
+    ("take", lambda a, b: edugrad.nn.functional.cross_entropy(a, edugrad.tensor([0, 1],
+                                                                                 device="cpu2"))),
 ]
 
 
@@ -161,3 +166,12 @@ def test_failed_in_place_leaves_the_tensor_as_it_was(update):
     with pytest.raises((RuntimeError, IndexError)):
         update(x)
     assert x.tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]] and x._version == 0
+
+
+def test_a_condition_on_another_device_is_caught_where_it_is_used():
+    """It used to build a tensor of the wrong backend's buffers and fail later, in a backend,
+    with AttributeError: 'numpy.ndarray' object has no attribute 'storage'."""
+    condition = edugrad.tensor([True, False], device="python")
+    with pytest.raises(RuntimeError, match=r"^where: expected all tensors on the same device, "
+                                           r"got python and cpu \(move one with \.to\(device\)\)"):
+        edugrad.where(condition, edugrad.ones(2), edugrad.zeros(2))
