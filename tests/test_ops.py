@@ -530,6 +530,8 @@ HAND = [
     ("power of a number", lambda y: 2 ** y, [[3.0, -1.0]], [8.0, 0.5],
      [[8 * math.log(2), 0.5 * math.log(2)]]),
     ("floor", lambda x: x.floor(), [[-1.5, 1.5]], [-2.0, 1.0], [[0.0, 0.0]]),
+    ("ceil", lambda x: x.ceil(), [[-1.5, 1.5]], [-1.0, 2.0], [[0.0, 0.0]]),
+    ("trunc", lambda x: x.trunc(), [[-1.5, 1.5]], [-1.0, 1.0], [[0.0, 0.0]]),
     ("round half to even", lambda x: x.round(), [[0.5, 1.5, 2.5]], [0.0, 2.0, 2.0],
      [[0.0, 0.0, 0.0]]),
     ("remainder", lambda x, y: x % y, [[5.0, -5.0], [3.0, 3.0]], [2.0, 1.0],
