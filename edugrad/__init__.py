@@ -42,10 +42,26 @@ def _unary(name):
 
 
 # the torch.exp(x) spellings of the Tensor methods: each is defined once, on Tensor
-for _name in ("exp log sqrt sin cos tanh sigmoid relu abs clamp maximum minimum pow sum mean "
+for _name in ("exp log sqrt sin cos tanh sigmoid relu abs clamp maximum minimum sum mean "
               "max min amax amin argmax argmin var std logsumexp softmax log_softmax reshape "
               "flatten permute transpose unsqueeze squeeze matmul flip gather split chunk "
-              "isnan sign neg square cumsum sort argsort topk multinomial narrow select unbind "
-              "movedim").split():
+              "isnan sign neg square floor ceil trunc round fmod cumsum sort argsort topk "
+              "multinomial narrow select unbind movedim").split():
     globals()[_name] = _unary(_name)
 del _name
+
+
+# the operator spellings, so that the first argument may be a number too: edugrad.pow(2, x)
+def pow(input, exponent):  # noqa: A001
+    """edugrad.pow(x, p) is x ** p; x or p may be a Python number."""
+    return input ** exponent
+
+
+def floor_divide(input, other):
+    """edugrad.floor_divide(x, y) is x // y, rounded toward -inf."""
+    return input // other
+
+
+def remainder(input, other):
+    """edugrad.remainder(x, y) is x % y, with the sign of y."""
+    return input % other

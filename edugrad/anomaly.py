@@ -1,7 +1,7 @@
 """detect_anomaly: find the Function that first made a NaN or an inf, forward or backward.
 
-Layer: autograd (beside it). Imports edugrad.function only; never NumPy (a value is checked with
-two primitives, `x - x` and a sum: finite x gives 0, NaN or inf gives NaN).
+Layer: autograd (beside it). Imports edugrad.function and edugrad.dtypes; never NumPy (a value
+is checked with primitives: |x| < inf is False exactly for NaN and inf, and a sum counts them).
 
     with edugrad.autograd.detect_anomaly():
         y = (x - 1).log()          # RuntimeError: Log produced nan in forward ...
@@ -21,14 +21,21 @@ their backward runs, whether or not the block has ended by then.
 
 Off by default, and when off it costs nothing: Function.apply is the plain method. On, it costs
 a sum and a scalar read per op (on a GPU that is a synchronisation per op): a debugging tool.
+
+Per thread, as in PyTorch: a block in one thread checks the ops of that thread only. The class
+attribute has to be replaced for all threads at once, so it stays replaced while any thread is
+inside a block, and the checking version hands the ops of every other thread straight to the
+plain apply (one read of a thread-local counter).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import weakref
 
+from edugrad.dtypes import float64 as _FLOAT
 from edugrad.function import Function
 
 __all__ = ["detect_anomaly", "is_anomaly_enabled"]
@@ -36,27 +43,38 @@ __all__ = ["detect_anomaly", "is_anomaly_enabled"]
 _EDUGRAD_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-class _State:
-    def __init__(self) -> None:
-        self.depth = 0               # nested detect_anomaly blocks
-        self.original_apply = None   # the classmethod Function.apply was before the first block
-        self.in_backward = 0         # > 0 while a checked backward runs: its ops are not checked
+class _ThreadState(threading.local):
+    depth = 0        # this thread's nested detect_anomaly blocks
+    in_backward = 0  # > 0 while a checked backward runs here: its ops are not checked
 
 
-_state = _State()  # an instance: a classmethod stored on it stays a plain object
+_local = _ThreadState()
+_plain_apply = Function.__dict__["apply"]  # the classmethod itself, put back after the last block
+_switch = threading.Lock()  # guards _blocks and the swap of Function.apply
+_blocks = 0  # detect_anomaly blocks open in all threads together
 
 
 def is_anomaly_enabled() -> bool:
-    return _state.depth > 0
+    """Whether the calling thread is inside a detect_anomaly block."""
+    return _local.depth > 0
 
 
 def has_nonfinite(data) -> bool:
     """True if the TensorData holds a NaN or an inf (always False for integer and bool data)."""
     if not data.dtype.is_floating_point or data.numel() == 0:
         return False
-    spread = data.sub(data)  # 0 where finite; inf - inf and nan - nan are nan
-    total = spread.sum(tuple(range(data.ndim)), keepdim=False).to_host().item()
-    return total != total
+    return _count(_finite(data)) < data.numel()
+
+
+def _finite(data):
+    """|x| < inf, as bools: False for inf and NaN (comparisons with NaN are False). Compared,
+    not subtracted: inf - inf would make NumPy warn."""
+    return data.maximum(data.neg()).cmplt(data.full_like(float("inf")))
+
+
+def _count(flags) -> int:
+    """How many of the bools are True: one sum, one scalar read."""
+    return int(flags.cast(_FLOAT).sum(tuple(range(flags.ndim)), False).to_host().item())
 
 
 def user_frame() -> str:
@@ -71,12 +89,8 @@ def user_frame() -> str:
 
 def _kind(data) -> str:
     """'nan', 'inf' or 'nan and inf': which non-finite values the data holds."""
-    axes = tuple(range(data.ndim))
-
-    def count_nan(x):  # NaN is the one value not equal to itself
-        return data.numel() - x.cmpeq(x).cast(data.dtype).sum(axes, False).to_host().item()
-
-    nans, nonfinite = count_nan(data), count_nan(data.sub(data))
+    nans = data.numel() - _count(data.cmpeq(data))  # NaN is the one value not equal to itself
+    nonfinite = data.numel() - _count(_finite(data))
     if nans and nonfinite > nans:
         return "nan and inf"
     return "nan" if nans else "inf"
@@ -85,9 +99,9 @@ def _kind(data) -> str:
 @classmethod
 def _checked_apply(cls, *inputs, **options):
     """Function.apply, then the checks (installed as Function.apply inside detect_anomaly)."""
-    out = _state.original_apply.__func__(cls, *inputs, **options)
-    if _state.in_backward:  # an op inside some backward: that backward's result gets checked
-        return out
+    out = _plain_apply.__func__(cls, *inputs, **options)
+    if not _local.depth or _local.in_backward:  # another thread's op, or one inside a checked
+        return out                               # backward (whose result gets checked)
     if has_nonfinite(out._data) and not any(has_nonfinite(t._data) for t in inputs):
         raise RuntimeError(
             f"detect_anomaly: {cls.__name__} produced {_kind(out._data)} in the forward pass "
@@ -109,11 +123,11 @@ def _checked_backward(ctx_ref):
 
     def backward(grad_output):
         ctx = ctx_ref()
-        _state.in_backward += 1
+        _local.in_backward += 1
         try:
             grads = type(ctx).backward(ctx, grad_output)
         finally:
-            _state.in_backward -= 1
+            _local.in_backward -= 1
         if has_nonfinite(grad_output._data):  # made upstream; that op was checked already
             return grads
         for i, grad in enumerate(grads if isinstance(grads, tuple) else (grads,)):
@@ -142,21 +156,25 @@ class detect_anomaly:
         self.check_nan = check_nan
 
     def __enter__(self) -> "detect_anomaly":
+        global _blocks
         if not self.check_nan:
             return self
-        if _state.depth == 0:
-            _state.original_apply = Function.__dict__["apply"]
-            Function.apply = _checked_apply
-        _state.depth += 1
+        with _switch:
+            if _blocks == 0:
+                Function.apply = _checked_apply
+            _blocks += 1
+        _local.depth += 1
         return self
 
     def __exit__(self, *exc) -> None:
+        global _blocks
         if not self.check_nan:
             return
-        _state.depth -= 1
-        if _state.depth == 0:
-            Function.apply = _state.original_apply
-            _state.original_apply = None
+        _local.depth -= 1
+        with _switch:
+            _blocks -= 1
+            if _blocks == 0:
+                Function.apply = _plain_apply
 
     def __call__(self, function):  # usable as a decorator too: @detect_anomaly()
         def wrapper(*args, **kwargs):

@@ -34,13 +34,15 @@ __all__ = [
 ]
 
 
-# ---- grad modes --------------------------------------------------------------------------------
+# ---- grad modes: per thread, as in PyTorch (GradMode is a threading.local) ----------------------
 def is_grad_enabled() -> bool:
+    """Whether ops in the calling thread record the graph; each new thread starts with True."""
     return GradMode.enabled
 
 
 class set_grad_enabled:
-    """Turn graph recording on or off; as a context manager it restores the previous state."""
+    """Turn graph recording on or off for the calling thread. A plain call sets it and leaves it
+    set, `edugrad.set_grad_enabled(False)`; as a context manager it restores the state it found."""
 
     def __init__(self, mode: bool) -> None:
         self.previous = GradMode.enabled

@@ -3,18 +3,31 @@
 Layer: primitives. Imports edugrad.backend, edugrad.dtypes, edugrad.ops; NumPy only to convert
 host input and output (`from_host`, `to_host`).
 
-TensorData canonicalises arguments before it calls the backend, so every backend method has a
-dull contract: negative dims are resolved, reduction axes are sorted and kept (keepdim=False is
-a RESHAPE afterwards), shapes for binary ops are already equal. It also holds the fallbacks:
-when a backend lacks an accelerated primitive (matmul, unfold, fold, take, index_add), the
-method here composes it from required primitives, so a minimal backend runs everything.
+TensorData canonicalises and checks arguments before it calls the backend, so every backend
+method has a dull contract and a custom Function's forward gets a clear error, not one from
+deep inside NumPy:
+- reductions and FLIP take an int or a tuple of dims, negative ones counted from the end; the
+  backend gets them sorted, distinct and non-negative (and keepdim=False is a RESHAPE after);
+- binary ops and WHERE need equal shapes, equal dtypes and one device: the backend never
+  broadcasts or promotes (the Tensor layer does that with EXPAND and CAST, visibly);
+- EXP, LOG, SIN, SQRT and DIV need a float dtype.
+A violation raises ValueError (RuntimeError for mixed devices) naming the primitive and the
+shapes, dtypes or devices. The checks are a tuple comparison and identity tests, so the hot
+path stays cheap. TensorData also holds the fallbacks: when a backend lacks an accelerated
+primitive (matmul, unfold, fold, take, index_add), the method here composes it from required
+primitives, so a minimal backend runs everything.
 
     >>> a = TensorData.from_host(numpy.ones((2, 3), numpy.float32), get_backend("cpu"))
-    >>> a.sum((1,), keepdim=False).shape
+    >>> a.sum(-1, keepdim=False).shape
     (2,)
+    >>> a.add(a.sum((1,)))
+    ValueError: add: expected equal shapes, got (2, 3) and (2, 1) (TensorData does not
+    broadcast: EXPAND first)
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -68,6 +81,8 @@ class TensorData:
         """One number broadcast to `shape` (FULL of a scalar, then EXPAND), cached: buffers
         are never written, so `x * 2` can share one constant with every other `* 2`."""
         key = (value, shape, dtype, backend)
+        if value == 0 and math.copysign(1, value) < 0:  # -0.0 == 0.0 with one hash: its own key
+            key = ("-0.0", shape, dtype, backend)
         data = _constants.get(key)
         if data is None:
             if len(_constants) > 256:  # bounded: optimizers make new numbers every step
@@ -103,15 +118,23 @@ class TensorData:
         return self._new(self.backend.neg(self.buffer))
 
     def exp(self) -> "TensorData":
+        if not self.dtype.is_floating_point:
+            raise ValueError(_float_only("exp", self))
         return self._new(self.backend.exp(self.buffer))
 
     def log(self) -> "TensorData":
+        if not self.dtype.is_floating_point:
+            raise ValueError(_float_only("log", self))
         return self._new(self.backend.log(self.buffer))
 
     def sin(self) -> "TensorData":
+        if not self.dtype.is_floating_point:
+            raise ValueError(_float_only("sin", self))
         return self._new(self.backend.sin(self.buffer))
 
     def sqrt(self) -> "TensorData":
+        if not self.dtype.is_floating_point:
+            raise ValueError(_float_only("sqrt", self))
         return self._new(self.backend.sqrt(self.buffer))
 
     def cast(self, dtype: DType) -> "TensorData":
@@ -119,50 +142,87 @@ class TensorData:
             return self
         return self._new(self.backend.cast(self.buffer, dtype), dtype)
 
-    # ---- binary and ternary: equal shapes and dtypes (the Tensor layer broadcasts) -----------
+    # ---- binary and ternary: equal shapes, dtypes and devices (the Tensor layer broadcasts) ---
     def add(self, other: "TensorData") -> "TensorData":
+        if not self._matches(other):
+            _mismatch("add", self, other)
         return self._new(self.backend.add(self.buffer, other.buffer))
 
     def sub(self, other: "TensorData") -> "TensorData":
+        if not self._matches(other):
+            _mismatch("sub", self, other)
         return self._new(self.backend.sub(self.buffer, other.buffer))
 
     def mul(self, other: "TensorData") -> "TensorData":
+        if not self._matches(other):
+            _mismatch("mul", self, other)
         return self._new(self.backend.mul(self.buffer, other.buffer))
 
     def div(self, other: "TensorData") -> "TensorData":
+        if not self._matches(other) or not self.dtype.is_floating_point:
+            _mismatch("div", self, other, float_only=True)
         return self._new(self.backend.div(self.buffer, other.buffer))
 
     def maximum(self, other: "TensorData") -> "TensorData":
+        if not self._matches(other):
+            _mismatch("maximum", self, other)
         return self._new(self.backend.maximum(self.buffer, other.buffer))
 
     def cmplt(self, other: "TensorData") -> "TensorData":
+        if not self._matches(other):
+            _mismatch("cmplt", self, other)
         return self._new(self.backend.cmplt(self.buffer, other.buffer), dtypes.bool_)
 
     def cmpeq(self, other: "TensorData") -> "TensorData":
+        if not self._matches(other):
+            _mismatch("cmpeq", self, other)
         return self._new(self.backend.cmpeq(self.buffer, other.buffer), dtypes.bool_)
 
     def where(self, x: "TensorData", y: "TensorData") -> "TensorData":
         """self is the bool condition."""
+        if not (x._matches(y) and self.dtype is dtypes.bool_
+                and self.buffer.shape == x.buffer.shape and self.backend is x.backend):
+            _where_mismatch(self, x, y)
         return x._new(self.backend.where(self.buffer, x.buffer, y.buffer))
+
+    def _matches(self, other: "TensorData") -> bool:
+        """The whole check of a binary primitive: one tuple comparison, two identity tests."""
+        return (self.buffer.shape == other.buffer.shape and self.dtype is other.dtype
+                and self.backend is other.backend)
 
     def full_like(self, value) -> "TensorData":
         return TensorData.full(self.shape, value, self.dtype, self.backend)
 
     # ---- reduce ------------------------------------------------------------------------------
-    def sum(self, axes: tuple, keepdim: bool = True) -> "TensorData":
-        return self._reduce(self.backend.sum, axes, keepdim)
+    def sum(self, axes, keepdim: bool = True) -> "TensorData":
+        """Sum over `axes` (an int or a tuple; negative dims count from the end)."""
+        return self._reduce(self.backend.sum, self._axes(axes, "sum"), keepdim)
 
-    def max(self, axes: tuple, keepdim: bool = True) -> "TensorData":
-        return self._reduce(self.backend.max, axes, keepdim)
+    def max(self, axes, keepdim: bool = True) -> "TensorData":
+        return self._reduce(self.backend.max, self._axes(axes, "max"), keepdim)
 
     def _reduce(self, method, axes: tuple, keepdim: bool) -> "TensorData":
-        """`axes` must already be sorted, distinct and non-negative (Tensor canonicalises)."""
         if not axes:
             return self
         out = self._new(method(self.buffer, axes))
         if keepdim:
             return out
         return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
+
+    def _axes(self, axes, primitive: str) -> tuple:
+        """`axes` sorted, distinct and non-negative, as every backend expects. The answer is
+        cached per (axes, ndim): after the first call this is one dictionary lookup."""
+        key = (axes, len(self.buffer.shape))
+        try:
+            canonical = _canonical_axes.get(key)
+        except TypeError:  # a list of dims: not hashable, so not cached
+            return _resolve_axes(axes, len(self.buffer.shape), primitive, self.shape)
+        if canonical is None:
+            canonical = _resolve_axes(axes, len(self.buffer.shape), primitive, self.shape)
+            if len(_canonical_axes) > 1024:
+                _canonical_axes.clear()
+            _canonical_axes[key] = canonical
+        return canonical
 
     # ---- movement ------------------------------------------------------------------------------
     def reshape(self, shape: tuple) -> "TensorData":
@@ -192,8 +252,8 @@ class TensorData:
             return self
         return self._new(self.backend.shrink(self.buffer, tuple(bounds)))
 
-    def flip(self, axes: tuple) -> "TensorData":
-        return self._new(self.backend.flip(self.buffer, axes))
+    def flip(self, axes) -> "TensorData":
+        return self._new(self.backend.flip(self.buffer, self._axes(axes, "flip")))
 
     def strided(self, axis: int, start: int, count: int, step: int) -> "TensorData":
         """Elements start, start+step, ... (count of them) along `axis`, from PAD, RESHAPE and
@@ -237,6 +297,12 @@ class TensorData:
     # ---- accelerated primitives, each with its composition of required ones -----------------------
     def matmul(self, other: "TensorData") -> "TensorData":
         """(*b, n, k) @ (*b, k, m) with equal batch dims, at least one."""
+        mine, theirs = self.buffer.shape, other.buffer.shape
+        if (len(mine) < 2 or mine[:-2] != theirs[:-2] or mine[-1:] != theirs[-2:-1]
+                or len(mine) != len(theirs) or self.dtype is not other.dtype
+                or self.backend is not other.backend or not self.dtype.is_floating_point):
+            _mismatch("matmul", self, other, float_only=True,
+                      shapes="(*b, n, k) and (*b, k, m) with equal batch dims *b")
         if Op.MATMUL in self.backend.accelerated:
             return self._new(self.backend.matmul(self.buffer, other.buffer))
         return self.matmul_composed(other)
@@ -282,6 +348,7 @@ class TensorData:
 
     def take(self, axis: int, index: "TensorData") -> "TensorData":
         """Pick along `axis` with an int64 index of any shape; see Op.TAKE."""
+        _check_index("take", self, index)
         if Op.TAKE in self.backend.accelerated:
             return self._new(self.backend.take(self.buffer, axis, index.buffer))
         # one-hot: hot[i, s] = (index[i] == s); out[r, i] = sum_s (x[r, s] if hot[i, s] else 0)
@@ -304,6 +371,7 @@ class TensorData:
 
     def index_add(self, shape: tuple, axis: int, index: "TensorData") -> "TensorData":
         """self is `src`; zeros of `shape` with src added at `index` along `axis`."""
+        _check_index("index_add", self, index)
         if Op.INDEX_ADD in self.backend.accelerated:
             return self._new(self.backend.index_add(tuple(shape), axis, index.buffer, self.buffer))
         size, nidx = shape[axis], index.ndim
@@ -326,6 +394,63 @@ class TensorData:
 
 
 _constants: dict = {}
+_canonical_axes: dict = {}
+
+
+# ---- the checks' messages: built only when a check fails ---------------------------------------
+def _describe(data: TensorData) -> str:
+    return f"{tuple(data.shape)} {data.dtype.name} on {data.device}"
+
+
+def _mismatch(primitive: str, x: TensorData, y: TensorData, float_only: bool = False,
+              shapes: str = "equal shapes") -> None:
+    if x.backend is not y.backend:
+        raise RuntimeError(f"{primitive}: expected all tensors on the same device, got "
+                           f"{x.device} and {y.device} (move one with .to(device))")
+    if x.dtype is not y.dtype:
+        raise ValueError(f"{primitive}: expected equal dtypes, got {x.dtype.name} and "
+                         f"{y.dtype.name} (TensorData does not promote: CAST first)")
+    if float_only and not x.dtype.is_floating_point:
+        raise ValueError(_float_only(primitive, x))
+    raise ValueError(f"{primitive}: expected {shapes}, got {tuple(x.shape)} and "
+                     f"{tuple(y.shape)} (TensorData does not broadcast: EXPAND first)")
+
+
+def _where_mismatch(condition: TensorData, x: TensorData, y: TensorData) -> None:
+    for data in (x, y):
+        if data.backend is not condition.backend:
+            _mismatch("where", condition, data)
+    if condition.dtype is not dtypes.bool_:
+        raise ValueError(f"where: expected a bool condition, got {condition.dtype.name}")
+    parts = ", ".join(_describe(d) for d in (condition, x, y))
+    raise ValueError(f"where: expected a condition and two values of equal shapes, and values "
+                     f"of equal dtypes, got {parts}")
+
+
+def _float_only(primitive: str, data: TensorData) -> str:
+    return (f"{primitive}: expected a float dtype, got {data.dtype.name} "
+            f"(shape {tuple(data.shape)}; CAST first)")
+
+
+def _check_index(primitive: str, data: TensorData, index: TensorData) -> None:
+    if index.backend is not data.backend:
+        _mismatch(primitive, data, index)
+    if index.dtype is not dtypes.int64:
+        raise ValueError(f"{primitive}: expected an int64 index, got {index.dtype.name}")
+
+
+def _resolve_axes(axes, ndim: int, primitive: str, shape: tuple) -> tuple:
+    """An int or a sequence of dims -> sorted, distinct, non-negative; a 0-d buffer takes
+    dim 0 or -1 (as PyTorch) and has nothing to reduce."""
+    dims = (axes,) if isinstance(axes, int) else tuple(axes)
+    resolved = set()
+    for dim in dims:
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            raise ValueError(f"{primitive}: dims must be ints, got {axes!r}")
+        if not -max(ndim, 1) <= dim < max(ndim, 1):
+            raise ValueError(f"{primitive}: dim {dim} is out of range for shape {tuple(shape)}")
+        resolved.add(dim % ndim if ndim else 0)
+    return tuple(sorted(resolved)) if ndim else ()
 
 
 def clear_constant_cache() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 class DType:
     """An element type: `edugrad.float32`, `edugrad.int64`, ..."""
 
-    __slots__ = ("name", "itemsize", "category", "rank")
+    __slots__ = ("name", "itemsize", "category", "rank", "is_floating_point")
 
     # category orders the kinds of number for promotion: bool < integer < floating
     def __init__(self, name: str, itemsize: int, category: int, rank: int) -> None:
@@ -20,10 +20,8 @@ class DType:
         self.itemsize = itemsize
         self.category = category
         self.rank = rank  # order inside a category: float32 < float64
-
-    @property
-    def is_floating_point(self) -> bool:
-        return self.category == FLOAT
+        # a plain attribute, not a property: it is read on the hot path of many ops
+        self.is_floating_point = category == FLOAT
 
     def __repr__(self) -> str:
         return f"edugrad.{self.name}"

@@ -18,8 +18,9 @@ from collections import namedtuple
 from edugrad import dtypes
 from edugrad.data import TensorData
 from edugrad.function import (
-    Add, Cast, Cos, Div, Exp, Expand, Log, LogSoftmax, Matmul, Max, Maximum, Mul, Neg, Pow, Relu, Reshape,
-    Sigmoid, Sin, Softmax, Sqrt, Sub, Sum, Tanh, Where,
+    Add, Cast, Ceil, Cos, Div, Exp, Expand, Floor, FloorDivide, Fmod, Log, LogSoftmax, LogSumExp,
+    Matmul, Max, Maximum, Mul, Neg, Pow, PowTensor, Relu, Remainder, Reshape, Round, Sigmoid, Sin,
+    Softmax, Sqrt, Sub, Sum, Tanh, Trunc, Where,
 )
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])  # torch.return_types.max
@@ -49,13 +50,9 @@ class MathMixin:
         return self._result_class._make(TensorData.constant(value, shape, dtype, self._data.backend), None)
 
     def _operands(self, other, op: str, reverse: bool = False, dtype=None):
-        """(x, y): same dtype (PyTorch's promotion, or `dtype`), same device, same shape."""
+        """(x, y): same dtype (PyTorch's promotion, or `dtype`) and same shape. Devices are
+        checked where every op passes, in Function.apply."""
         if isinstance(other, MathMixin):
-            if other.device != self.device:
-                raise RuntimeError(
-                    f"{op}: expected all tensors on the same device, got {self.device} and "
-                    f"{other.device} (move one with .to(device))"
-                )
             if dtype is None:
                 dtype = self.dtype if other.dtype is self.dtype else dtypes.result_type(
                     (self.dtype, self.ndim), (other.dtype, other.ndim))
@@ -144,9 +141,22 @@ class MathMixin:
         return self.pow(exponent)
 
     def __rpow__(self, base):
-        if base > 0:  # base ** x = exp(x log(base))
-            return (self * math.log(base)).exp()
-        return self._constant(base, self.dtype).pow(self)
+        if not isinstance(base, (int, float)):
+            return self._from_value(base, "pow").pow(self)
+        dtype = dtypes.result_type((self.dtype, self.ndim), base)
+        return self._constant(base, dtype, self.shape).pow(self)  # a constant tensor ** self
+
+    def __floordiv__(self, other):
+        return self.floor_divide(other)
+
+    def __rfloordiv__(self, other):
+        return self._division(FloorDivide, other, "floor_divide", reverse=True)
+
+    def __mod__(self, other):
+        return self.remainder(other)
+
+    def __rmod__(self, other):
+        return self._division(Remainder, other, "remainder", reverse=True)
 
     def __matmul__(self, other):
         return self.matmul(other)
@@ -167,18 +177,68 @@ class MathMixin:
         return self / other
 
     def pow(self, exponent):
-        if isinstance(exponent, MathMixin):  # x ** y = exp(y log x), for x > 0
-            return (exponent * self.log()).exp()
-        if exponent == 1:
-            return self + 0
-        if not self.dtype.is_floating_point:  # integer powers of integers stay integers
-            if not float(exponent).is_integer() or exponent < 0:
-                return self.float().pow(exponent)
-            result = self._constant(1, self.dtype, self.shape)
-            for _ in range(int(exponent)):
-                result = result * self
-            return result
-        return Pow.apply(self, exponent=exponent)
+        """self ** exponent, exact for whole exponents (see function.Pow and PowTensor)."""
+        if not isinstance(exponent, (int, float)):
+            x, y = self._operands(exponent, "pow")
+            if x.dtype is dtypes.bool_:
+                raise NotImplementedError("pow: not implemented for bool tensors (convert with "
+                                          ".long() or .float() first)")
+            return PowTensor.apply(x, y)
+        dtype = dtypes.result_type((self.dtype, self.ndim), exponent)
+        if not dtype.is_floating_point and exponent < 0:
+            raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
+                               f"({self.dtype.name} tensor ** {exponent}); use a float tensor")
+        return Pow.apply(self if self.dtype is dtype else Cast.apply(self, dtype=dtype),
+                         exponent=exponent)
+
+    # ---- division with remainder: PyTorch's sign rules -------------------------------------------
+    def floor_divide(self, other):
+        """self // other, rounded toward -inf (Python's and PyTorch's rule)."""
+        return self._division(FloorDivide, other, "floor_divide")
+
+    def remainder(self, other):
+        """self % other, with the sign of other: self - other * floor(self / other)."""
+        return self._division(Remainder, other, "remainder")
+
+    def fmod(self, other):
+        """C's fmod: the remainder with the sign of self, self - other * trunc(self / other)."""
+        return self._division(Fmod, other, "fmod")
+
+    def _division(self, function, other, op: str, reverse: bool = False):
+        x, y = self._operands(other, op, reverse)
+        if x.dtype is dtypes.bool_:
+            raise NotImplementedError(f"{op}: not implemented for bool tensors")
+        if not x.dtype.is_floating_point and (y == 0).any():  # reads one bool from the device
+            raise RuntimeError(f"{op}: ZeroDivisionError (integer division by zero)")
+        return function.apply(x, y)
+
+    # ---- rounding: steps, gradient 0 -------------------------------------------------------------
+    def floor(self):
+        return Floor.apply(self) if self.dtype.is_floating_point else self._integer_copy("floor")
+
+    def ceil(self):
+        return Ceil.apply(self) if self.dtype.is_floating_point else self._integer_copy("ceil")
+
+    def trunc(self):
+        return Trunc.apply(self) if self.dtype.is_floating_point else self._integer_copy("trunc")
+
+    def round(self, decimals: int = 0):
+        """Round half to even, as PyTorch; `decimals` scales by 10**decimals around it."""
+        if not self.dtype.is_floating_point:
+            if decimals:
+                raise NotImplementedError(f"round: decimals are not implemented for "
+                                          f"{self.dtype.name} tensors")
+            return self._integer_copy("round")
+        if decimals > 0:
+            return Round.apply(self * 10**decimals) / 10**decimals
+        if decimals < 0:
+            return Round.apply(self / 10**-decimals) * 10**-decimals
+        return Round.apply(self)
+
+    def _integer_copy(self, op: str):
+        if self.dtype is dtypes.bool_:
+            raise NotImplementedError(f"{op}: not implemented for bool tensors")
+        return Reshape.apply(self, shape=self.shape)  # whole numbers already: a copy, as PyTorch
 
     # ---- comparisons: bool results, no gradient -----------------------------------------------------
     def _compare(self, other, method: str, op: str, reverse: bool = False):
@@ -196,11 +256,15 @@ class MathMixin:
             return False
         return self._compare(other, "cmpeq", "eq")
 
-    def __le__(self, other):
-        return ~(self > other)
+    def __le__(self, other):  # not ~(x > y): every comparison with NaN is False, this one too
+        x, y = self._operands(other, "le")
+        return self._result_class._make(_or_data(x._data.cmplt(y._data), x._data.cmpeq(y._data)),
+                                        None)
 
     def __ge__(self, other):
-        return ~(self < other)
+        x, y = self._operands(other, "ge")
+        return self._result_class._make(_or_data(y._data.cmplt(x._data), x._data.cmpeq(y._data)),
+                                        None)
 
     def __ne__(self, other):
         return ~(self == other)
@@ -299,7 +363,8 @@ class MathMixin:
         if dim is None:
             return tuple(range(self.ndim))
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
-        return tuple(sorted({self._dim(d, op) for d in dims}))
+        axes = tuple(sorted({self._dim(d, op) for d in dims}))
+        return axes if self.ndim else ()  # a 0-d tensor takes dim 0 or -1, and has none to reduce
 
     def _dim(self, dim: int, op: str = "dim", extra: int = 0) -> int:
         ndim = self.ndim + extra
@@ -349,6 +414,9 @@ class MathMixin:
             return self.maximum(dim)
         if dim is None:
             return self.amax()
+        if self.ndim == 0:  # one element: it is the maximum, at index 0
+            self._dim(dim, "max")
+            return MaxResult(Reshape.apply(self, shape=()), self.argmax(dim))
         indices = self.argmax(dim, keepdim=True)
         values = self.gather(dim, indices)  # the gradient goes to that one index, as PyTorch
         if not keepdim:
@@ -368,6 +436,8 @@ class MathMixin:
         if dim is None:
             return self.reshape(-1).argmax(0)
         dim = self._dim(dim, "argmax")
+        if self.ndim == 0:
+            return self.new_zeros((), dtype=dtypes.int64)
         x = self.detach()
         size = x.shape[dim]
         hit = (x == x.amax(dim, keepdim=True)) | x.isnan()
@@ -402,11 +472,13 @@ class MathMixin:
         return self.bool().to(dtypes.int64).sum(dim, keepdim) > 0
 
     def logsumexp(self, dim, keepdim: bool = False):
-        # log sum exp(x) = m + log sum exp(x - m) with m = max: nothing overflows
-        peak = self.amax(dim, keepdim=True).detach()
-        peak = peak.where(peak.abs() != math.inf, 0)  # rows of -inf stay -inf, not nan
-        out = (self - peak).exp().sum(dim, keepdim=True).log() + peak
-        return out if keepdim else out.squeeze(self._axes(dim, "logsumexp"))
+        x = self._float()
+        axes = x._axes(dim, "logsumexp")
+        for axis in axes:
+            if x.shape[axis] == 0:
+                raise RuntimeError(f"logsumexp: cannot reduce over dim {axis} of size 0 "
+                                   f"(shape {x.shape})")
+        return LogSumExp.apply(x, axes=axes, keepdim=keepdim)
 
     def softmax(self, dim: int):
         x = self._float()
@@ -432,9 +504,6 @@ class MathMixin:
                 f"matmul: shapes {self.shape} and {other.shape} cannot be multiplied "
                 f"({x.shape[-1]} != {y.shape[-2 if y.ndim > 1 else 0]})"
             )
-        if x.device != y.device:
-            raise RuntimeError(f"matmul: expected all tensors on the same device, got "
-                               f"{x.device} and {y.device}")
         if x.dtype is not y.dtype:
             dtype = dtypes.result_type((x.dtype, x.ndim), (y.dtype, y.ndim))
             x, y = x.to(dtype), y.to(dtype)
@@ -455,6 +524,10 @@ class MathMixin:
 
     def dot(self, other):
         return self.matmul(other)
+
+
+def _or_data(a: TensorData, b: TensorData) -> TensorData:
+    return a.maximum(b)  # MAXIMUM of bools is logical or
 
 
 def where(condition, x, y):

@@ -44,8 +44,9 @@ them when present and composes the required ones when not.
 
 There are 26 required primitives (REQUIRED_COUNT, checked by a test) and 5 accelerated ones.
 A backend's method for a primitive is the primitive's name in lower case (`Op.ADD` ->
-`backend.add`). Above the backend line, `TensorData` canonicalises every argument (negative
-dims resolved, shapes equal, dtypes equal, axes sorted), so no backend method ever has to guess.
+`backend.add`). Above the backend line, `TensorData` canonicalises and checks every argument
+(negative dims resolved, axes sorted and distinct; shapes, dtypes and devices equal, else a
+ValueError naming the primitive), so no backend method ever has to guess or check.
 """
 
 from __future__ import annotations

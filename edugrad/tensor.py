@@ -35,7 +35,7 @@ def _host_array(data, dtype: DType | None) -> np.ndarray:
     """User input (number, nested list, NumPy array) -> a NumPy array of an edugrad dtype."""
     if isinstance(data, np.ndarray) or isinstance(data, np.generic):
         array = np.asarray(data)
-        if dtype is None and array.dtype.name not in dtypes.BY_NAME:
+        if (dtype is None or array.dtype.kind == "c") and array.dtype.name not in dtypes.BY_NAME:
             raise TypeError(
                 f"tensor: NumPy dtype {array.dtype} is not supported; edugrad has "
                 f"{', '.join(d.name for d in dtypes.ALL)} (convert with .astype first)"
@@ -45,7 +45,7 @@ def _host_array(data, dtype: DType | None) -> np.ndarray:
             array = np.array(data)
         except ValueError as error:
             raise ValueError(f"tensor: cannot build a tensor from {type(data).__name__}: {error}")
-        if array.dtype == object or array.dtype.kind in "USV":
+        if array.dtype == object or array.dtype.kind in "USVc":  # c: complex, not supported
             raise TypeError(f"tensor: cannot build a tensor from {data!r:.60}")
         if dtype is None:  # Python's defaults: floats are float32, ints int64, as in PyTorch
             kind = array.dtype.kind

@@ -237,8 +237,8 @@ MIXED = {
     "mul": lambda a, b: a * b,
     "div": lambda a, b: a / b,
     "matmul": lambda a, b: a @ b,
-    "lt": lambda a, b: a < b,
-    "eq": lambda a, b: a == b,
+    "cmplt": lambda a, b: a < b,  # comparisons have no Function: TensorData's check names the
+    "cmpeq": lambda a, b: a == b,  # primitive
     "maximum": lambda a, b: edugrad.maximum(a, b),
     "where": lambda a, b: edugrad.where(a > 0, a, b),
     "cat": lambda a, b: edugrad.cat([a, b]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 import edugrad
@@ -101,6 +102,25 @@ ERRORS = [
      ValueError, ["nope", "register_backend"]),
     ("unknown dtype", lambda: edugrad.ones(2, dtype="float16"), TypeError, ["float16"]),
     ("invert float", lambda: ~edugrad.ones(2), TypeError, ["invert", "float32"]),
+    ("integer to a negative power", lambda: edugrad.tensor([2, 3]) ** -1,
+     RuntimeError, ["pow", "negative integer powers", "int64"]),
+    ("pow of bools", lambda: edugrad.tensor([True]) ** edugrad.tensor([False]),
+     NotImplementedError, ["pow", "bool"]),
+    ("integer division by zero", lambda: edugrad.tensor([4, 5]) // edugrad.tensor([2, 0]),
+     RuntimeError, ["floor_divide", "ZeroDivisionError"]),
+    ("integer remainder by zero", lambda: edugrad.tensor([4, 5]) % 0,
+     RuntimeError, ["remainder", "ZeroDivisionError"]),
+    ("fmod of bools", lambda: edugrad.tensor([True]).fmod(edugrad.tensor([True])),
+     NotImplementedError, ["fmod", "bool"]),
+    ("complex number", lambda: edugrad.tensor(1 + 2j), TypeError, ["tensor", "(1+2j)"]),
+    ("complex list", lambda: edugrad.tensor([1.0, 2j]), TypeError, ["tensor", "2j"]),
+    ("complex array", lambda: edugrad.tensor(np.array([1 + 2j])), TypeError, ["complex128"]),
+    ("complex array to float", lambda: edugrad.tensor(np.array([1j]), dtype=edugrad.float32),
+     TypeError, ["complex128"]),
+    ("complex operand", lambda: edugrad.ones(2) * 1j, TypeError, ["mul", "1j"]),
+    ("complex exponent", lambda: edugrad.ones(2) ** 1j, TypeError, ["pow", "1j"]),
+    ("0-d dim out of range", lambda: edugrad.tensor(3.0).sum(dim=1),
+     IndexError, ["sum", "dim 1", "()"]),
 ]
 
 
@@ -130,6 +150,15 @@ MIXED = [
     ("index", lambda a, b: a[edugrad.tensor([0, 1], device="cpu2")]),
     ("gather", lambda a, b: a.gather(1, edugrad.tensor([[0], [1]], device="cpu2"))),
     ("setitem", lambda a, b: set_item(a, 0, b[0])),
+    # where's condition and cross_entropy's target once slipped past the device check and failed
+    # later inside a backend; now Function.apply checks every input of every op
+    ("where", lambda a, b: edugrad.where(b > 0, a, a)),
+    ("take", lambda a, b: edugrad.nn.functional.cross_entropy(a, edugrad.tensor([0, 1],
+                                                                                 device="cpu2"))),
+    ("pow", lambda a, b: a ** b),
+    ("remainder", lambda a, b: a % b),
+    ("floor_divide", lambda a, b: b // a),
+    ("fmod", lambda a, b: a.fmod(b)),
 ]
 
 
@@ -161,3 +190,12 @@ def test_failed_in_place_leaves_the_tensor_as_it_was(update):
     with pytest.raises((RuntimeError, IndexError)):
         update(x)
     assert x.tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]] and x._version == 0
+
+
+def test_a_condition_on_another_device_is_caught_where_it_is_used():
+    """It used to build a tensor of the wrong backend's buffers and fail later, in a backend,
+    with AttributeError: 'numpy.ndarray' object has no attribute 'storage'."""
+    condition = edugrad.tensor([True, False], device="python")
+    with pytest.raises(RuntimeError, match=r"^where: expected all tensors on the same device, "
+                                           r"got python and cpu \(move one with \.to\(device\)\)"):
+        edugrad.where(condition, edugrad.ones(2), edugrad.zeros(2))

@@ -108,6 +108,29 @@ ELEMENTWISE = [
     OpCase("pow_tensor", lambda lib, x, y: x ** y, broadcastable(2), ((2, 3), (3,)),
            ("positive", "real"), gradgrad=True),
     OpCase("rpow_scalar", lambda lib, x: 2 ** x, shape(), ((2, 3),), gradgrad=True),
+    # whole exponents in a tensor: square and multiply, exact, negative bases included
+    OpCase("pow_int_tensor", lambda lib, x: x ** (lib.arange(x.shape[-1]) - 1),
+           shape(min_dims=1), ((2, 4),), gradgrad=True),
+    OpCase("pow_whole_tensor", lambda lib, x, y: x ** (y * 3).round(), broadcastable(2),
+           ((2, 3), (3,)), gradgrad=True),
+    OpCase("pow_fn_tensor", lambda lib, x, y: lib.pow(x.abs() + 0.5, y), broadcastable(2),
+           ((3,), (2, 3)), gradgrad=True),
+    OpCase("floor", lambda lib, x: x.floor() + x, shape(), ((2, 3),)),
+    OpCase("ceil", lambda lib, x: x.ceil() * x, shape(), ((2, 3),)),
+    OpCase("trunc", lambda lib, x: x.trunc() - x, shape(), ((2, 3),)),
+    OpCase("round", lambda lib, x: (x * 2).round() * x, shape(), ((2, 3),)),
+    OpCase("round_decimals", lambda lib, x: x.round(decimals=1) + x, shape(), ((2, 3),)),
+    # torch's floor_divide has no derivative; its div(rounding_mode="floor") gives the zero //
+    # gives here
+    OpCase("floor_divide", lambda lib, x, y: (
+        x // y if lib is edugrad else lib.div(x, y, rounding_mode="floor")) + x,
+        broadcastable(2), ((2, 3), (3,))),
+    OpCase("remainder", lambda lib, x, y: x % y, broadcastable(2), ((2, 3), (3,))),
+    OpCase("remainder_scalar", lambda lib, x: x % 0.7, shape(), ((2, 3),)),
+    OpCase("remainder_fn", lambda lib, x, y: lib.remainder(x, y * 0.3), broadcastable(2),
+           ((2, 1), (3,))),
+    OpCase("fmod", lambda lib, x, y: lib.fmod(x, y), broadcastable(2), ((2, 3), (2, 1))),
+    OpCase("fmod_scalar", lambda lib, x: x.fmod(-0.6), shape(), ((2, 3),)),
     OpCase("neg", lambda lib, x: -x, shape(), ((2, 3),), gradgrad=True),
     OpCase("exp", lambda lib, x: x.exp(), shape(), ((2, 3),), gradgrad=True),
     OpCase("log", lambda lib, x: x.log(), shape(), ((2, 3),), "positive", gradgrad=True),
@@ -475,6 +498,14 @@ FORWARD_ONLY = [
     ("ne", lambda lib, x: x != x.abs(), shape()),
     ("logical", lambda lib, x: ((x > 0) & (x < 1)) | ~(x > -1), shape()),
     ("sign", lambda lib, x: lib.sign(x), shape()),
+    ("floor_divide", lambda lib, x: (x * 3) // lib.tensor(0.7), shape()),
+    ("rfloordiv", lambda lib, x: 2 // x, shape()),
+    ("rremainder", lambda lib, x: 2 % x, shape()),  # torch: no derivative for number % tensor
+    ("int_floor_divide", lambda lib, x: (x * 5).long() // 3, shape()),
+    ("int_remainder", lambda lib, x: (x * 5).long() % -3, shape()),
+    ("int_fmod", lambda lib, x: lib.fmod((x * 5).long(), 3), shape()),
+    ("int_pow", lambda lib, x: (x * 3).long() ** 3, shape()),
+    ("int_pow_tensor", lambda lib, x: (x * 3).long() ** lib.tensor(2), shape()),
 ]
 
 
@@ -491,6 +522,24 @@ def test_forward_only_matches_torch(name, fn, shapes, data):
 HAND = [
     # family, fn, inputs, expected output, expected gradients of output.sum()
     ("power", lambda x: x ** 2, [[3.0]], [9.0], [[6.0]]),
+    ("odd power of a negative base", lambda x: x ** 3, [[-2.0, 0.0]], [-8.0, 0.0],
+     [[12.0, 0.0]]),
+    ("zero to the zero", lambda x: x ** 0, [[0.0, -2.0]], [1.0, 1.0], [[0.0, 0.0]]),
+    ("tensor power", lambda x, y: x ** y, [[-2.0, 3.0], [3.0, 2.0]], [-8.0, 9.0],
+     [[12.0, 6.0], [math.nan, 9 * math.log(3)]]),  # d/dy: x^y log x, nan for x < 0
+    ("power of a number", lambda y: 2 ** y, [[3.0, -1.0]], [8.0, 0.5],
+     [[8 * math.log(2), 0.5 * math.log(2)]]),
+    ("floor", lambda x: x.floor(), [[-1.5, 1.5]], [-2.0, 1.0], [[0.0, 0.0]]),
+    ("ceil", lambda x: x.ceil(), [[-1.5, 1.5]], [-1.0, 2.0], [[0.0, 0.0]]),
+    ("trunc", lambda x: x.trunc(), [[-1.5, 1.5]], [-1.0, 1.0], [[0.0, 0.0]]),
+    ("round half to even", lambda x: x.round(), [[0.5, 1.5, 2.5]], [0.0, 2.0, 2.0],
+     [[0.0, 0.0, 0.0]]),
+    ("remainder", lambda x, y: x % y, [[5.0, -5.0], [3.0, 3.0]], [2.0, 1.0],
+     [[1.0, 1.0], [-1.0, 2.0]]),  # d/dy: -floor(x / y)
+    ("fmod", lambda x, y: edugrad.fmod(x, y), [[5.0, -5.0], [3.0, 3.0]], [2.0, -2.0],
+     [[1.0, 1.0], [-1.0, 1.0]]),  # d/dy: -trunc(x / y)
+    ("floor_divide", lambda x, y: x // y, [[5.0, -5.0], [3.0, 3.0]], [1.0, -2.0],
+     [[0.0, 0.0], [0.0, 0.0]]),
     ("product", lambda x, y: x * y, [[2.0], [5.0]], [10.0], [[5.0], [2.0]]),
     ("quotient", lambda x, y: x / y, [[1.0], [2.0]], [0.5], [[0.5], [-0.25]]),
     ("exp", lambda x: x.exp(), [[0.0]], [1.0], [[1.0]]),
@@ -535,7 +584,8 @@ def test_hand_computed(family, fn, inputs, expected, grads):
     out.sum().backward()
     for tensor, grad in zip(tensors, grads):
         assert tensor.grad.shape == np.shape(grad)
-        np.testing.assert_allclose(tensor.grad.numpy(), grad, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(tensor.grad.numpy(), grad, rtol=1e-6, atol=1e-7,
+                                   equal_nan=True)
 
 
 # ---- numerical stability at magnitude 1e4 --------------------------------------------------------
@@ -551,18 +601,20 @@ STABLE = [
 
 @pytest.mark.parametrize("name,fn", STABLE, ids=[s[0] for s in STABLE])
 def test_stable_for_large_logits(name, fn):
-    """float32 logits of magnitude 1e4, against torch in float64 (torch's own float32 gradient of
-    logsumexp is off by 1e-4 here: it rounds the result, 1e4 + log 2, before exp(x - result))."""
-    values = np.array([[1e4, 0.0, -1e4], [-1e4, -1e4, -1e4], [5e3, 1e4, 1e4]], dtype=np.float32)
+    """float32 logits of magnitude 1e4, against torch in float32, to float32 precision. (torch's
+    float32 gradient of logsumexp is exp(x - result) from the rounded result, 1e4 + log 2, so two
+    tied maxima get 0.49989 each, not 0.5: edugrad computes the same.)"""
+    values = np.array([[1e4, 0.0, -1e4], [-1e4, -1e4, -1e4], [5e3, 1e4, 1e4],
+                       [1e4, 9999.999, 0.0]], dtype=np.float32)
     ours = edugrad.tensor(values, requires_grad=True)
-    theirs = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    theirs = torch.tensor(values, requires_grad=True)
     out_ours, out_theirs = fn(edugrad, ours), fn(torch, theirs)
     assert np.all(np.isfinite(out_ours.detach().numpy())), f"{name}: {out_ours}"
-    assert_same(out_ours, out_theirs.float(), name)
+    assert_same(out_ours, out_theirs, name, rtol=1e-6, atol=1e-6)
     out_ours.sum().backward()
     out_theirs.sum().backward()
     assert np.all(np.isfinite(ours.grad.numpy()))
-    assert_same(ours.grad, theirs.grad.float(), f"{name} gradient")
+    assert_same(ours.grad, theirs.grad, f"{name} gradient", rtol=1e-6, atol=1e-6)
 
 
 def test_clamp_keeps_nan_as_pytorch_does():
