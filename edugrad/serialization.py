@@ -205,9 +205,7 @@ def _write_atomically(path: str, write) -> None:
     _remove_stale_temporaries(directory, name)
     temp = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     with _removed_on_signals(temp):
-        # os.open with mode 0o666 lets the umask decide a new file's permissions, as open() does
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     0o666)
+        fd = _create(temp, path, directory)
         try:
             if existing is not None:
                 _copy_owner_and_mode(fd, temp, existing)
@@ -220,6 +218,16 @@ def _write_atomically(path: str, write) -> None:
             _remove_quietly(temp)
             raise
     _sync_directory(directory)
+
+
+def _create(temp: str, path: str, directory: str) -> int:
+    try:
+        # mode 0o666 lets the umask decide a new file's permissions, as open() does
+        return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                       0o666)
+    except OSError as error:  # say it of the user's path, not of the temporary file
+        raise type(error)(error.errno, f"save: cannot write {path}: no file can be made in "
+                                       f"{directory} ({error.strerror})", path) from None
 
 
 def _stat_or_none(path: str):

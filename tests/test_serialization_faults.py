@@ -134,11 +134,19 @@ def test_save_into_a_read_only_folder_loses_nothing(tmp_path):
     original = old_checkpoint(path)
     tmp_path.chmod(0o555)
     try:
-        with pytest.raises(PermissionError):
+        with pytest.raises(PermissionError, match=f"save: cannot write {path}: no file can be "
+                                                  f"made in {tmp_path}"):
             save({"w": edugrad.ones(2)}, path)
     finally:
         tmp_path.chmod(0o755)
     assert path.read_bytes() == original and listing(tmp_path) == ["model.safetensors"]
+
+
+def test_save_into_a_missing_folder_names_the_path(tmp_path):
+    path = tmp_path / "missing" / "model.safetensors"
+    with pytest.raises(FileNotFoundError, match=f"save: cannot write {path}"):
+        save({"w": edugrad.ones(2)}, path)
+    assert listing(tmp_path) == []
 
 
 def test_save_to_an_empty_path_touches_nothing(tmp_path, monkeypatch):
