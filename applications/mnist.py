@@ -169,7 +169,8 @@ def _read_idx_stream(stream, path, shape: tuple | None, max_bytes: int) -> np.nd
     _check_declared_shape(path, dims, dtype, expected, shape, max_bytes)
     data = _read_up_to(stream, expected + 1)  # one byte more shows trailing data
     if len(data) != expected:
-        kind, found = ("truncated", len(data)) if len(data) < expected else ("trailing bytes", "more")
+        short = len(data) < expected
+        kind, found = ("truncated", len(data)) if short else ("trailing bytes", "more")
         raise ValueError(
             f"read_idx: {path}: size mismatch ({kind}): shape {dims} of {dtype.name} needs "
             f"{expected} data bytes, the file has {found}"

@@ -81,7 +81,8 @@ def run_with_site(site: Path, cwd: Path, code: str = IMPORT) -> subprocess.Compl
     """Python without its own site-packages' .pth files (-S), with NumPy on the path and the
     unpacked wheel as a site folder, whose .pth files run as at start-up."""
     numpy_home = Path(pytest.importorskip("numpy").__file__).parents[1]
-    setup = f"import site, sys; sys.path.append({str(numpy_home)!r}); site.addsitedir({str(site)!r})"
+    setup = (f"import site, sys; sys.path.append({str(numpy_home)!r}); "
+             f"site.addsitedir({str(site)!r})")
     return run_python(f"{setup}; {code}", cwd, "-S")
 
 
