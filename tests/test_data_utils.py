@@ -186,7 +186,7 @@ def test_batches_train_a_model_on_another_backend():
     assert sorted(v for b in batches for v in b[:, 0].tolist()) == [0, 2, 4, 6, 8, 10]
 
 
-# ---- collate promotes over the batch, as PyTorch does ---------------------------------------------
+# ---- collate promotes over the batch, as PyTorch does --------------------------------------------
 def tensor_of(lib, values, dtype):
     return lib.tensor(values, dtype=getattr(lib, dtype))
 
@@ -216,10 +216,12 @@ BATCHES = {  # each a function of lib (edugrad or torch), so tensors can be made
                                           tensor_of(lib, [2.5], "float32")],
     "tensors_float32_int64": lambda lib: [tensor_of(lib, [2.5], "float32"),
                                           tensor_of(lib, [1], "int64")],
-    "tensors_bool_int64": lambda lib: [tensor_of(lib, [True], "bool"), tensor_of(lib, [2], "int64")],
+    "tensors_bool_int64": lambda lib: [tensor_of(lib, [True], "bool"),
+                                       tensor_of(lib, [2], "int64")],
     "tensors_float32_float64": lambda lib: [tensor_of(lib, [1.0], "float32"),
                                             tensor_of(lib, [2.0], "float64")],
-    "tensors_int32_int64": lambda lib: [tensor_of(lib, [1], "int32"), tensor_of(lib, [2], "int64")],
+    "tensors_int32_int64": lambda lib: [tensor_of(lib, [1], "int32"),
+                                        tensor_of(lib, [2], "int64")],
     "tensors_0d_int64_float32": lambda lib: [tensor_of(lib, 1, "int64"),
                                              tensor_of(lib, 2.5, "float32")],
     "tuples": lambda lib: [(1, 2.5, True), (2.5, True, 3)],
