@@ -488,7 +488,7 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) |
                     | st.dictionaries(st.text(max_size=4), children, max_size=3), max_leaves=8)
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(["dtype", "shape", "data_offsets", "__metadata__", "entry"]),
        value=JSON)
@@ -508,7 +508,7 @@ def test_any_header_value_is_read_or_refused_with_a_value_error(tmp_path, field,
         assert str(error).startswith(f"load: {path}")
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(flips=st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(1, 255)), min_size=1,
                       max_size=4))
