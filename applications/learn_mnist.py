@@ -7,7 +7,9 @@
 With no arguments it trains a small convolutional network on the 5,000 training images that
 ship with edugrad, tests it on the official 10,000-image test set, and prints the accuracy
 and the wall time. It saves a checkpoint (safetensors, loadable by edugrad.load and by
-PyTorch) and a PNG of the loss and accuracy curves.
+PyTorch) and a PNG of the loss and accuracy curves, in the current folder unless told where.
+Every option is checked before any data is loaded: a bad one ends the run at once with one line
+that names it, and exit status 2.
 """
 
 from __future__ import annotations
@@ -42,15 +44,17 @@ def build_model(kind: str) -> nn.Module:
     )
 
 
+OPTIMIZERS = {
+    "adam": lambda params, lr: optim.Adam(params, lr=lr),
+    "adamw": lambda params, lr: optim.AdamW(params, lr=lr),
+    "sgd": lambda params, lr: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True),
+    "rmsprop": lambda params, lr: optim.RMSprop(params, lr=lr),
+    "lion": lambda params, lr: optim.Lion(params, lr=lr),
+}
+
+
 def build_optimizer(name: str, params, lr: float):
-    choices = {
-        "adam": lambda: optim.Adam(params, lr=lr),
-        "adamw": lambda: optim.AdamW(params, lr=lr),
-        "sgd": lambda: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True),
-        "rmsprop": lambda: optim.RMSprop(params, lr=lr),
-        "lion": lambda: optim.Lion(params, lr=lr),
-    }
-    return choices[name]()
+    return OPTIMIZERS[name](params, lr)
 
 
 def shift_augment(images: np.ndarray, rng: np.random.Generator, max_shift: int = 2) -> np.ndarray:
@@ -140,44 +144,118 @@ def plot_curves(history: dict, path: str) -> str:
     return f"curves saved to {path}"
 
 
+def plot_gradients(monitor, path: str) -> str:
+    try:
+        monitor.plot(path)
+    except ImportError as error:  # matplotlib is missing: say so, the run itself is done
+        return f"{error}: no gradient plot saved"
+    return f"gradient plot saved to {path}"
+
+
 def parse_args(argv=None) -> argparse.Namespace:
+    """The command line, checked before anything is loaded or trained: a bad value ends here
+    with one line naming the option (argparse's way: usage, the error, exit status 2)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problem = check_args(args)
+    if problem:
+        parser.error(problem)
+    return args
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        prog="learn_mnist.py",
         description="Train a digit classifier on MNIST with edugrad. With no options: a small "
                     "CNN on the 5,000 bundled training images, tested on the official 10,000 "
                     "test images, no network needed.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--model", choices=["mlp", "cnn"], default="cnn",
-                        help="cnn: two conv blocks and a dense layer; mlp: one hidden layer")
-    parser.add_argument("--epochs", type=int, default=8, help="passes over the training images")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per update")
+                        help="cnn: two conv blocks and a dense layer; mlp: one hidden layer "
+                             "(default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=8,
+                        help="passes over the training images (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="images per update (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=None,
-                        help="learning rate (default: 2e-3 for adam/adamw/rmsprop, 0.05 for "
-                             "sgd, 3e-4 for lion)")
-    parser.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop", "lion"],
-                        default="adam")
-    parser.add_argument("--seed", type=int, default=0, help="seeds weights, shuffling, dropout")
+                        help="learning rate, > 0 (default: 2e-3 for adam, adamw and rmsprop, "
+                             "0.05 for sgd, 3e-4 for lion)")
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam",
+                        help="adam, adamw, rmsprop, lion, or sgd with Nesterov momentum 0.9 "
+                             "(default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds weights, shuffling, dropout (default: %(default)s)")
     parser.add_argument("--device", default="cpu",
-                        help="cpu (NumPy), cuda (CuPy), python, or a registered backend")
+                        help="cpu (NumPy), cuda (CuPy), python, or a registered backend "
+                             "(default: %(default)s)")
     parser.add_argument("--data", choices=["bundled", "full"], default="bundled",
                         help="bundled: 5k training images shipped with edugrad; full: the 60k "
-                             "official set, downloaded once and checked by sha256")
+                             "official set, downloaded once and checked by sha256 "
+                             "(default: %(default)s)")
     parser.add_argument("--data-dir", default=None,
-                        help="cache directory for --data full (default: $EDUGRAD_DATA_DIR or "
+                        help="cache folder for --data full (default: $EDUGRAD_DATA_DIR or "
                              "~/.cache/edugrad/mnist)")
     parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first N training and N test images (quick checks)")
+                        help="use only N training and N test images, N >= 1, for quick checks "
+                             "(default: all)")
     parser.add_argument("--no-augment", action="store_true",
                         help="turn off random shifts of up to 2 pixels")
     parser.add_argument("--save", default="mnist_checkpoint.safetensors",
-                        help="checkpoint path ('' to skip)")
-    parser.add_argument("--no-plot", action="store_true", help="don't save the curves PNG")
-    parser.add_argument("--plot", default="mnist_curves.png", help="where to save the curves")
+                        help="checkpoint path, '' to skip (default: %(default)s)")
+    parser.add_argument("--no-plot", action="store_true",
+                        help="save no PNG: neither the curves nor --monitor's gradient plot")
+    parser.add_argument("--plot", default="mnist_curves.png",
+                        help="where to save the curves; --monitor's gradient plot goes beside "
+                             "it as NAME_gradients.png (default: %(default)s)")
     parser.add_argument("--monitor", action="store_true",
                         help="record gradient norms per layer and flag vanishing/exploding "
                              "gradients and dead ReLUs (edugrad.viz.GradientMonitor)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+    return parser
+
+
+def check_args(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options, in one line; None if nothing."""
+    for option, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
+                          ("--limit", args.limit)):
+        if value is not None and value < 1:
+            return f"{option} must be at least 1, got {value}"
+    if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
+        return f"--lr must be a positive number, got {args.lr}"
+    outputs = [("--save", args.save)] if args.save else []
+    if not args.no_plot:
+        outputs.append(("--plot", args.plot))
+        if args.monitor:
+            outputs.append(("--plot", gradient_plot_path(args.plot)))
+    for option, path in outputs:
+        problem = _unwritable(path)
+        if problem:
+            return f"{option} {path}: {problem}"
+    if args.data == "full" and args.data_dir and os.path.exists(args.data_dir) and (
+            not os.path.isdir(args.data_dir)):
+        return f"--data-dir {args.data_dir}: not a folder"
+    try:
+        edugrad.zeros(1, device=args.device)
+    except Exception as error:  # noqa: BLE001  (an unknown name, a missing CuPy, no GPU...)
+        return f"--device {args.device}: {error}"
+    return None
+
+
+def _unwritable(path: str) -> str | None:
+    """Why a file cannot be written at `path`, or None; checked before training, not after."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"no folder {folder} to write it into"
+    if os.path.isdir(path):
+        return "a folder, not a file name"
+    if not os.access(folder, os.W_OK):
+        return f"the folder {folder} is not writable"
+    return None
+
+
+def gradient_plot_path(plot: str) -> str:
+    """Where --monitor's gradient plot goes: beside the curves, NAME_gradients.png."""
+    return os.path.splitext(plot)[0] + "_gradients.png"
 
 
 def main(argv=None) -> dict:
@@ -199,7 +277,7 @@ def main(argv=None) -> dict:
           f"model {args.model} on {args.device}")
 
     model = build_model(args.model).to(args.device)
-    lr = args.lr or {"sgd": 0.05, "lion": 3e-4}.get(args.optimizer, 2e-3)
+    lr = args.lr if args.lr is not None else {"sgd": 0.05, "lion": 3e-4}.get(args.optimizer, 2e-3)
     optimizer = build_optimizer(args.optimizer, model.parameters(), lr)
     steps_per_epoch = math.ceil(len(train_x) / args.batch_size)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * steps_per_epoch)
@@ -263,7 +341,7 @@ def main(argv=None) -> dict:
     if monitor is not None:
         print(monitor.report())
         if not args.no_plot:
-            monitor.plot(os.path.splitext(args.plot)[0] + "_gradients.png")
+            print(plot_gradients(monitor, gradient_plot_path(args.plot)))
     return {"test_acc": history["test_acc"][-1], "wall": wall, "history": history}
 
 

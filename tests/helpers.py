@@ -9,6 +9,9 @@ lib = torch, on the same values:
 then values (`np.allclose` alone broadcasts and would hide a shape bug), for the forward
 results and for the gradients that a random upstream gradient sends back. Other test modules
 import these helpers (`from helpers import assert_same`).
+
+PyTorch is imported only inside the helpers that need it (`_torch()`), never at module level: the
+tests that import this module but not torch still run where torch is not installed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import torch
+import pytest
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
@@ -31,13 +34,19 @@ TOLERANCE = {
 
 
 # ---- comparing an edugrad result with a torch result ---------------------------------------------
+def _torch():
+    """PyTorch, or a skip of the calling test saying why."""
+    return pytest.importorskip("torch", reason="PyTorch is the oracle here: pip install -e "
+                                               "\".[dev]\"")
+
+
 def dtype_name(tensor) -> str:
     """"float32" for edugrad.float32 and torch.float32 alike."""
     return str(tensor.dtype).replace("torch.", "").replace("edugrad.", "")
 
 
 def host(tensor) -> np.ndarray:
-    if isinstance(tensor, torch.Tensor):
+    if not isinstance(tensor, edugrad.Tensor):  # a torch.Tensor
         return tensor.detach().cpu().numpy(force=True)  # force: torch's lazy ZeroTensor too
     return tensor.detach().numpy()
 
@@ -108,6 +117,7 @@ def check_against_torch(case: OpCase, shapes, dtype: str, seed: int, device: str
 
     transposed: each input of 2+ dims is a permuted view of a leaf of the reversed shape, so
     the op reads a non-contiguous buffer (the gradients are compared on the leaves)."""
+    torch = _torch()
     arrays = [a.astype(dtype) for a in sample_inputs(seed, shapes, case.domain)]
     if transposed:
         arrays = [np.ascontiguousarray(a.T) for a in arrays]
@@ -161,6 +171,7 @@ def _second_derivatives(lib, case: OpCase, arrays, upstream, weights):
 
 def check_gradgrad_against_torch(case: OpCase, seed: int) -> None:
     """Grad-of-grad in float64: autograd.grad(create_graph=True), then differentiate again."""
+    torch = _torch()
     arrays = sample_inputs(seed, case.example, case.domain)
     with torch.no_grad():
         outs = as_list(case.fn(torch, *[torch.tensor(a) for a in arrays]))

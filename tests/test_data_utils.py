@@ -13,7 +13,12 @@ from hypothesis import given, settings
 import edugrad
 from edugrad.utils.data import DataLoader, Dataset, TensorDataset, collate
 
-torch = pytest.importorskip("torch")
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch", reason="PyTorch's DataLoader is the oracle here: "
+                                               "pip install -e \".[dev]\"")
 
 
 class Squares(Dataset):
@@ -45,7 +50,7 @@ def first_column(loader) -> list:
     (3, 10, True), (0, 4, False), (11, 4, True),
 ])
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_batch_counts_and_sizes_match_torch(count, batch_size, drop_last, shuffle):
+def test_batch_counts_and_sizes_match_torch(count, batch_size, drop_last, shuffle, torch):
     loader = DataLoader(dataset(count) if count else Squares(0), batch_size=batch_size,
                         shuffle=shuffle, drop_last=drop_last, generator=0)
     # torch refuses to shuffle an empty dataset; the sizes don't depend on the order anyway
@@ -124,7 +129,7 @@ def test_tensor_dataset_fast_path_gives_the_batches_of_the_general_path():
             assert fx.tolist() == sx.tolist() and fy.tolist() == sy.tolist()
 
 
-def test_collate_matches_torch_default_collate():
+def test_collate_matches_torch_default_collate(torch):
     samples = [(np.float32(i) * np.ones(3, np.float32), i, 0.5 * i, True, {"id": i, "s": "x"})
                for i in range(4)]
     ours = collate([(edugrad.tensor(a), i, f, b, d) for a, i, f, b, d in samples])
@@ -179,3 +184,103 @@ def test_batches_train_a_model_on_another_backend():
     batches = [xb for (xb,) in loader]
     assert [b.device for b in batches] == ["python", "python"]
     assert sorted(v for b in batches for v in b[:, 0].tolist()) == [0, 2, 4, 6, 8, 10]
+
+
+# ---- collate promotes over the batch, as PyTorch does --------------------------------------------
+def tensor_of(lib, values, dtype):
+    return lib.tensor(values, dtype=getattr(lib, dtype))
+
+
+BATCHES = {  # each a function of lib (edugrad or torch), so tensors can be made in both
+    "int_then_float": lambda lib: [1, 2.5],
+    "float_then_int": lambda lib: [2.5, 1],
+    "bool_then_int": lambda lib: [True, 2],
+    "int_then_bool": lambda lib: [2, True],
+    "bool_then_float": lambda lib: [True, 2.5],
+    "bools": lambda lib: [True, False],
+    "ints": lambda lib: [1, 2, -3],
+    "big_int": lambda lib: [1, 2 ** 62],
+    "floats": lambda lib: [1.5, 2.25],
+    "numpy_float32s": lambda lib: [np.float32(1.5), np.float32(2)],
+    "numpy_float32_then_float": lambda lib: [np.float32(1.5), 2.5],
+    "numpy_int32s": lambda lib: [np.int32(1), np.int32(2)],
+    "numpy_int32_then_int": lambda lib: [np.int32(3), 2 ** 40],
+    "numpy_int64_then_float64": lambda lib: [np.int64(1), np.float64(2.5)],
+    "numpy_int32_then_float32": lambda lib: [np.int32(1), np.float32(2.5)],
+    "numpy_bools": lambda lib: [np.bool_(True), np.bool_(False)],
+    "numpy_float64_then_int": lambda lib: [np.float64(1.5), 2],
+    "numpy_0d_arrays": lambda lib: [np.array(1.5, np.float32), np.array(2.5, np.float32)],
+    "numpy_arrays_int32_float64": lambda lib: [np.array([1], np.int32), np.array([2.5])],
+    "numpy_arrays_bool_int64": lambda lib: [np.array([True, False]), np.array([2, 3])],
+    "tensors_int64_float32": lambda lib: [tensor_of(lib, [1], "int64"),
+                                          tensor_of(lib, [2.5], "float32")],
+    "tensors_float32_int64": lambda lib: [tensor_of(lib, [2.5], "float32"),
+                                          tensor_of(lib, [1], "int64")],
+    "tensors_bool_int64": lambda lib: [tensor_of(lib, [True], "bool"),
+                                       tensor_of(lib, [2], "int64")],
+    "tensors_float32_float64": lambda lib: [tensor_of(lib, [1.0], "float32"),
+                                            tensor_of(lib, [2.0], "float64")],
+    "tensors_int32_int64": lambda lib: [tensor_of(lib, [1], "int32"),
+                                        tensor_of(lib, [2], "int64")],
+    "tensors_0d_int64_float32": lambda lib: [tensor_of(lib, 1, "int64"),
+                                             tensor_of(lib, 2.5, "float32")],
+    "tuples": lambda lib: [(1, 2.5, True), (2.5, True, 3)],
+    "dicts": lambda lib: [{"a": 1, "b": [True]}, {"a": 2.5, "b": [2]}],
+    "tuples_of_tensors": lambda lib: [(tensor_of(lib, [1], "int32"), 1),
+                                      (tensor_of(lib, [2.5], "float64"), 2.5)],
+}
+
+
+def flatten_batch(batch) -> list:
+    if isinstance(batch, dict):
+        return [leaf for key in sorted(batch) for leaf in flatten_batch(batch[key])]
+    if isinstance(batch, (list, tuple)):
+        return [leaf for item in batch for leaf in flatten_batch(item)]
+    return [batch]
+
+
+@pytest.mark.parametrize("name", list(BATCHES))
+def test_collate_promotes_over_the_batch_as_torch_does(name, torch):
+    ours = flatten_batch(collate(BATCHES[name](edugrad)))
+    theirs = flatten_batch(torch.utils.data.default_collate(BATCHES[name](torch)))
+    assert len(ours) == len(theirs)
+    for mine, reference in zip(ours, theirs):
+        assert isinstance(mine, edugrad.Tensor), name
+        assert mine.shape == tuple(reference.shape), name
+        assert mine.dtype.name == str(reference.dtype).replace("torch.", ""), name
+        assert mine.tolist() == reference.tolist(), name
+
+
+@pytest.mark.parametrize("batch, dtype, values", [
+    ([1, 2.5], edugrad.float32, [1.0, 2.5]),       # was int64 [1, 2]: the first sample's dtype
+    ([True, 2], edugrad.int64, [1, 2]),            # was bool [True, True]
+    ([2, True, 2.5], edugrad.float32, [2.0, 1.0, 2.5]),
+    ([2.5, 1], edugrad.float64, [2.5, 1.0]),       # a float first: float64, as PyTorch
+    ([np.int32(1), 7], edugrad.int64, [1, 7]),
+])
+def test_collate_of_mixed_numbers_by_hand(batch, dtype, values):
+    result = collate(batch)
+    assert result.shape == (len(batch),) and result.dtype is dtype and result.tolist() == values
+
+
+def test_a_loader_of_mixed_numbers_keeps_every_value():
+    class Mixed(Dataset):
+        def __getitem__(self, i):
+            return [1, 2.5, True, 4][i]
+
+        def __len__(self):
+            return 4
+
+    (batch,) = list(DataLoader(Mixed(), batch_size=4))
+    assert batch.dtype is edugrad.float32 and batch.tolist() == [1.0, 2.5, 1.0, 4.0]
+
+
+@pytest.mark.parametrize("batch, match", [
+    ([edugrad.ones(2), 1.5], "sample 1 is a float, but sample 0 is a tensor"),
+    ([1, "a"], "sample 1 is a str, but sample 0 is a number"),
+    ([1, None], "sample 1 is a NoneType, but sample 0 is a number"),
+    ([1.5, edugrad.tensor(2)], "sample 1 is a Tensor, but sample 0 is a number"),
+])
+def test_a_batch_that_mixes_kinds_is_a_clear_type_error(batch, match):
+    with pytest.raises(TypeError, match=match):
+        collate(batch)

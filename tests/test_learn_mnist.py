@@ -50,3 +50,91 @@ def test_the_plot_is_saved_or_the_reason_is_given(tmp_path):
                "test_loss": [1.5], "test_acc": [0.5]}
     message = learn_mnist.plot_curves(history, str(tmp_path / "curves.png"))
     assert (tmp_path / "curves.png").exists() or "matplotlib is not installed" in message
+
+
+# ---- the command line: checked up front, documented once -----------------------------------------
+BAD_ARGUMENTS = [
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--epochs", "-1"], "--epochs must be at least 1, got -1"),
+    (["--limit", "0"], "--limit must be at least 1, got 0"),
+    (["--limit", "-3"], "--limit must be at least 1, got -3"),
+    (["--lr", "0"], "--lr must be a positive number, got 0.0"),
+    (["--lr", "-0.1"], "--lr must be a positive number, got -0.1"),
+    (["--lr", "inf"], "--lr must be a positive number, got inf"),
+    (["--plot", "{missing}/curves.png"], "--plot {missing}/curves.png: no folder {missing}"),
+    (["--save", "{missing}/model.safetensors"], "--save {missing}/model.safetensors: no folder"),
+    (["--save", "{tmp}"], "--save {tmp}: a folder, not a file name"),
+    (["--monitor", "--plot", "{missing}/c.png"], "--plot {missing}/c.png: no folder"),
+    (["--device", "no-such-device"], "--device no-such-device: unknown device 'no-such-device'"),
+    (["--data", "full", "--data-dir", "{tmp}/a-file"], "--data-dir {tmp}/a-file: not a folder"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_ARGUMENTS,
+                         ids=[" ".join(argv) for argv, _ in BAD_ARGUMENTS])
+def test_bad_arguments_end_the_run_before_anything_is_loaded(tmp_path, monkeypatch, capsys, argv,
+                                                             message):
+    (tmp_path / "a-file").write_text("")
+    fill = dict(missing=tmp_path / "missing", tmp=tmp_path)
+    argv = [arg.format(**fill) for arg in argv]
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was loaded before the arguments were checked")
+
+    monkeypatch.setattr(learn_mnist.mnist, "load_bundled", no_data)
+    monkeypatch.setattr(learn_mnist.mnist, "load_full", no_data)
+    with pytest.raises(SystemExit) as info:
+        learn_mnist.main(argv + ["--quiet"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(f"learn_mnist.py: error: {message.format(**fill)}")
+    assert "Traceback" not in err
+
+
+def test_an_unknown_device_is_one_line_without_a_traceback():
+    result = subprocess.run([sys.executable, os.path.join(APPS, "learn_mnist.py"), "--device",
+                             "gpu0"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        "learn_mnist.py: error: --device gpu0: unknown device 'gpu0'")
+
+
+def test_help_documents_every_option_and_each_default_once():
+    parser = learn_mnist.build_parser()
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings} has no help"
+    out = subprocess.run([sys.executable, os.path.join(APPS, "learn_mnist.py"), "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "(default: None)" not in out and "(default: False)" not in out
+    for action in parser._actions:
+        text = action.help % {"default": action.default} if "%(" in action.help else action.help
+        assert text.count("default") <= 1, action.option_strings
+        assert " ".join(text.split()) in " ".join(out.split()), action.option_strings
+
+
+def test_monitor_says_where_its_plot_went(tmp_path, capsys):
+    plot = tmp_path / "curves.png"
+    learn_mnist.main(["--model", "mlp", "--epochs", "1", "--limit", "200", "--quiet",
+                      "--monitor", "--save", "", "--plot", str(plot)])
+    out = capsys.readouterr().out
+    gradients = tmp_path / "curves_gradients.png"
+    if "matplotlib" in out and not gradients.exists():
+        assert "no gradient plot saved" in out
+    else:
+        assert f"gradient plot saved to {gradients}" in out and gradients.exists()
+
+
+def test_the_files_it_writes_by_default_are_ignored_by_git():
+    root = os.path.dirname(APPS)
+    if not os.path.exists(os.path.join(root, ".git")):
+        pytest.skip("not a git checkout")
+    parser = learn_mnist.build_parser()
+    defaults = [parser.get_default("save"), parser.get_default("plot"),
+                learn_mnist.gradient_plot_path(parser.get_default("plot"))]
+    for name in defaults:
+        for where in ("", "applications/"):  # run from the root or beside the script
+            result = subprocess.run(["git", "check-ignore", "--no-index", "-q", where + name],
+                                    cwd=root)
+            assert result.returncode == 0, f"{where + name} is not ignored by .gitignore"

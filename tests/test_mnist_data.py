@@ -8,13 +8,20 @@ the data layer must work without edugrad installed.
 from __future__ import annotations
 
 import ast
+import errno
 import gzip
 import hashlib
 import http.server
 import importlib.util
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +32,9 @@ MNIST_PATH = REPO_ROOT / "applications" / "mnist.py"
 _spec = importlib.util.spec_from_file_location("edugrad_applications_mnist", MNIST_PATH)
 mnist = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(mnist)
+
+
+AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def sha256(data: bytes) -> str:
@@ -186,6 +196,8 @@ def test_bundled_loads_from_any_working_directory(tmp_path, monkeypatch):
 #   missing/NAME    404
 #   broken/NAME     500
 #   slow/NAME       waits (until the test ends) before answering
+#   trickle/NAME    sends the headers, then the body at 2 bytes a second
+#   trickle-headers/NAME   sends everything, status line and headers too, at 2 bytes a second
 
 
 class MirrorServer:
@@ -206,12 +218,30 @@ class MirrorServer:
                     return self.send_error(500)
                 if mode == "slow":
                     server.release.wait(timeout=5)
+                if mode.startswith("trickle"):
+                    return self.trickle(data, headers_too=mode == "trickle-headers")
                 if mode == "corrupt":
                     data = data[:100] + bytes(b ^ 0xFF for b in data[100:110]) + data[110:]
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data[: len(data) // 2] if mode == "truncated" else data)
+
+            def trickle(self, data: bytes, headers_too: bool):
+                """Two bytes a second, of the body, or of everything from the status line on."""
+                head = (f"HTTP/1.0 200 OK\r\nContent-Length: {len(data)}\r\n"
+                        f"X-Padding: {'x' * 200}\r\n\r\n").encode()
+                if headers_too:
+                    data = head + data
+                else:
+                    self.wfile.write(head)
+                for start in range(0, len(data), 2):
+                    if server.release.wait(1.0):
+                        return  # the test is over
+                    try:
+                        self.wfile.write(data[start:start + 2])
+                    except OSError:
+                        return  # the client gave up
 
             def log_message(self, *args):
                 pass
@@ -395,3 +425,206 @@ def test_cache_dir_defaults_to_the_environment(monkeypatch, tmp_path, server, ha
     monkeypatch.setenv(mnist.CACHE_DIR_ENV, str(tmp_path / "env-cache"))
     mnist.load_full(mirrors=[server.mirror("good")], hashes=hashes, backoff=0.0)
     assert_cache_is_exactly_the_files(tmp_path / "env-cache", hashes)
+
+
+# ---------------------------------------------------------------------------------------------
+# A gzip bomb: a small file whose header, or whose data, would decompress to gigabytes
+
+
+def idx_header(shape) -> bytes:
+    return bytes([0, 0, 0x08, len(shape)]) + b"".join(n.to_bytes(4, "big") for n in shape)
+
+
+def zeros_gzipped(megabytes: int) -> bytes:
+    """`megabytes` MB of zeros as gzip members (a file may hold several, read one after the
+    other): 1 GB costs 1 MB of file and a fraction of a second to build."""
+    member = gzip.compress(bytes(16 * 2**20), compresslevel=9)
+    return member * (megabytes // 16)
+
+
+def peak_memory_of(action) -> int:
+    tracemalloc.start()
+    try:
+        action()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_header_declaring_gigabytes_is_refused_before_decompressing(tmp_path):
+    path = tmp_path / "bomb-images-idx3-ubyte.gz"  # the issue's: 2,551,020 images from 1.9 MB
+    path.write_bytes(gzip.compress(idx_header((2551020, 28, 28))) + zeros_gzipped(1024))
+    for kwargs, why in [({}, "more than max_bytes=268435456"),
+                        (dict(shape=(None, 28, 28), max_bytes=mnist.MNIST_MAX_BYTES),
+                         f"more than max_bytes={mnist.MNIST_MAX_BYTES}")]:
+        with pytest.raises(ValueError, match=re.escape(str(path)) + ".*(2551020, 28, 28)") as info:
+            assert peak_memory_of(lambda: mnist.read_idx(path, **kwargs)) < 2**20
+        assert why in str(info.value) and "the data was not read" in str(info.value)
+
+
+def test_data_beyond_the_declared_size_is_not_decompressed(tmp_path):
+    path = tmp_path / "small-header-huge-data.gz"
+    path.write_bytes(gzip.compress(idx_header((10, 28, 28)) + bytes(7840)) + zeros_gzipped(1024))
+    errors = []
+
+    def read():
+        try:
+            mnist.read_idx(path, shape=(None, 28, 28))
+        except ValueError as error:
+            errors.append(str(error))
+
+    assert peak_memory_of(read) < 2**20  # 1 GB of zeros behind it, never unpacked
+    assert errors and "size mismatch (trailing bytes)" in errors[0] and str(path) in errors[0]
+
+
+def test_a_header_of_the_wrong_shape_is_refused_before_reading(tmp_path):
+    path = tmp_path / "wrong.idx.gz"
+    mnist.write_idx(path, np.zeros((3, 27, 28), np.uint8))
+    with pytest.raises(ValueError, match=r"declares shape \(3, 27, 28\), expected \(N, 28, 28\)"):
+        mnist.read_idx(path, shape=(None, 28, 28))
+    with pytest.raises(ValueError, match=r"declares shape \(3, 27, 28\), expected \(N,\)"):
+        mnist.read_idx(path, shape=(None,))
+    assert mnist.read_idx(path, shape=(3, None, 28)).shape == (3, 27, 28)
+
+
+def test_the_loaders_cap_what_they_read(tmp_path, server, served):
+    """load_full on a cache whose (hash-matching) image file is a bomb: refused by its header."""
+    bomb = gzip.compress(idx_header((2551020, 28, 28))) + zeros_gzipped(256)
+    files = dict(served, **{mnist.OFFICIAL_FILES[0]: bomb})
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    hashes = {name: sha256(data) for name, data in files.items()}
+    with pytest.raises(ValueError, match="declares shape \\(2551020, 28, 28\\).*max_bytes"):
+        mnist.load_full(tmp_path, mirrors=[server.mirror("good")], hashes=hashes)
+    assert server.requests == []  # everything came from the cache
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads that would never end, local errors, killed downloads
+
+
+def test_a_trickling_mirror_is_dropped_at_the_deadline(tmp_path, server, hashes):
+    log = []
+    started = time.monotonic()
+    mnist.load_full(tmp_path, mirrors=[server.mirror("trickle"), server.mirror("good")],
+                    hashes=hashes, retries=2, timeout=5.0, backoff=0.0, deadline=1.0,
+                    min_rate=0.0, log=log.append)
+    assert time.monotonic() - started < 8  # one second on the trickle, then the good mirror
+    assert_cache_is_exactly_the_files(tmp_path, hashes)
+    assert any("not done after the deadline of 1 s" in line for line in log), log
+    assert server.count("trickle") == 1  # a slow mirror is not retried
+
+
+def test_a_mirror_below_the_minimum_rate_is_dropped(tmp_path, server, hashes):
+    started = time.monotonic()
+    # timeout=1.5: each read gets the next two bytes (they come every second); the rate is
+    # checked from then on
+    with pytest.raises(mnist.DownloadError, match="too slow: .* below min_rate=1000"):
+        mnist.load_full(tmp_path, mirrors=[server.mirror("trickle")], hashes=hashes, retries=1,
+                        timeout=1.5, backoff=0.0, deadline=60.0, min_rate=1000.0)
+    assert time.monotonic() - started < 6
+    assert cache_listing(tmp_path) == []
+
+
+def test_trickled_headers_meet_the_deadline_too(tmp_path, server, hashes):
+    started = time.monotonic()
+    with pytest.raises(mnist.DownloadError, match="not done after the deadline of 1 s"):
+        mnist.load_full(tmp_path, mirrors=[server.mirror("trickle-headers")], hashes=hashes,
+                        retries=1, timeout=5.0, backoff=0.0, deadline=1.0, min_rate=0.0)
+    assert time.monotonic() - started < 5
+    assert cache_listing(tmp_path) == []
+
+
+def test_a_folder_where_a_file_goes_is_a_local_error_before_any_request(tmp_path, server,
+                                                                        hashes):
+    (tmp_path / mnist.OFFICIAL_FILES[0]).mkdir()
+    with pytest.raises(mnist.CacheError, match=f"{tmp_path / mnist.OFFICIAL_FILES[0]} is not "
+                                               "a file") as info:
+        fetch(tmp_path, hashes, [server.mirror("good")])
+    assert isinstance(info.value, OSError) and server.requests == []
+    (tmp_path / "not-a-folder").write_text("")
+    with pytest.raises(mnist.CacheError, match="cannot create the cache"):
+        fetch(tmp_path / "not-a-folder" / "cache", hashes, [server.mirror("good")])
+
+
+def test_a_full_disk_is_a_local_error_raised_at_once(tmp_path, server, hashes, monkeypatch):
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(mnist.os, "fsync", disk_full)
+    with pytest.raises(mnist.CacheError, match="cannot write .*No space left on device") as info:
+        fetch(tmp_path, hashes, [server.mirror("good"), server.mirror("good2")], retries=3)
+    assert info.value.errno == errno.ENOSPC
+    assert server.requests == [f"/good/{mnist.OFFICIAL_FILES[0]}"]  # no retry, no other mirror
+    assert cache_listing(tmp_path) == []
+
+
+@pytest.mark.skipif(AS_ROOT, reason="root may write into a read-only folder")
+def test_a_read_only_cache_is_a_local_error_before_any_request(tmp_path, server, hashes):
+    tmp_path.chmod(0o555)
+    try:
+        with pytest.raises(mnist.CacheError, match="Permission denied"):
+            fetch(tmp_path, hashes, [server.mirror("good")])
+    finally:
+        tmp_path.chmod(0o755)
+    assert server.requests == [] and cache_listing(tmp_path) == []
+
+
+DOWNLOADER = r"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("mnist_under_test", sys.argv[1])
+mnist = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mnist)
+name, digest = sys.argv[4], sys.argv[5]
+mnist.download(sys.argv[2], files=[name], hashes={name: digest}, mirrors=[sys.argv[3]],
+               retries=1, timeout=30.0)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals are POSIX")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_in_the_middle_of_a_download_leaves_no_part_file(tmp_path, server, hashes,
+                                                                  signum):
+    name = mnist.OFFICIAL_FILES[1]
+    child = subprocess.Popen([sys.executable, "-c", DOWNLOADER, str(MNIST_PATH), str(tmp_path),
+                              server.mirror("slow"), name, hashes[name]],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        give_up = time.monotonic() + 30
+        while not (server.count("slow") and cache_listing(tmp_path)):  # waiting for the reply
+            assert time.monotonic() < give_up and child.poll() is None, child.stderr.read()
+            time.sleep(0.02)
+        part, = cache_listing(tmp_path)
+        assert part.startswith(f".{name}.{child.pid}.") and part.endswith(".part")
+        child.send_signal(signum)
+        _, err = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    assert child.returncode == -signum, err
+    assert cache_listing(tmp_path) == []
+
+
+def test_the_next_download_removes_stale_part_files_only(tmp_path, server, hashes):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    name = mnist.OFFICIAL_FILES[0]
+    stale = f".{name}.{dead}.{'ab' * 6}.part"
+    kept = [f".{name}.{alive.pid}.{'cd' * 6}.part",  # a live process's download
+            f".{name}.abcdefgh.part", f"{name}.{dead}.{'ab' * 6}.part", "notes.txt"]
+    try:
+        for leftover in [stale] + kept:
+            (tmp_path / leftover).write_bytes(b"partial")
+        fetch(tmp_path, hashes, [server.mirror("good")])
+    finally:
+        alive.kill()
+        alive.wait()
+    assert cache_listing(tmp_path) == sorted(kept + list(mnist.OFFICIAL_FILES))
+
+
+def test_deadline_and_min_rate_are_checked(tmp_path, server, hashes):
+    for bad in [dict(deadline=0), dict(deadline=-1.0), dict(min_rate=-1.0)]:
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            mnist.load_full(tmp_path, mirrors=[server.mirror("good")], hashes=hashes, **bad)
+    assert server.requests == []

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 import pytest
-import torch
+torch = pytest.importorskip("torch", reason="PyTorch is the oracle here: pip install -e \".[dev]\"")
 from hypothesis import given, settings, strategies as st
 
 import edugrad

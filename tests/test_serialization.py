@@ -1,5 +1,9 @@
 """edugrad.serialization: safetensors files, bit-exact round trips, PyTorch interchange, and
-strict refusal of anything else (pickles above all: loading must never run code)."""
+strict refusal of anything else (pickles above all: loading must never run code).
+
+PyTorch (the `torch` fixture) is needed only by the interchange tests; the rest run without it.
+Saving and loading under faults (symlinks, FIFOs, killed processes, crafted headers) are in
+test_serialization_faults.py."""
 
 from __future__ import annotations
 
@@ -20,20 +24,28 @@ import edugrad
 from edugrad import nn, optim
 from edugrad.serialization import load, save
 
-torch = pytest.importorskip("torch")
-try:
-    import safetensors.torch as safetensors_torch
-except ImportError:  # the tests then read and write the format by hand
-    safetensors_torch = None
-
-TORCH_DTYPES = {"F32": torch.float32, "F64": torch.float64, "I32": torch.int32,
-                "I64": torch.int64, "BOOL": torch.bool}
-CODES = {dtype: code for code, dtype in TORCH_DTYPES.items()}
+TORCH_DTYPES = {"F32": "float32", "F64": "float64", "I32": "int32", "I64": "int64", "BOOL": "bool"}
+CODES = {name: code for code, name in TORCH_DTYPES.items()}
 SIZES = (4, 8, 3)
 
 
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch", reason="PyTorch is the oracle for the interchange tests: "
+                                               "pip install -e \".[dev]\"")
+
+
+def safetensors_torch():
+    """The safetensors package's torch side, or None (the tests then use the format by hand)."""
+    try:
+        import safetensors.torch
+    except ImportError:
+        return None
+    return safetensors.torch
+
+
 # ---- torch's side of the format: the safetensors package, or by hand ----------------------------
-def torch_read_by_hand(path) -> dict:
+def torch_read_by_hand(torch, path) -> dict:
     data = Path(path).read_bytes()
     length = int.from_bytes(data[:8], "little")
     header = json.loads(data[8:8 + length])
@@ -43,17 +55,18 @@ def torch_read_by_hand(path) -> dict:
             continue
         begin, end = info["data_offsets"]
         raw = bytearray(data[8 + length + begin:8 + length + end])
-        dtype = TORCH_DTYPES[info["dtype"]]
+        dtype = getattr(torch, TORCH_DTYPES[info["dtype"]])
         flat = torch.frombuffer(raw, dtype=dtype) if raw else torch.zeros(0, dtype=dtype)
         out[name] = flat.reshape(info["shape"])
     return out
 
 
-def torch_write_by_hand(tensors: dict, path) -> None:
+def torch_write_by_hand(torch, tensors: dict, path) -> None:
     header, chunks, offset = {}, [], 0
     for name, tensor in tensors.items():
         raw = tensor.detach().contiguous().numpy().tobytes()
-        header[name] = {"dtype": CODES[tensor.dtype], "shape": list(tensor.shape),
+        header[name] = {"dtype": CODES[str(tensor.dtype).replace("torch.", "")],
+                        "shape": list(tensor.shape),
                         "data_offsets": [offset, offset + len(raw)]}
         chunks.append(raw)
         offset += len(raw)
@@ -61,11 +74,25 @@ def torch_write_by_hand(tensors: dict, path) -> None:
     Path(path).write_bytes(len(text).to_bytes(8, "little") + text + b"".join(chunks))
 
 
-READERS = {"by_hand": torch_read_by_hand}
-WRITERS = {"by_hand": torch_write_by_hand}
-if safetensors_torch is not None:
-    READERS["safetensors"] = safetensors_torch.load_file
-    WRITERS["safetensors"] = safetensors_torch.save_file
+def reader(torch, kind: str):
+    """Reads a file into {name: torch tensor}: the safetensors package, or by hand."""
+    if kind == "by_hand":
+        return lambda path: torch_read_by_hand(torch, path)
+    return _safetensors_or_skip().load_file
+
+
+def writer(torch, kind: str):
+    if kind == "by_hand":
+        return lambda tensors, path: torch_write_by_hand(torch, tensors, path)
+    return _safetensors_or_skip().save_file
+
+
+def _safetensors_or_skip():
+    return pytest.importorskip("safetensors.torch", reason="the safetensors package is not "
+                               "installed; the by_hand cases test the same format")
+
+
+KINDS = ["by_hand", "safetensors"]
 
 
 # ---- a small MLP, in edugrad and in torch ------------------------------------------------------
@@ -86,7 +113,7 @@ def initial(seed: int) -> dict:
     return arrays
 
 
-def torch_model():
+def torch_model(torch):
     return torch.nn.Sequential(torch.nn.Linear(SIZES[0], SIZES[1]), torch.nn.ReLU(),
                                torch.nn.Linear(SIZES[1], SIZES[2]))
 
@@ -174,8 +201,8 @@ def test_any_tensors_round_trip_bit_exact(tmp_path, arrays):
     save(state, tmp_path / "any.safetensors")
     loaded = load(tmp_path / "any.safetensors")
     assert_bit_equal(values(loaded), {name: array for name, array in zip(state, arrays)})
-    if safetensors_torch is not None:  # and torch reads exactly those bytes
-        theirs = safetensors_torch.load_file(str(tmp_path / "any.safetensors"))
+    if safetensors_torch() is not None:  # and torch reads exactly those bytes
+        theirs = safetensors_torch().load_file(str(tmp_path / "any.safetensors"))
         assert_bit_equal({name: theirs[name].numpy() for name in loaded}, values(loaded))
 
 
@@ -230,14 +257,14 @@ def test_the_file_is_plain_safetensors(tmp_path):
 
 
 # ---- PyTorch interchange ------------------------------------------------------------------------
-@pytest.mark.parametrize("reader", sorted(READERS))
-def test_torch_reads_a_trained_edugrad_model(tmp_path, reader):
+@pytest.mark.parametrize("kind", KINDS)
+def test_torch_reads_a_trained_edugrad_model(tmp_path, kind, torch):
     model = make_model()
     train(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9), steps=5)
     path = tmp_path / "edugrad.safetensors"
     save(model.state_dict(), path)
-    twin = torch_model()
-    twin.load_state_dict(READERS[reader](str(path)))  # strict: same keys, shapes, dtypes
+    twin = torch_model(torch)
+    twin.load_state_dict(reader(torch, kind)(str(path)))  # strict: same keys, shapes, dtypes
     with edugrad.no_grad():
         ours = model(edugrad.tensor(X)).numpy()
     with torch.no_grad():
@@ -246,16 +273,16 @@ def test_torch_reads_a_trained_edugrad_model(tmp_path, reader):
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("writer", sorted(WRITERS))
-def test_edugrad_reads_a_trained_torch_model(tmp_path, writer):
-    twin = torch_model()
+@pytest.mark.parametrize("kind", KINDS)
+def test_edugrad_reads_a_trained_torch_model(tmp_path, kind, torch):
+    twin = torch_model(torch)
     torch_opt = torch.optim.SGD(twin.parameters(), lr=0.1)
     for _ in range(5):
         torch_opt.zero_grad()
         ((twin(torch.from_numpy(X)) - torch.from_numpy(Y)) ** 2).mean().backward()
         torch_opt.step()
     path = tmp_path / "torch.safetensors"
-    WRITERS[writer](twin.state_dict(), str(path))
+    writer(torch, kind)(twin.state_dict(), str(path))
     model = make_model(seed=1)
     model.load_state_dict(load(path))
     assert_bit_equal(values(model.state_dict()),
@@ -267,13 +294,13 @@ def test_edugrad_reads_a_trained_torch_model(tmp_path, writer):
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("reader", sorted(READERS))
-def test_torch_reads_every_dtype(tmp_path, reader):
+@pytest.mark.parametrize("kind", KINDS)
+def test_torch_reads_every_dtype(tmp_path, kind, torch):
     state = {"f32": edugrad.randn(2, 3), "f64": edugrad.randn(4, dtype=edugrad.float64),
              "i32": edugrad.tensor([1, -2], dtype=edugrad.int32), "i64": edugrad.arange(5),
              "bool": edugrad.tensor([True, False, True]), "scalar": edugrad.tensor(1.5)}
     save(state, tmp_path / "all.safetensors")
-    theirs = READERS[reader](str(tmp_path / "all.safetensors"))
+    theirs = reader(torch, kind)(str(tmp_path / "all.safetensors"))
     for name, tensor in state.items():
         assert theirs[name].dtype == getattr(torch, tensor.dtype.name), name
         np.testing.assert_array_equal(theirs[name].numpy(), tensor.numpy())
@@ -315,7 +342,8 @@ def test_optimizer_state_dict_file_holds_dotted_tensor_names(tmp_path):
     opt = optim.Adam(model.parameters(), lr=0.01)
     train(model, opt, steps=1)
     save(opt.state_dict(), tmp_path / "opt.safetensors")
-    names = set(torch_read_by_hand(tmp_path / "opt.safetensors"))
+    data = (tmp_path / "opt.safetensors").read_bytes()
+    names = set(json.loads(data[8:8 + int.from_bytes(data[:8], "little")]))
     assert "state.0.exp_avg" in names and "state.3.exp_avg_sq" in names
 
 
@@ -429,7 +457,7 @@ def test_a_pickle_is_refused_without_running_it(tmp_path, protocol):
     assert marker.exists()
 
 
-def test_a_torch_save_file_is_refused_without_running_it(tmp_path):
+def test_a_torch_save_file_is_refused_without_running_it(tmp_path, torch):
     marker = tmp_path / "pwned"
     path = tmp_path / "model.pt"
     torch.save({"weight": torch.ones(2), "evil": Evil(str(marker))}, path)

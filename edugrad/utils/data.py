@@ -9,9 +9,9 @@ never NumPy: shuffling is Python's `random` on the host, and batches are made wi
 
 How a batch is made: the loader takes the next batch_size indices of an order (0, 1, 2, ... or
 a shuffle of it), fetches each sample and `collate`s them: tensors are stacked along a new first
-dim, numbers become a tensor, tuples and dicts are collated field by field. A TensorDataset
-skips the per-sample work: its batch is one indexing of each whole tensor, `t[indices]` (or a
-slice `t[start:stop]` when not shuffled).
+dim, numbers become a tensor (its dtype promoted over the batch, as in PyTorch), tuples and
+dicts are collated field by field. A TensorDataset skips the per-sample work: its batch is one
+indexing of each whole tensor, `t[indices]` (or a slice `t[start:stop]` when not shuffled).
 
 Shuffling repeats: `generator=` a seed or a `random.Random` gives the same orders on every run;
 without one, each epoch's order is seeded from edugrad's random generator, so
@@ -62,18 +62,26 @@ class TensorDataset(Dataset):
 
 
 def collate(samples: list):
-    """A list of samples -> one batch. Tensors are stacked (a new first dim); Python numbers
-    become a tensor (ints int64, floats float64, as PyTorch's default_collate); tuples, lists
-    and dicts are collated field by field; anything else stays a list."""
+    """A list of samples -> one batch, as PyTorch's default_collate makes it.
+
+    Tensors are stacked (a new first dim); numbers, NumPy scalars and NumPy arrays become one
+    tensor. The dtype promotes over the whole batch, never just the first sample's: `[1, 2.5]`
+    is float32 and `[True, 2]` int64, as `torch.tensor([...])` gives, and tensors of mixed
+    dtypes stack as torch.stack promotes them. One exception, PyTorch's too: a batch whose
+    first sample is a Python float is float64. Tuples, lists and dicts are collated field by
+    field; anything else (strings) stays a list.
+    """
     first = samples[0]
     if isinstance(first, Tensor):
-        return stack(samples)
-    if isinstance(first, bool):
-        return tensor(samples, dtype=dtypes.bool_)
-    if isinstance(first, int):
-        return tensor(samples, dtype=dtypes.int64)
-    if isinstance(first, float):
-        return tensor(samples, dtype=dtypes.float64)
+        _check_all(samples, Tensor, "a tensor")
+        return stack(samples)  # promotes mixed dtypes
+    if _is_numpy(first) and first.ndim > 0:
+        return stack([tensor(sample) for sample in samples])  # as torch.as_tensor each, stack
+    if isinstance(first, (bool, int, float)) or _is_numpy(first):
+        each = [(_dtype_of(sample, i), 1) for i, sample in enumerate(samples)]  # as tensors
+        # a float first: float64, default_collate's choice; else what torch.tensor would give
+        dtype = dtypes.float64 if type(first) is float else dtypes.result_type(*each)
+        return tensor(samples, dtype=dtype)
     if isinstance(first, dict):
         return {key: collate([sample[key] for sample in samples]) for key in first}
     if isinstance(first, (tuple, list)):
@@ -83,6 +91,28 @@ def collate(samples: list):
         fields = [collate(list(field)) for field in zip(*samples)]
         return fields if isinstance(first, list) else tuple(fields)
     return list(samples)
+
+
+def _is_numpy(sample) -> bool:
+    """A NumPy array or scalar, recognised without importing NumPy (this layer never does)."""
+    return type(sample).__module__ == "numpy" and hasattr(sample, "dtype")
+
+
+def _dtype_of(sample, index: int) -> dtypes.DType:
+    """The dtype torch.tensor gives one number: its own for NumPy, bool/int64/float32 else."""
+    if _is_numpy(sample) and sample.ndim == 0:
+        return dtypes.from_name(sample.dtype.name)
+    if isinstance(sample, (bool, int, float)):
+        return dtypes.of_python_scalar(sample)
+    raise TypeError(f"collate: sample {index} is a {type(sample).__name__}, but sample 0 is a "
+                    "number: a batch must be numbers throughout")
+
+
+def _check_all(samples: list, kind: type, name: str) -> None:
+    for index, sample in enumerate(samples):
+        if not isinstance(sample, kind):
+            raise TypeError(f"collate: sample {index} is a {type(sample).__name__}, but sample "
+                            f"0 is {name}: a batch must be {name} throughout")
 
 
 class DataLoader:
