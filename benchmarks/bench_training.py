@@ -10,6 +10,9 @@ A step is forward + backward + Adam on a batch of 128 MNIST-shaped inputs with c
     CNN-S   conv 1-8 3x3, ReLU, maxpool 2, conv 8-16 3x3, ReLU, maxpool 2, flatten, linear 400-10
     LSTM    1-layer LSTM 64-128 over 32 steps (batch 32), linear 128-10 on the last step
             (edugrad and PyTorch only: the NumPy reference has no LSTM)
+    GPT     applications/gpt.py at learn_gpt.py's defaults (4 layers, 4 heads, 128 wide,
+            context 64, batch 32), AdamW and gradient clipping as learn_gpt.py; PyTorch runs
+            the very same source with its imports pointed at torch
 
 For each thread setting one worker process builds every (model, framework) pair and times
 them in interleaved rounds, so a noisy moment hits all of them alike; the best round counts.
@@ -27,9 +30,48 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODELS = ("MLP-S", "MLP-L", "CNN-S", "LSTM")
+MODELS = ("MLP-S", "MLP-L", "CNN-S", "LSTM", "GPT")
 BATCH = 128
 LSTM_SHAPE = (32, 32, 64)  # batch, steps, features (batch_first)
+GPT_SHAPE = (32, 64)  # batch, context
+APPLICATIONS = os.path.join(os.path.dirname(HERE), "applications")
+
+
+def gpt_module(library: str):
+    """applications/gpt.py with its `import edugrad` lines pointed at `library`."""
+    import types
+
+    with open(os.path.join(APPLICATIONS, "gpt.py")) as file:
+        source = file.read()
+    if library == "torch":
+        source = source.replace(
+            "import edugrad\nfrom edugrad import nn\nfrom edugrad.nn import functional as F",
+            "import torch as edugrad\nfrom torch import nn\nfrom torch.nn import functional as F")
+    module = types.ModuleType(f"gpt_{library}")
+    sys.modules[module.__name__] = module
+    exec(compile(source, "gpt.py", "exec"), module.__dict__)
+    return module
+
+
+def make_gpt(lib, device, synchronize):
+    gpt = gpt_module(lib.__name__)
+    lib.manual_seed(0)
+    model = gpt.GPT(gpt.GPTConfig()).to(device)
+    opt = lib.optim.AdamW(model.parameter_groups(0.1), lr=1e-3, betas=(0.9, 0.99))
+
+    def step(x, y):
+        _, loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        lib.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        synchronize()
+        return loss
+
+    def convert(array):
+        return lib.tensor(array, device=device)
+
+    return step, convert, convert
 
 
 def lstm_classifier(nn):
@@ -52,6 +94,8 @@ def make_framework(lib, name, device="cpu", synchronize=lambda: None):
     """The model in edugrad or PyTorch: the same code, `lib` is the module. On a GPU each step
     ends with `synchronize`, so the time counted is the time the work took."""
     nn, optim = lib.nn, lib.optim
+    if name == "GPT":
+        return make_gpt(lib, device, synchronize)
     lib.manual_seed(0)
     if name == "MLP-S":
         model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
@@ -116,7 +160,8 @@ def make_numpy(name, device="cpu"):
 FRAMEWORKS = {"edugrad": make_edugrad, "torch": make_torch, "numpy": make_numpy}
 
 
-def worker(threads: int | None, rounds: int, steps: int, device: str = "cpu") -> dict:
+def worker(threads: int | None, rounds: int, steps: int, device: str = "cpu",
+           models: tuple = MODELS) -> dict:
     import numpy as np
 
     available = dict(FRAMEWORKS)
@@ -136,13 +181,15 @@ def worker(threads: int | None, rounds: int, steps: int, device: str = "cpu") ->
     y = rng.integers(0, 10, BATCH).astype(np.int64)
     sequences = rng.standard_normal(LSTM_SHAPE, dtype=np.float32)
     sequence_labels = rng.integers(0, 10, LSTM_SHAPE[0]).astype(np.int64)
+    tokens = rng.integers(0, 65, (GPT_SHAPE[0], GPT_SHAPE[1] + 1)).astype(np.int64)
+    data = {"LSTM": (sequences, sequence_labels), "GPT": (tokens[:, :-1], tokens[:, 1:])}
     runs = {}
-    for model in MODELS:
+    for model in models:
         for framework, make in available.items():
-            if model == "LSTM" and framework == "numpy":
+            if model in ("LSTM", "GPT") and framework == "numpy":
                 continue
             step, convert_x, convert_y = make(model, device)
-            inputs, labels = (sequences, sequence_labels) if model == "LSTM" else (x, y)
+            inputs, labels = data.get(model, (x, y))
             runs[(model, framework)] = (step, convert_x(inputs), convert_y(labels))
     best = {key: float("inf") for key in runs}
     for key, (step, bx, by) in runs.items():  # warm up: first-call costs are not the subject
@@ -197,18 +244,24 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
     parser.add_argument("--memory", action="store_true", help="measure memory instead of speed")
     parser.add_argument("--memory-steps", type=int, default=500)
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help=f"comma-separated, from {', '.join(MODELS)} (default: all)")
     parser.add_argument("--device", default="cpu",
                         help="cuda: edugrad on CuPy against PyTorch CUDA (when torch has CUDA)")
     parser.add_argument("--worker", choices=["speed", "memory"], help=argparse.SUPPRESS)
     parser.add_argument("--framework", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    unknown = set(args.models.split(",")) - set(MODELS)
+    if unknown:
+        parser.error(f"--models: unknown {', '.join(sorted(unknown))}; choose from {', '.join(MODELS)}")
     # the NumPy backend keeps a step's freed temporaries for reuse (README, Speed): every
     # worker inherits the switch; EDUGRAD_KEEP_FREED_MEMORY=0 measures without
     os.environ.setdefault("EDUGRAD_KEEP_FREED_MEMORY", "1")
 
     if args.worker == "speed":
-        print(json.dumps(worker(args.threads or None, args.rounds, args.steps, args.device)))
+        print(json.dumps(worker(args.threads or None, args.rounds, args.steps, args.device,
+                                tuple(args.models.split(",")))))
         return 0
     if args.worker == "memory":
         print(json.dumps(memory_worker(args.framework, args.memory_steps)))
@@ -233,17 +286,18 @@ def main(argv=None) -> int:
         label = "1 thread" if threads else f"default threads ({os.cpu_count()} cores)"
         times = run_child(["--worker", "speed", "--rounds", str(args.rounds), "--steps",
                            str(args.steps), "--threads", str(threads or 0), "--device",
-                           args.device], threads)
+                           args.device, "--models", args.models], threads)
         print(f"\n{label}, device {args.device}: ms per training step (batch {BATCH}; LSTM: "
               f"batch {LSTM_SHAPE[0]} x {LSTM_SHAPE[1]} steps; Adam, cross-entropy)")
         print(f"{'model':<7} {'edugrad':>9} {'torch':>9} {'numpy':>9} {'vs torch':>9} {'vs numpy':>9}")
-        for model in MODELS:
+        for model in args.models.split(","):
             t = {f: times.get(f"{model}|{f}") for f in FRAMEWORKS}
             cells = [f"{t[f] * 1e3:9.2f}" if t[f] else f"{'-':>9}" for f in FRAMEWORKS]
             vs_torch = f"{t['edugrad'] / t['torch']:8.2f}x" if t["torch"] else f"{'-':>9}"
             vs_numpy = f"{t['edugrad'] / t['numpy']:8.2f}x" if t["numpy"] else f"{'-':>9}"
             print(f"{model:<7} {' '.join(cells)} {vs_torch} {vs_numpy}")
-    print("\ntargets: <= 1.5x torch on every model; <= 1.3x numpy on MLP-L and CNN-S")
+    print("\ntargets: <= 1.5x torch on every model (GPT: <= 1.3x); <= 1.3x numpy on MLP-L "
+          "and CNN-S")
     return 0
 
 
