@@ -463,16 +463,25 @@ def cat(tensors, dim: int = 0):
         if t.device != first.device:
             raise RuntimeError(f"cat: expected all tensors on the same device, got "
                                f"{first.device} and {t.device} (tensor {i})")
-    total = sum(t.shape[dim] for t in tensors)
-    out, offset = None, 0
-    for t in tensors:
-        length = t.shape[dim]
-        padding = tuple((offset, total - offset - length) if d == dim else (0, 0)
-                        for d in range(first.ndim))
-        placed = t.to(dtype).pad(padding)
-        out = placed if out is None else out + placed
-        offset += length
-    return out
+    pieces = [t.to(dtype) for t in tensors]
+    while len(pieces) > 1:  # join neighbours in pairs: log2(n) rounds, each one pass over all
+        pieces = [_join(*pieces[i:i + 2], dim) if i + 1 < len(pieces) else pieces[i]
+                  for i in range(0, len(pieces), 2)]
+    return pieces[0] if pieces[0] is not tensors[0] else pieces[0].clone()  # a new tensor
+
+
+def _join(left, right, dim: int):
+    """left and right side by side along dim: each padded to the joint length, then a WHERE
+    picks left's region (not an ADD: -0.0 + 0.0 would lose the sign of a zero)."""
+    a, b = left.shape[dim], right.shape[dim]
+
+    def padding(before, after):
+        return tuple((before, after) if d == dim else (0, 0) for d in range(left.ndim))
+
+    inside = TensorData.full(left.shape, True, dtypes.bool_, left._data.backend)
+    mask = left._result_class._make(inside.pad(padding(0, b), False), None)
+    return Where.apply(mask, Pad.apply(left, padding=padding(0, b)),
+                       Pad.apply(right, padding=padding(a, 0)))
 
 
 def stack(tensors, dim: int = 0):
