@@ -15,6 +15,7 @@ from edugrad.backends.numpy_backend import NumpyBackend
 
 try:
     import cupy
+    import cupyx.scipy.special
 except ImportError as error:  # raised when a "cuda" device is asked for, not at edugrad import
     raise ImportError(
         "device 'cuda' needs CuPy: pip install 'edugrad[cuda]' (a CuPy wheel matching your "
@@ -64,6 +65,9 @@ class CupyBackend(NumpyBackend):
         src = cupy.moveaxis(src, tuple(range(axis, axis + index.ndim)), tuple(range(index.ndim)))
         cupy.add.at(moved, index, src)  # unbuffered: repeated indices add up
         return out
+
+    def erf(self, x):
+        return cupyx.scipy.special.erf(x)  # one kernel
 
     def synchronize(self) -> None:
         self.gpu.synchronize()

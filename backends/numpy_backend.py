@@ -25,6 +25,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from edugrad import dtypes
 from edugrad.backend import Backend
+from edugrad.ops import ERF_FLOAT32, ERF_FLOAT64
 
 quiet = np.errstate(all="ignore")  # a decorator: each call gets its own quiet error state
 
@@ -120,6 +121,17 @@ class NumpyBackend(Backend):
 
     def sin(self, x):  # warns only for +-inf, which no ordinary input holds: left unwrapped
         return self.xp.sin(x)
+
+    @quiet
+    def erf(self, x):
+        """The reference rational functions of ops.py, in the same order of operations as
+        TensorData's fallback (so the results are the same), but over cache-sized blocks: each
+        block makes its ~25 passes while it sits in the CPU cache, not the whole array."""
+        flat = self.xp.ascontiguousarray(x).reshape(-1)
+        out = self.xp.empty_like(flat)
+        for start in range(0, flat.size, ERF_BLOCK):
+            out[start:start + ERF_BLOCK] = _erf_block(flat[start:start + ERF_BLOCK])
+        return out.reshape(x.shape)
 
     @quiet
     def sqrt(self, x):
@@ -230,3 +242,27 @@ class NumpyBackend(Backend):
         src = self.xp.moveaxis(src, tuple(range(axis, axis + index.ndim)), tuple(range(index.ndim)))
         self.xp.add.at(moved, index, src)
         return out
+
+
+ERF_BLOCK = 65536  # elements: measured best on (32, 64, 512) float32 (16K and 256K are slower)
+
+
+def _erf_block(x):
+    def polynomial(v, coefficients):  # Horner's rule, highest power first
+        result = coefficients[0] * v + coefficients[1]
+        for c in coefficients[2:]:
+            result = result * v + c
+        return result
+
+    if x.dtype == np.float32:
+        clamped = np.minimum(np.maximum(x, -4.0), 4.0)
+        square = clamped * clamped
+        return clamped * polynomial(square, ERF_FLOAT32["P"]) / polynomial(square, ERF_FLOAT32["Q"])
+    magnitude = np.abs(x)
+    square = x * x
+    near = x * polynomial(square, ERF_FLOAT64["T"]) / polynomial(square, ERF_FLOAT64["U"])
+    z = np.minimum(magnitude, 8.0)
+    erfc = np.exp(-(z * z)) * polynomial(z, ERF_FLOAT64["P"]) / polynomial(z, ERF_FLOAT64["Q"])
+    far = 1.0 - erfc
+    far = np.where(x < 0, -far, far)
+    return np.where(magnitude < 1.0, near, far)

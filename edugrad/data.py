@@ -34,7 +34,7 @@ import numpy as np
 from edugrad import dtypes
 from edugrad.backend import Backend, get_backend
 from edugrad.dtypes import DType
-from edugrad.ops import Op
+from edugrad.ops import ERF_FLOAT32, ERF_FLOAT64, Op
 
 
 class TensorData:
@@ -136,6 +136,42 @@ class TensorData:
         if not self.dtype.is_floating_point:
             raise ValueError(_float_only("sqrt", self))
         return self._new(self.backend.sqrt(self.buffer))
+
+    def erf(self) -> "TensorData":
+        """The error function: the backend's ERF, else the rational functions of ops.py."""
+        if not self.dtype.is_floating_point:
+            raise ValueError(_float_only("erf", self))
+        if Op.ERF in self.backend.accelerated:
+            return self._new(self.backend.erf(self.buffer))
+        return self.erf_composed()
+
+    def erf_composed(self) -> "TensorData":
+        def constant(value):
+            return TensorData.constant(value, self.shape, self.dtype, self.backend)
+
+        def polynomial(x, coefficients):  # c0 x^n + ... + cn by Horner's rule
+            result = constant(coefficients[0])
+            for c in coefficients[1:]:
+                result = result.mul(x).add(constant(c))
+            return result
+
+        x = self
+        if x.dtype is dtypes.float32:
+            low = constant(-4.0)
+            clamped = x.maximum(low).neg().maximum(low).neg()  # -max(-max(x, -4), -4)
+            square = clamped.mul(clamped)
+            return clamped.mul(polynomial(square, ERF_FLOAT32["P"])).div(
+                polynomial(square, ERF_FLOAT32["Q"]))
+        one, magnitude = constant(1.0), x.maximum(x.neg())
+        square = x.mul(x)
+        near = x.mul(polynomial(square, ERF_FLOAT64["T"])).div(polynomial(square, ERF_FLOAT64["U"]))
+        # |x| capped at 8 (erfc(8) < 1e-28, so erf is +-1 in any float) keeps P and Q finite
+        z = magnitude.neg().maximum(constant(-8.0)).neg()
+        erfc = z.mul(z).neg().exp().mul(polynomial(z, ERF_FLOAT64["P"])).div(
+            polynomial(z, ERF_FLOAT64["Q"]))
+        far = one.sub(erfc)
+        far = x.cmplt(constant(0.0)).where(far.neg(), far)  # erf is odd
+        return magnitude.cmplt(one).where(near, far)
 
     def cast(self, dtype: DType) -> "TensorData":
         if dtype is self.dtype:

@@ -919,63 +919,15 @@ class ToDevice(Function):
 # Every Function lives in this file, so that each derivative is found in one place; these
 # serve nn: F.erf and F.gelu, F.conv2d, F.max_pool2d, and Module's full backward hooks.
 
-# Rational approximations from Cephes (S. L. Moshier, ndtr.c): erf(x) = x T(x^2) / U(x^2) for
-# |x| < 1 and erfc(x) = exp(-x^2) P(x) / Q(x) for 1 <= |x| <= 8; relative error ~1e-15 in float64.
-# Coefficients from the highest power down.
-_ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
-          7.00332514112805075473e3, 5.55923013010394962768e4)
-_ERF_U = (1.0, 3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
-          2.26290000613890934246e4, 4.92673942608635921086e4)
-_ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
-           4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
-           9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2)
-_ERFC_Q = (1.0, 1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
-           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
-           1.65666309194161350182e3, 5.57535340817727675546e2)
-
-
-# float32: one rational function for all x, clamped to |x| <= 4 (beyond, erf is +-1 in float32);
-# odd numerator, even denominator, error under 4e-7 (Eigen's and TensorFlow's fast erf). A third
-# of the operations of the two float64 branches, which GELU feels in every transformer step.
-_ERF32_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
-            -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
-            -1.60960333262415e-02)
-_ERF32_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
-            -7.37332916720468e-03, -1.42647390514189e-02)
-
-
-def _polynomial(x, coefficients):
-    """c0 x^n + c1 x^(n-1) + ... + cn by Horner's rule, on TensorData."""
-    def constant(value):
-        return TensorData.constant(value, x.shape, x.dtype, x.backend)
-
-    result = constant(coefficients[0])
-    for c in coefficients[1:]:
-        result = result.mul(x).add(constant(c))
-    return result
-
 
 class Erf(Function):
-    """The error function (behind F.gelu and F.erf): no primitive computes it, so forward
-    evaluates the rational approximations above with primitives."""
+    """The error function (behind F.gelu and F.erf): the accelerated primitive ERF where the
+    backend has it, else TensorData composes it from required primitives (edugrad/ops.py)."""
 
     formula = "d erf(x)/dx = 2/sqrt(pi) exp(-x^2)"
 
     def forward(self, x):
-        if x.dtype is dtypes.float32:
-            low = TensorData.constant(-4.0, x.shape, x.dtype, x.backend)
-            clamped = x.maximum(low).neg().maximum(low).neg()  # -max(-max(x, -4), -4)
-            square = clamped.mul(clamped)
-            return clamped.mul(_polynomial(square, _ERF32_P)).div(_polynomial(square, _ERF32_Q))
-        one, magnitude = x.full_like(1), x.maximum(x.neg())
-        square = x.mul(x)
-        near = x.mul(_polynomial(square, _ERF_T)).div(_polynomial(square, _ERF_U))
-        # |x| capped at 8 (erfc(8) < 1e-28, so erf is +-1 in any float) keeps P and Q finite
-        z = magnitude.neg().maximum(x.full_like(-8)).neg()
-        erfc = z.mul(z).neg().exp().mul(_polynomial(z, _ERFC_P)).div(_polynomial(z, _ERFC_Q))
-        far = one.sub(erfc)
-        far = x.cmplt(x.full_like(0)).where(far.neg(), far)  # erf is odd
-        return magnitude.cmplt(one).where(near, far)
+        return x.erf()  # a backend's own ERF, else the rational functions of ops.py
 
     def backward(self, grad_output):
         (x,) = self.inputs

@@ -41,8 +41,9 @@ them when present and composes the required ones when not.
     FOLD       accel.    1      (N, C, OH, OW, KH, KW) -> (N, C, H, W)    unchanged
     TAKE       accel.    2      x.shape[:a] + index.shape + x.shape[a+1:] x's; index int64
     INDEX_ADD  accel.    2      the given shape                          src's; index int64
+    ERF        accel.    1      unchanged                                float only
 
-There are 26 required primitives (REQUIRED_COUNT, checked by a test) and 5 accelerated ones.
+There are 26 required primitives (REQUIRED_COUNT, checked by a test) and 6 accelerated ones.
 A backend's method for a primitive is the primitive's name in lower case (`Op.ADD` ->
 `backend.add`). Above the backend line, `TensorData` canonicalises and checks every argument
 (negative dims resolved, axes sorted and distinct; shapes, dtypes and devices equal, else a
@@ -154,6 +155,12 @@ class Op(Enum):
     INDEX_ADD = (Kind.ACCELERATED, """index_add(shape, axis, index, src) -> the adjoint of
         TAKE: zeros of `shape`, then src[..., i.., ...] is added at [..., index[i..], ...];
         repeated indices accumulate. Fallback: one-hot mask, MUL and SUM.""")
+    ERF = (Kind.ACCELERATED, """erf(x) -> the error function 2/sqrt(pi) * integral of exp(-t^2)
+        from 0 to x, elementwise; float dtypes; erf(+-inf) = +-1, erf(nan) = nan. To the
+        dtype's precision: float32 within 4e-7 of the true value, float64 within 1e-15
+        relative. Fallback: the rational functions ERF_FLOAT32 and ERF_FLOAT64 below, with
+        MUL, ADD, DIV, MAXIMUM, EXP and WHERE (GELU runs it on every transformer block's
+        widest activations, so a backend that has erf gains a lot here).""")
 
     def __init__(self, kind: Kind, spec: str) -> None:
         self.kind = kind
@@ -168,6 +175,32 @@ class Op(Enum):
     def required(self) -> bool:
         return self.kind is not Kind.ACCELERATED
 
+
+# The reference approximations of ERF, which the fallback composes and a backend may reuse.
+# float32: one rational function for all x, clamped to |x| <= 4 (beyond, erf is +-1 in float32):
+# erf(x) = x P(x^2) / Q(x^2), error under 4e-7 (Eigen's and TensorFlow's fast erf).
+# float64, from Cephes (S. L. Moshier, ndtr.c): erf(x) = x T(x^2) / U(x^2) for |x| < 1 and
+# erfc(x) = exp(-x^2) P(x) / Q(x) for 1 <= |x| <= 8; relative error ~1e-15.
+# Coefficients from the highest power down.
+ERF_FLOAT32 = {
+    "P": (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+          -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+          -1.60960333262415e-02),
+    "Q": (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+          -7.37332916720468e-03, -1.42647390514189e-02),
+}
+ERF_FLOAT64 = {
+    "T": (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+          7.00332514112805075473e3, 5.55923013010394962768e4),
+    "U": (1.0, 3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+          2.26290000613890934246e4, 4.92673942608635921086e4),
+    "P": (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+          4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+          9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2),
+    "Q": (1.0, 1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+          9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+          1.65666309194161350182e3, 5.57535340817727675546e2),
+}
 
 REQUIRED = tuple(op for op in Op if op.required)
 ACCELERATED = tuple(op for op in Op if not op.required)

@@ -320,8 +320,13 @@ def _accelerated_cases() -> dict:
         (grid((0, 3), F32), np.zeros(0, I64), (4, 3), 0)]]
     index_add += [Case(inputs=(array([[1.0, -inf]], F32), index([2, 0])), args=((1, 3), 1),
                        note="inf in src")]
+    edges = [0.0, -0.0, 1e-8, -1e-8, 0.5, -0.999, 1.0, -1.0, 3.9, 4.5, -8.5, 30.0, inf, -inf, nan]
+    erf = [Case(inputs=(grid(shape, d),)) for d, shape in [
+        (F32, (2, 3)), (F64, (2, 3, 4)), (F32, ()), (F64, (0, 2))]]
+    erf += [Case(inputs=(array(edges, d),), note="zeros, tiny, near 1, past the clamp, inf, nan")
+            for d in (F32, F64)]
     return {Op.MATMUL: matmul, Op.UNFOLD: unfold, Op.FOLD: fold, Op.TAKE: take,
-            Op.INDEX_ADD: index_add}
+            Op.INDEX_ADD: index_add, Op.ERF: erf}
 
 
 @functools.lru_cache(maxsize=None)
