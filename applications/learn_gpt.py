@@ -170,6 +170,8 @@ def train(args, text: str) -> dict:
         from edugrad.viz import GradientMonitor
 
         monitor = GradientMonitor(model)
+    if args.graph:
+        print(draw_step_graph(model, splits["train"], args, rng))
     history = {"step": [], "train_loss": [], "eval_step": [], "eval_train": [], "eval_val": []}
     bar = progress(args.steps, not args.quiet)
     started = time.perf_counter()
@@ -214,6 +216,31 @@ def train(args, text: str) -> dict:
             monitor.plot(gradients)
             print(f"gradient norms saved to {gradients}")
     return {"model": model, "vocabulary": vocabulary, "history": history, "wall": wall}
+
+
+def draw_step_graph(model: GPT, data: np.ndarray, args, rng) -> str:
+    """The graph autograd records for one batch's loss, with every block collapsed to one
+    node (edugrad.viz): embeddings, n_layer blocks, the final norm and the head."""
+    from edugrad.viz import draw_graph, trace_modules
+
+    x, y = get_batch(data, args.block_size, 2, rng, args.device)
+    with trace_modules(model) as trace:
+        _, loss = model(x, y)
+    blocks = [f"h.{i}" for i in range(len(model.h))]
+    graph = draw_graph(loss, trace, collapse=blocks)
+    kind = os.path.splitext(args.graph)[1].lower()
+    if kind == ".svg":
+        with open(args.graph, "w") as file:
+            file.write(graph.svg())
+    elif kind in (".dot", ".gv"):
+        with open(args.graph, "w") as file:
+            file.write(graph.dot())
+    elif kind in (".mmd", ".mermaid"):
+        with open(args.graph, "w") as file:
+            file.write(graph.mermaid())
+    else:
+        graph.html(args.graph)
+    return f"graph of one step ({len(blocks)} blocks collapsed) written to {args.graph}"
 
 
 def save_checkpoint(path: str, model: GPT, vocabulary: Vocabulary) -> None:
@@ -288,6 +315,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="sample only among the k likeliest characters (default: all)")
     add("--monitor", action="store_true",
         help="record gradient norms per layer and flag vanishing/exploding gradients")
+    add("--graph", default=None, metavar="PATH",
+        help="draw the backward graph of one step, each block collapsed to one node, to PATH "
+             "(.html, .svg, .dot or .mmd) and continue")
     add("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
@@ -311,7 +341,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         path = getattr(args, name)
         if path is not None and not os.path.isfile(path):
             parser.error(f"--{name} {path}: no such file")
-    for name in ("save", "plot"):
+    for name in ("save", "plot", "graph"):
         folder = os.path.dirname(os.path.abspath(getattr(args, name) or "."))
         if getattr(args, name) and not os.path.isdir(folder):
             parser.error(f"--{name} {getattr(args, name)}: the folder {folder} does not exist")

@@ -137,3 +137,17 @@ def test_generation_respects_top_k_and_the_context_window():
     out = model.generate(edugrad.zeros(2, 1, dtype=edugrad.int64), 12, top_k=7)
     assert out.shape == (2, 13)  # longer than block_size: the context is cropped
     assert 0 <= int(out.amin().item()) and int(out.amax().item()) < 7
+
+
+def test_monitor_and_the_graph_with_blocks_collapsed(tmp_path, capsys):
+    graph, plot = tmp_path / "step.svg", tmp_path / "curves.png"
+    learn_gpt.main(["--steps", "6", "--n-layer", "2", "--n-head", "2", "--n-embd", "16",
+                    "--block-size", "8", "--batch-size", "4", "--eval-interval", "6",
+                    "--eval-iters", "1", "--quiet", "--length", "5", "--save", "",
+                    "--plot", str(plot), "--monitor", "--graph", str(graph)])
+    out = capsys.readouterr().out
+    assert "2 blocks collapsed" in out
+    svg = graph.read_text()
+    assert "h.0" in svg and "h.1" in svg  # one node per block, named after the module
+    assert "c_attn" not in svg            # the blocks' insides are folded away
+    assert "gradient norms saved to" in out and "h.0.attn.c_attn.weight" in out
