@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from edugrad.anomaly import detect_anomaly
 from edugrad.function import Function, GradMode
-from edugrad.views import as_used, copy_values, inputs_as_used
+from edugrad.views import as_used, copy_values
 
 __all__ = [
     "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
@@ -118,9 +118,11 @@ def topological_order(roots, include_constants: bool = False, key=id, what: str 
                 f"Trying to backward through the graph a second time ({ctx.name} was already "
                 "used and freed); pass retain_graph=True to the first backward or grad call"
             )
-        for parent in reversed(inputs_as_used(ctx)):  # reversed: the first input comes first
+        for parent, version in zip(reversed(ctx.parents), reversed(ctx.versions)):
+            if parent._before is not None:  # updated in place since: the node it had then
+                parent = as_used(parent, version)
             if (parent.requires_grad or include_constants) and key(parent) not in visited:
-                stack.append((parent, False))
+                stack.append((parent, False))  # reversed: the first input is visited first
     return order
 
 

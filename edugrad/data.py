@@ -180,17 +180,20 @@ class TensorData:
 
     # ---- binary and ternary: equal shapes, dtypes and devices (the Tensor layer broadcasts) ---
     def add(self, other: "TensorData") -> "TensorData":
-        if not self._matches(other):
+        if (self.buffer.shape != other.buffer.shape or self.dtype is not other.dtype
+                or self.backend is not other.backend):  # _matches, inlined: the hot path
             _mismatch("add", self, other)
         return self._new(self.backend.add(self.buffer, other.buffer))
 
     def sub(self, other: "TensorData") -> "TensorData":
-        if not self._matches(other):
+        if (self.buffer.shape != other.buffer.shape or self.dtype is not other.dtype
+                or self.backend is not other.backend):  # _matches, inlined: the hot path
             _mismatch("sub", self, other)
         return self._new(self.backend.sub(self.buffer, other.buffer))
 
     def mul(self, other: "TensorData") -> "TensorData":
-        if not self._matches(other):
+        if (self.buffer.shape != other.buffer.shape or self.dtype is not other.dtype
+                or self.backend is not other.backend):  # _matches, inlined: the hot path
             _mismatch("mul", self, other)
         return self._new(self.backend.mul(self.buffer, other.buffer))
 
@@ -200,17 +203,20 @@ class TensorData:
         return self._new(self.backend.div(self.buffer, other.buffer))
 
     def maximum(self, other: "TensorData") -> "TensorData":
-        if not self._matches(other):
+        if (self.buffer.shape != other.buffer.shape or self.dtype is not other.dtype
+                or self.backend is not other.backend):  # _matches, inlined: the hot path
             _mismatch("maximum", self, other)
         return self._new(self.backend.maximum(self.buffer, other.buffer))
 
     def cmplt(self, other: "TensorData") -> "TensorData":
-        if not self._matches(other):
+        if (self.buffer.shape != other.buffer.shape or self.dtype is not other.dtype
+                or self.backend is not other.backend):  # _matches, inlined: the hot path
             _mismatch("cmplt", self, other)
         return self._new(self.backend.cmplt(self.buffer, other.buffer), dtypes.bool_)
 
     def cmpeq(self, other: "TensorData") -> "TensorData":
-        if not self._matches(other):
+        if (self.buffer.shape != other.buffer.shape or self.dtype is not other.dtype
+                or self.backend is not other.backend):  # _matches, inlined: the hot path
             _mismatch("cmpeq", self, other)
         return self._new(self.backend.cmpeq(self.buffer, other.buffer), dtypes.bool_)
 
