@@ -165,7 +165,7 @@ def run_backward(roots, grad_roots, retain_graph: bool, create_graph: bool, on_l
                     parent = as_used(parent, version)
                 if parent_grad is None or not parent.requires_grad:
                     continue
-                if parent_grad._data.buffer.shape != parent._data.buffer.shape:
+                if parent_grad._data.shape != parent._data.shape:
                     raise RuntimeError(
                         f"{ctx.name} returned a gradient of shape {tuple(parent_grad.shape)} "
                         f"for an input of shape {tuple(parent.shape)}"

@@ -40,20 +40,17 @@ from edugrad.ops import ERF_FLOAT32, ERF_FLOAT64, Op
 class TensorData:
     """A buffer of one backend, its dtype, and one method per primitive."""
 
-    __slots__ = ("buffer", "dtype", "backend")
+    __slots__ = ("buffer", "dtype", "backend", "shape")
 
     def __init__(self, buffer, dtype: DType, backend: Backend) -> None:
         self.buffer = buffer
         self.dtype = dtype
         self.backend = backend
-
-    @property
-    def shape(self) -> tuple:
-        return self.buffer.shape
+        self.shape = buffer.shape  # read once: every check and every Tensor.shape reads it
 
     @property
     def ndim(self) -> int:
-        return len(self.buffer.shape)
+        return len(self.shape)
 
     @property
     def device(self) -> str:
@@ -61,7 +58,7 @@ class TensorData:
 
     def numel(self) -> int:
         n = 1
-        for size in self.buffer.shape:
+        for size in self.shape:
             n *= size
         return n
 
@@ -180,19 +177,19 @@ class TensorData:
 
     # ---- binary and ternary: equal shapes, dtypes and devices (the Tensor layer broadcasts) ---
     def add(self, other: "TensorData") -> "TensorData":
-        if (self.buffer.shape != other.buffer.shape or self.dtype is not other.dtype
+        if (self.shape != other.shape or self.dtype is not other.dtype
                 or self.backend is not other.backend):  # _matches, inlined: the hot path
             _mismatch("add", self, other)
         return self._new(self.backend.add(self.buffer, other.buffer))
 
     def sub(self, other: "TensorData") -> "TensorData":
-        if (self.buffer.shape != other.buffer.shape or self.dtype is not other.dtype
+        if (self.shape != other.shape or self.dtype is not other.dtype
                 or self.backend is not other.backend):  # _matches, inlined: the hot path
             _mismatch("sub", self, other)
         return self._new(self.backend.sub(self.buffer, other.buffer))
 
     def mul(self, other: "TensorData") -> "TensorData":
-        if (self.buffer.shape != other.buffer.shape or self.dtype is not other.dtype
+        if (self.shape != other.shape or self.dtype is not other.dtype
                 or self.backend is not other.backend):  # _matches, inlined: the hot path
             _mismatch("mul", self, other)
         return self._new(self.backend.mul(self.buffer, other.buffer))
@@ -203,19 +200,19 @@ class TensorData:
         return self._new(self.backend.div(self.buffer, other.buffer))
 
     def maximum(self, other: "TensorData") -> "TensorData":
-        if (self.buffer.shape != other.buffer.shape or self.dtype is not other.dtype
+        if (self.shape != other.shape or self.dtype is not other.dtype
                 or self.backend is not other.backend):  # _matches, inlined: the hot path
             _mismatch("maximum", self, other)
         return self._new(self.backend.maximum(self.buffer, other.buffer))
 
     def cmplt(self, other: "TensorData") -> "TensorData":
-        if (self.buffer.shape != other.buffer.shape or self.dtype is not other.dtype
+        if (self.shape != other.shape or self.dtype is not other.dtype
                 or self.backend is not other.backend):  # _matches, inlined: the hot path
             _mismatch("cmplt", self, other)
         return self._new(self.backend.cmplt(self.buffer, other.buffer), dtypes.bool_)
 
     def cmpeq(self, other: "TensorData") -> "TensorData":
-        if (self.buffer.shape != other.buffer.shape or self.dtype is not other.dtype
+        if (self.shape != other.shape or self.dtype is not other.dtype
                 or self.backend is not other.backend):  # _matches, inlined: the hot path
             _mismatch("cmpeq", self, other)
         return self._new(self.backend.cmpeq(self.buffer, other.buffer), dtypes.bool_)
@@ -223,13 +220,13 @@ class TensorData:
     def where(self, x: "TensorData", y: "TensorData") -> "TensorData":
         """self is the bool condition."""
         if not (x._matches(y) and self.dtype is dtypes.bool_
-                and self.buffer.shape == x.buffer.shape and self.backend is x.backend):
+                and self.shape == x.shape and self.backend is x.backend):
             _where_mismatch(self, x, y)
         return x._new(self.backend.where(self.buffer, x.buffer, y.buffer))
 
     def _matches(self, other: "TensorData") -> bool:
         """The whole check of a binary primitive: one tuple comparison, two identity tests."""
-        return (self.buffer.shape == other.buffer.shape and self.dtype is other.dtype
+        return (self.shape == other.shape and self.dtype is other.dtype
                 and self.backend is other.backend)
 
     def full_like(self, value) -> "TensorData":
@@ -254,13 +251,13 @@ class TensorData:
     def _axes(self, axes, primitive: str) -> tuple:
         """`axes` sorted, distinct and non-negative, as every backend expects. The answer is
         cached per (axes, ndim): after the first call this is one dictionary lookup."""
-        key = (axes, len(self.buffer.shape))
+        key = (axes, len(self.shape))
         try:
             canonical = _canonical_axes.get(key)
         except TypeError:  # a list of dims: not hashable, so not cached
-            return _resolve_axes(axes, len(self.buffer.shape), primitive, self.shape)
+            return _resolve_axes(axes, len(self.shape), primitive, self.shape)
         if canonical is None:
-            canonical = _resolve_axes(axes, len(self.buffer.shape), primitive, self.shape)
+            canonical = _resolve_axes(axes, len(self.shape), primitive, self.shape)
             if len(_canonical_axes) > 1024:
                 _canonical_axes.clear()
             _canonical_axes[key] = canonical
@@ -339,7 +336,7 @@ class TensorData:
     # ---- accelerated primitives, each with its composition of required ones -----------------------
     def matmul(self, other: "TensorData") -> "TensorData":
         """(*b, n, k) @ (*b, k, m) with equal batch dims, at least one."""
-        mine, theirs = self.buffer.shape, other.buffer.shape
+        mine, theirs = self.shape, other.shape
         if (len(mine) < 2 or mine[:-2] != theirs[:-2] or mine[-1:] != theirs[-2:-1]
                 or len(mine) != len(theirs) or self.dtype is not other.dtype
                 or self.backend is not other.backend or not self.dtype.is_floating_point):

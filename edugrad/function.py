@@ -90,7 +90,7 @@ class Function:
         result_class = inputs[0]._result_class  # Tensor, also for an nn.Parameter input
         if not (ctx.requires_grad and GradMode.enabled):
             return result_class._make(out_data, None)
-        ctx.versions = tuple(t._version for t in inputs)
+        ctx.versions = tuple([t._version for t in inputs])
         out = result_class._make(out_data, ctx)
         # a weak reference: a strong one makes a cycle out -> ctx -> out, and a graph nobody
         # calls backward on would wait for the cycle collector. Backward holds every tensor.

@@ -91,7 +91,7 @@ class MathMixin:
     def _binary(self, function, other, op: str, reverse: bool = False):
         if isinstance(other, MathMixin):  # the common case, checked without any conversion
             mine, theirs = self._data, other._data
-            if (mine.buffer.shape == theirs.buffer.shape and mine.dtype is theirs.dtype
+            if (mine.shape == theirs.shape and mine.dtype is theirs.dtype
                     and mine.backend is theirs.backend):
                 return function.apply(other, self) if reverse else function.apply(self, other)
         return function.apply(*self._operands(other, op, reverse))

@@ -106,11 +106,11 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin):
     # ---- attributes ----------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
-        return self._data.buffer.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return len(self._data.buffer.shape)
+        return len(self._data.shape)
 
     @property
     def dtype(self) -> DType:
