@@ -10,7 +10,7 @@
 # 3. runs tests/test_cuda.py (every primitive, every op of the op table, training steps and the
 #    no-host-copy promise on "cuda");
 # 4. runs the training benchmark on cuda, edugrad on CuPy against PyTorch CUDA;
-# 5. trains the default MNIST CNN, and a short GPT run, with --device cuda;
+# 5. trains the default MNIST CNN and the default GPT (2,000 steps) with --device cuda;
 # and prints a summary of the four. Every step's full output goes to LOG_DIR (default: a temp
 # folder), and the script goes on past a failing step so that one run shows everything.
 set -uo pipefail
@@ -52,8 +52,8 @@ $PY -m pip install --quiet --no-deps --no-build-isolation -e . || exit 1
 step tests $PY -m pytest tests/test_cuda.py -q -rf -p no:cacheprovider --maxfail=50
 step bench $PY benchmarks/bench_training.py --device cuda --rounds 5 --steps 20
 step mnist $PY applications/learn_mnist.py --device cuda --quiet --no-plot --save ""
-step gpt $PY applications/learn_gpt.py --device cuda --steps 300 --eval-interval 150 --quiet \
-    --save "" --plot "" --length 200
+step gpt $PY applications/learn_gpt.py --device cuda --quiet --save "" \
+    --plot "$LOG_DIR/gpt_curves.png" --length 600
 
 echo
 echo "=== summary (logs in $LOG_DIR)"
