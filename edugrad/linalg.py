@@ -404,5 +404,9 @@ def _contract(a, a_labels, b, b_labels, needed: set, sizes: dict):
 
     left = arranged(a, a_labels, batch + rows + summed).reshape(size(batch), size(rows), size(summed))
     right = arranged(b, b_labels, batch + summed + cols).reshape(size(batch), size(summed), size(cols))
-    out = left.matmul(right).reshape(*[sizes[l] for l in batch + rows + cols])
+    if left.dtype.is_floating_point:
+        product = left.matmul(right)
+    else:  # MATMUL is for floats: integers multiply and sum, as matmul's composition does
+        product = (left.unsqueeze(-1) * right.unsqueeze(1)).sum(2)
+    out = product.reshape(*[sizes[l] for l in batch + rows + cols])
     return out, batch + rows + cols

@@ -391,12 +391,18 @@ class MathMixin:
     arctan2 = atan2
 
     def sinh(self):
+        """(e^x - e^-x) / 2: with expm1 for |x| < 1 (no cancellation for tiny x); beyond, with
+        w = e^(|x|/2) as w/2 * w, which stays finite where e^x alone would overflow."""
         x = self._float()
-        return (x.expm1() - (-x).expm1()) * 0.5  # expm1: no cancellation for tiny x
+        small = (x.expm1() - (-x).expm1()) * 0.5
+        w = (x.abs() * 0.5).exp()
+        large = (w * 0.5) * w - (0.5 / w) / w
+        return where(x.abs() < 1, small, where(x < 0, -large, large))
 
     def cosh(self):
         x = self._float()
-        return (x.exp() + (-x).exp()) * 0.5
+        w = (x.abs() * 0.5).exp()  # as sinh: e^|x| / 2 as w/2 * w, finite up to torch's limit
+        return (w * 0.5) * w + (0.5 / w) / w
 
     def lerp(self, end, weight):
         """self + weight * (end - self), written as torch does for weight >= 0.5
