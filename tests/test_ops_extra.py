@@ -431,3 +431,21 @@ def test_bad_input_names_the_op(name, call, texts):
         call()
     for text in texts:
         assert text in str(info.value), f"{name}: {text!r} not in {str(info.value)!r}"
+
+
+@pytest.mark.parametrize("offset", [0, 1, -2])
+def test_diag_embed_three_ways(offset):
+    values = np.random.default_rng(offset + 5).standard_normal((2, 3))
+    ours = edugrad.tensor(values, requires_grad=True)
+    theirs = torch.tensor(values, requires_grad=True)
+    out = ours.diag_embed(offset)
+    expected = torch.diag_embed(theirs, offset)
+    assert_same(out, expected)
+    upstream = np.random.default_rng(1).standard_normal(tuple(expected.shape))
+    out.backward(edugrad.tensor(upstream))
+    expected.backward(torch.tensor(upstream))
+    assert_same(ours.grad, theirs.grad)
+    leaf = ours.detach().requires_grad_()
+    assert edugrad.autograd.gradcheck(lambda x: edugrad.diag_embed(x, offset), [leaf])
+    if offset == 0:  # by hand
+        assert edugrad.tensor([[1.0, 2.0]]).diag_embed().tolist() == [[[1.0, 0.0], [0.0, 2.0]]]
