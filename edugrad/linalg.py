@@ -280,6 +280,8 @@ def norm(x, ord=None, dim=None, keepdim: bool = False, *, dtype=None):
 def einsum(equation: str, *operands):
     """torch.einsum / numpy.einsum on equation strings: implicit and explicit ('->') outputs,
     '...' for broadcast dims, a label repeated within an operand for its diagonal."""
+    if not isinstance(equation, str):  # einsum(x, [0, 1], y, [1, 2], [0, 2]): sublists
+        equation, operands = _from_sublists((equation,) + operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not operands:
@@ -303,6 +305,28 @@ def einsum(equation: str, *operands):
         tensor, labels = _contract(tensor, labels, *terms[k], needed, sizes)
     tensor, labels = _sum_out(tensor, labels, [l for l in labels if l not in output])
     return tensor.permute(*[labels.index(l) for l in output]) if labels != output else tensor
+
+
+def _from_sublists(args):
+    """NumPy's other form: operand, sublist, operand, sublist, ..., [output sublist]; the ints
+    0..51 name the dims (as letters a..zA..Z here) and Ellipsis stands for '...'."""
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+    def spelled(sublist):
+        try:
+            return "".join("..." if d is Ellipsis else letters[d] for d in sublist)
+        except (IndexError, TypeError):
+            raise RuntimeError(f"einsum: sublist {sublist!r} must hold ints in [0, 52) or "
+                               "Ellipsis") from None
+
+    operands, inputs = args[0::2], args[1::2]
+    output = None
+    if len(operands) > len(inputs):  # an odd count: the last one is the output sublist
+        operands, output = operands[:-1], operands[-1]
+    equation = ",".join(spelled(s) for s in inputs)
+    if output is not None:
+        equation += "->" + spelled(output)
+    return equation, tuple(operands)
 
 
 def _parse(equation: str, operands):

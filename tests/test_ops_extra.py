@@ -243,6 +243,19 @@ def test_einsum_matches_numpy_and_torch(equation, shapes):
     assert_same(got, torch.einsum(equation, *[torch.tensor(a) for a in arrays]), equation)
 
 
+def test_einsum_sublist_form_as_numpy():
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((4, 3, 5))
+    got = edugrad.einsum(edugrad.tensor(a), [0, 1], edugrad.tensor(b), [Ellipsis, 1, 2],
+                         [Ellipsis, 0, 2])
+    expected = np.einsum(a, [0, 1], b, [Ellipsis, 1, 2], [Ellipsis, 0, 2])
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+    implicit = edugrad.einsum(edugrad.tensor(a), [1, 0])
+    np.testing.assert_allclose(implicit.numpy(), np.einsum(a, [1, 0]), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="einsum: sublist"):
+        edugrad.einsum(edugrad.tensor(a), [0, 99])
+
+
 def test_einsum_list_of_operands_and_int_dtypes():
     a, b = edugrad.tensor([[1, 2], [3, 4]]), edugrad.tensor([1, 1])
     assert edugrad.einsum("ij,j->i", [a, b]).tolist() == [3, 7]
