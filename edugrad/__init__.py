@@ -20,9 +20,11 @@ from edugrad.factories import (
     randint, randn, randn_like, tensor, zeros, zeros_like,
 )
 from edugrad.function import Function
+from edugrad import linalg
+from edugrad.linalg import einsum
 from edugrad.math import where
 from edugrad.serialization import load, save
-from edugrad.shape import cat, stack
+from edugrad.shape import cat, meshgrid, stack
 from edugrad.tensor import Tensor
 
 float = float32  # noqa: A001  (torch.float, torch.double, torch.long, as in PyTorch)
@@ -46,7 +48,13 @@ for _name in ("exp log sqrt sin cos tanh sigmoid relu abs clamp maximum minimum 
               "max min amax amin argmax argmin var std logsumexp softmax log_softmax reshape "
               "flatten permute transpose unsqueeze squeeze matmul flip gather split chunk "
               "isnan sign neg square floor ceil trunc round fmod cumsum sort argsort topk "
-              "multinomial narrow select unbind movedim").split():
+              "multinomial narrow select unbind movedim "
+              # issue 10's tensor ops
+              "masked_fill tril triu roll mm bmm addmm baddbmm scatter scatter_add index_select "
+              "index_add index_fill cumprod prod norm outer log1p expm1 log2 log10 tan atan "
+              "arctan atan2 arctan2 sinh cosh isinf isposinf isneginf isfinite nan_to_num "
+              "isclose allclose equal nonzero argwhere unique tile diag diag_embed diagonal "
+              "trace lerp all any").split():
     globals()[_name] = _unary(_name)
 del _name
 
@@ -60,6 +68,14 @@ def pow(input, exponent):  # noqa: A001
 def floor_divide(input, other):
     """edugrad.floor_divide(x, y) is x // y, rounded toward -inf."""
     return input // other
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """edugrad.repeat_interleave(x, repeats, dim); with one tensor of counts,
+    repeat_interleave(counts) is arange(len(counts)) repeated by them, as in PyTorch."""
+    if repeats is None:
+        return arange(input.shape[0], device=input.device).repeat_interleave(input)
+    return input.repeat_interleave(repeats, dim, output_size=output_size)
 
 
 def remainder(input, other):

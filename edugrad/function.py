@@ -995,3 +995,122 @@ class GradTap(Function):
     def backward(self, grad_output):
         replaced = self.callback(grad_output)
         return grad_output if replaced is None else replaced
+
+
+# ---- issue 10's elementwise functions: accurate forms no single primitive gives -------------------
+# log1p and expm1 exist for x near 0, where log(1 + x) and exp(x) - 1 lose every digit of x;
+# atan has no primitive at all. Each forward is a short composition on TensorData, each backward
+# is written with Tensor ops, so grad-of-grad works.
+
+class Log1p(Function):
+    """log(1 + x), accurate for tiny x: with u = 1 + x rounded, log(u) * x / (u - 1) cancels the
+    rounding of u (Goldberg, "What every computer scientist should know...", theorem 4)."""
+
+    formula = "d log1p(x)/dx = 1 / (1 + x)"
+
+    def forward(self, x):
+        one = _constant(x, 1)
+        u = x.add(one)
+        shifted = u.sub(one)
+        exact = u.cmpeq(one)  # 1 + x rounds to 1: log1p(x) is x to working precision
+        safe = exact.where(one, shifted)
+        corrected = u.log().mul(x.div(safe))  # x / (u - 1) first: near 1, no overflow
+        # u infinite (x = inf): log(u) * x / (u - 1) is inf / inf; the answer is inf
+        return _or(exact, u.cmpeq(_constant(x, math.inf))).where(
+            exact.where(x, u.log()), corrected)
+
+    def backward(self, grad_output):
+        (x,) = self.inputs
+        return grad_output / (x + 1)
+
+
+class Expm1(Function):
+    """exp(x) - 1, accurate for tiny x: with u = exp(x) rounded, (u - 1) * x / log(u) cancels
+    the rounding of u (Kahan's trick)."""
+
+    formula = "d expm1(x)/dx = exp(x) = expm1(x) + 1"
+
+    def forward(self, x):
+        one = _constant(x, 1)
+        u = x.exp()
+        shifted = u.sub(one)
+        log_u = u.log()
+        exact = u.cmpeq(one)
+        # u - 1 = -1 (x very negative) or u = inf: u - 1 is already right; so is x = 0 or tiny
+        plain = _or(shifted.cmpeq(_constant(x, -1)), u.cmpeq(_constant(x, math.inf)))
+        corrected = shifted.mul(x).div(_or(exact, plain).where(one, log_u))
+        return exact.where(x, plain.where(shifted, corrected))
+
+    def backward(self, grad_output):
+        return grad_output * (self.output + 1)  # we save the output here, not the input
+
+
+# Cephes (S. L. Moshier, atan.c): atan(x) = x + x^3 P(x^2) / Q(x^2) on |x| <= 0.66, after range
+# reduction: atan(x) = pi/2 + atan(-1/x) for x > tan(3 pi/8), pi/4 + atan((x - 1) / (x + 1)) for
+# 0.66 < x <= tan(3 pi/8); odd, so negative x use -atan(-x). Relative error ~1e-16 in float64
+# (checked against math.atan in tests/test_ops_extra.py); float32 computes the same expression
+# in float32, within 2 ulp of torch.
+_ATAN_P = (-8.750608600031904122785e-1, -1.615753718733365076637e1, -7.500855792314704667340e1,
+           -1.228866684490136173410e2, -6.485021904942025371773e1)
+_ATAN_Q = (1.0, 2.485846490142306297962e1, 1.650270098316988542046e2, 4.328810604912902668951e2,
+           4.853903996359136964868e2, 1.945506571482613964425e2)
+_TAN_3PI_8 = 2.41421356237309504880
+_MOREBITS = 6.123233995736765886130e-17  # pi/2 - float64(pi/2)
+
+
+def _atan(x):
+    """atan on TensorData, by the range reduction and rational function above."""
+    magnitude = _abs(x)
+    one = _constant(x, 1)
+    far = _constant(x, _TAN_3PI_8).cmplt(magnitude)
+    near = _not(_constant(x, 0.66).cmplt(magnitude))  # NaN falls in the middle branch: stays NaN
+    safe = far.where(magnitude, one)  # no division by zero in a branch that is not taken
+    reduced = far.where(one.div(safe).neg(),
+                        near.where(magnitude, magnitude.sub(one).div(magnitude.add(one))))
+    base = far.where(_constant(x, math.pi / 2 + _MOREBITS),
+                     near.where(_constant(x, 0), _constant(x, math.pi / 4 + _MOREBITS / 2)))
+    square = reduced.mul(reduced)
+    tail = reduced.mul(square).mul(_polynomial(square, _ATAN_P)).div(_polynomial(square, _ATAN_Q))
+    result = base.add(reduced.add(tail))
+    signed = x.cmplt(_constant(x, 0)).where(result.neg(), result)
+    return x.cmpeq(_constant(x, 0)).where(x, signed)  # atan(-0.0) is -0.0
+
+
+class Atan(Function):
+    formula = "d atan(x)/dx = 1 / (1 + x^2)"
+
+    def forward(self, x):
+        return _atan(x)
+
+    def backward(self, grad_output):
+        (x,) = self.inputs
+        return grad_output / (x * x + 1)
+
+
+class Atan2(Function):
+    """The angle of the point (x, y), in (-pi, pi]: atan(y / x) in the half plane x > 0, turned
+    by pi elsewhere; on an axis, C's rules for signed zeros and infinities."""
+
+    formula = "d atan2(y, x)/dy = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2)"
+
+    def forward(self, y, x):
+        zero, one = _constant(x, 0), _constant(x, 1)
+        inf = _constant(x, math.inf)
+        both_inf = _and(_abs(x).cmpeq(inf), _abs(y).cmpeq(inf))
+        # two infinities: the angle of (+-1, +-1); two zeros: of (+-1, +-0), signs kept
+        both_zero = _and(x.cmpeq(zero), y.cmpeq(zero))
+        x = _or(both_inf, both_zero).where(_sign_bit(x).where(one.neg(), one), x)
+        y = both_inf.where(_sign_bit(y).where(one.neg(), one), y)
+        steep = _abs(x).cmplt(_abs(y))  # |y| > |x|: atan(x / y) is the accurate one
+        flat_angle = _atan(y.div(steep.where(one, x)))
+        half_pi = _sign_bit(y).where(_constant(x, -math.pi / 2), _constant(x, math.pi / 2))
+        steep_angle = half_pi.sub(_atan(x.div(steep.where(y, one))))
+        turn = _sign_bit(y).where(_constant(x, -math.pi), _constant(x, math.pi))
+        flat = _sign_bit(x).where(flat_angle.add(turn), flat_angle)
+        return steep.where(steep_angle, flat)
+
+    def backward(self, grad_output):
+        y, x = self.inputs
+        scale = grad_output / (x * x + y * y)
+        return (scale * x if self.needs_input_grad[0] else None,
+                -scale * y if self.needs_input_grad[1] else None)

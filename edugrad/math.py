@@ -18,7 +18,8 @@ from collections import namedtuple
 from edugrad import dtypes
 from edugrad.data import TensorData
 from edugrad.function import (
-    Add, Cast, Ceil, Cos, Div, Exp, Expand, Floor, FloorDivide, Fmod, Log, LogSoftmax, LogSumExp,
+    Add, Atan, Atan2, Cast, Ceil, Cos, Div, Exp, Expand, Expm1, Floor, FloorDivide, Fmod, Log, Log1p, LogSoftmax,
+    LogSumExp,
     Matmul, Max, Maximum, Mul, Neg, Pow, PowTensor, Relu, Remainder, Reshape, Round, Sigmoid, Sin,
     Softmax, Sqrt, Sub, Sum, Tanh, Trunc, Where,
 )
@@ -358,6 +359,114 @@ class MathMixin:
         """where(condition, self, other): PyTorch's Tensor.where."""
         return where(condition, self, other)
 
+    # ---- more elementwise functions (issue 10): compositions, and Functions where one is wrong ----
+    def log1p(self):
+        return Log1p.apply(self._float())  # log(1 + x) would lose tiny x: see function.Log1p
+
+    def expm1(self):
+        return Expm1.apply(self._float())
+
+    def log2(self):
+        return self.log() * (1 / math.log(2))
+
+    def log10(self):
+        return self.log() * (1 / math.log(10))
+
+    def tan(self):
+        x = self._float()
+        return x.sin() / x.cos()
+
+    def atan(self):
+        return Atan.apply(self._float())  # no primitive: a rational function, see function.Atan
+
+    arctan = atan
+
+    def atan2(self, other):
+        """The angle of the point (other, self): torch.atan2(input=y, other=x)."""
+        y, x = self._operands(other, "atan2")
+        if not y.dtype.is_floating_point:
+            y, x = y.to(dtypes.DEFAULT_FLOAT), x.to(dtypes.DEFAULT_FLOAT)
+        return Atan2.apply(y, x)
+
+    arctan2 = atan2
+
+    def sinh(self):
+        """(e^x - e^-x) / 2: with expm1 for |x| < 1 (no cancellation for tiny x); beyond, with
+        w = e^(|x|/2) as w/2 * w, which stays finite where e^x alone would overflow."""
+        x = self._float()
+        small = (x.expm1() - (-x).expm1()) * 0.5
+        w = (x.abs() * 0.5).exp()
+        large = (w * 0.5) * w - (0.5 / w) / w
+        return where(x.abs() < 1, small, where(x < 0, -large, large))
+
+    def cosh(self):
+        x = self._float()
+        w = (x.abs() * 0.5).exp()  # as sinh: e^|x| / 2 as w/2 * w, finite up to torch's limit
+        return (w * 0.5) * w + (0.5 / w) / w
+
+    def lerp(self, end, weight):
+        """self + weight * (end - self), written as torch does for weight >= 0.5
+        (end - (end - self) * (1 - weight)), so that weight 1 gives end exactly."""
+        difference = end - self
+        low = self + weight * difference
+        high = end - difference * (1 - weight)
+        if isinstance(weight, (int, float)):
+            return low if abs(weight) < 0.5 else high
+        return where(weight.abs() < 0.5, low, high)
+
+    # ---- floating-point classes: bool results ---------------------------------------------------
+    def isinf(self):
+        if not self.dtype.is_floating_point:
+            return self != self  # an integer is never infinite: all False, same shape
+        return self.abs() == math.inf
+
+    def isposinf(self):
+        return self == math.inf if self.dtype.is_floating_point else self != self
+
+    def isneginf(self):
+        return self == -math.inf if self.dtype.is_floating_point else self != self
+
+    def isfinite(self):
+        if not self.dtype.is_floating_point:
+            return self == self
+        return (self - self) == 0  # inf - inf and nan - nan are nan; a finite x - x is 0
+
+    def nan_to_num(self, nan: float = 0.0, posinf=None, neginf=None):
+        """NaN -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest and
+        smallest finite values). The gradient passes where x was finite, as in PyTorch."""
+        if not self.dtype.is_floating_point:
+            return self + 0
+        largest = _LARGEST[self.dtype.name]
+        out = where(self.isnan(), float(nan), self)
+        out = where(self == math.inf, largest if posinf is None else float(posinf), out)
+        return where(self == -math.inf, -largest if neginf is None else float(neginf), out)
+
+    # ---- closeness ------------------------------------------------------------------------------
+    def isclose(self, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
+        """|self - other| <= atol + rtol * |other|, elementwise; equal infinities are close."""
+        x, y = self._operands(other, "isclose")
+        if x.dtype is dtypes.bool_:
+            return x == y
+        x, y = x.detach(), y.detach()
+        close = x == y
+        if x.dtype.is_floating_point or rtol or atol:
+            x, y = (x, y) if x.dtype.is_floating_point else (x.double(), y.double())
+            finite = x.isfinite() & y.isfinite()
+            close = close | (finite & ((x - y).abs() <= atol + rtol * y.abs()))
+        if equal_nan:
+            close = close | (x.isnan() & y.isnan())
+        return close
+
+    def allclose(self, other, rtol: float = 1e-05, atol: float = 1e-08,
+                 equal_nan: bool = False) -> bool:
+        return bool(self.isclose(other, rtol, atol, equal_nan).all())
+
+    def equal(self, other) -> bool:
+        """True when both have the same shape and the same elements (torch.equal)."""
+        if not isinstance(other, MathMixin):
+            raise TypeError(f"equal: expected a tensor, got {type(other).__name__}")
+        return tuple(self.shape) == tuple(other.shape) and bool((self == other).all())
+
     # ---- reductions -----------------------------------------------------------------------------------
     def _axes(self, dim, op: str) -> tuple:
         if dim is None:
@@ -471,6 +580,37 @@ class MathMixin:
     def any(self, dim=None, keepdim: bool = False):
         return self.bool().to(dtypes.int64).sum(dim, keepdim) > 0
 
+    def prod(self, dim=None, keepdim: bool = False, dtype=None):
+        """The product over `dim` (all elements when None), by pairwise multiplication: halves
+        multiplied together log2(n) times. Built from MUL, its gradient is the product of the
+        other elements even where some are zero, as PyTorch's."""
+        x = self if dtype is None else self.to(dtype)
+        if x.dtype is dtypes.bool_ or x.dtype is dtypes.int32:
+            x = x.to(dtypes.int64)  # as PyTorch
+        if dim is not None and not isinstance(dim, int):
+            raise TypeError(f"prod: dim must be an int or None, got {dim!r}")
+        axes = x._axes(dim, "prod")
+        if not axes:
+            return x + 0 if x.ndim else Reshape.apply(x, shape=())
+        rest = [d for d in range(x.ndim) if d not in axes]
+        count = 1
+        for axis in axes:
+            count *= x.shape[axis]
+        flat = x.permute(*rest, *axes).reshape(*[x.shape[d] for d in rest], count)
+        while flat.shape[-1] != 1:
+            size = flat.shape[-1]
+            if size % 2 or size == 0:  # pad with the neutral element 1 (an empty row: prod 1)
+                flat = flat.pad(((0, 0),) * (flat.ndim - 1) + ((0, 1),), value=1)
+                if size == 0:
+                    continue
+                size += 1
+            half = size // 2
+            flat = flat.narrow(-1, 0, half) * flat.narrow(-1, half, half)
+        out = flat.squeeze(-1)
+        if keepdim:
+            out = out.reshape(tuple(1 if d in axes else s for d, s in enumerate(x.shape)))
+        return out
+
     def logsumexp(self, dim, keepdim: bool = False):
         x = self._float()
         axes = x._axes(dim, "logsumexp")
@@ -524,6 +664,9 @@ class MathMixin:
 
     def dot(self, other):
         return self.matmul(other)
+
+
+_LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}  # finfo.max
 
 
 def _or_data(a: TensorData, b: TensorData) -> TensorData:

@@ -1,5 +1,5 @@
-"""Ops that depend on the order of elements along a dim: cumsum, sort, argsort, topk, and
-multinomial sampling (which reads a cumulative sum).
+"""Ops that depend on the order of elements along a dim: cumsum, cumprod, sort, argsort, topk,
+unique, and multinomial sampling (which reads a cumulative sum).
 
 Layer: Tensor (top). A mixin of Tensor; imports edugrad.function, edugrad.factories and
 edugrad.dtypes, never NumPy.
@@ -8,6 +8,9 @@ No primitive sorts or scans, so each is a composition, and its gradient comes fo
 
 - cumsum is a scan by doubling (Hillis and Steele): add the tensor shifted by 1, then by 2,
   4, ... along the dim; log2(n) PAD + ADD steps, n log n additions.
+- cumprod is the same scan with MUL (padding with 1), so its gradient is right with zeros too.
+- unique sorts, marks where a sorted value differs from the one before, and keeps those (a
+  boolean mask: its size is read on the host, as PyTorch reads it).
 - sort computes each element's rank by comparing it with every other element of its row
   (how many are smaller, and how many equal ones come before it), then reads the elements
   in rank order with gather, which carries the gradient back to where each value came from.
@@ -22,6 +25,7 @@ from collections import namedtuple
 from edugrad import dtypes
 from edugrad.data import TensorData
 from edugrad.function import Pad, Shrink
+from edugrad.shape import cat
 
 SortResult = namedtuple("SortResult", ["values", "indices"])  # torch.return_types.sort
 TopKResult = namedtuple("TopKResult", ["values", "indices"])
@@ -45,6 +49,55 @@ class OrderingMixin:
             x = x + Pad.apply(Shrink.apply(x, bounds=kept), padding=padding)  # x[i] += x[i-shift]
             shift *= 2
         return x
+
+    def cumprod(self, dim: int, dtype=None):
+        """out[i] = x[0] * ... * x[i] along `dim`, by log2(n) shifted multiplications."""
+        x = self if dtype is None else self.to(dtype)
+        if x.dtype is dtypes.bool_ or x.dtype is dtypes.int32:
+            x = x.to(dtypes.int64)  # as PyTorch
+        if x.ndim == 0:
+            x._dim(dim, "cumprod")
+            return x + 0
+        dim = x._dim(dim, "cumprod")
+        size, shift = x.shape[dim], 1
+        while shift < size:
+            kept = tuple((0, size - shift) if d == dim else (0, s) for d, s in enumerate(x.shape))
+            padding = tuple((shift, 0) if d == dim else (0, 0) for d in range(x.ndim))
+            x = x * Pad.apply(Shrink.apply(x, bounds=kept), padding=padding, value=1)
+            shift *= 2
+        return x
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False,
+               return_counts: bool = False, dim=None):
+        """The distinct elements, sorted (always, as PyTorch on the CPU); with return_inverse
+        each element's place among them, with return_counts how often each occurs. NaNs are
+        distinct from each other, as in PyTorch. Not differentiable."""
+        if dim is not None:
+            raise NotImplementedError("unique: dim= is not implemented (only dim=None)")
+        flat = self.detach().reshape(-1)
+        n = flat.shape[0]
+        work = flat.long() if flat.dtype is dtypes.bool_ else flat  # no order on bools
+        values, order = work.sort()
+        if n:
+            later = values.narrow(0, 1, n - 1)
+            earlier = values.narrow(0, 0, n - 1)
+            first = self._result_class._make(TensorData.full((1,), True, dtypes.bool_,
+                                                             self._data.backend), None)
+            new = cat([first, later != earlier])
+        else:
+            new = values != values
+        distinct = values[new].to(self.dtype)
+        if not (return_inverse or return_counts):
+            return distinct
+        group = new.long().cumsum(0) - 1  # the group of each sorted position
+        result = (distinct,)
+        if return_inverse:
+            inverse = group.new_zeros((n,)).scatter(0, order, group)
+            result += (inverse.reshape(self.shape),)
+        if return_counts:
+            counts = group.new_zeros((distinct.shape[0],)).scatter_add(0, group, group * 0 + 1)
+            result += (counts,)
+        return result
 
     def _ranks(self, dim: int, descending: bool):
         """The position of each element in its sorted row (ties keep their order; NaN counts

@@ -275,6 +275,232 @@ class ShapeMixin:
     def _arange(self, n: int):
         return self._result_class._make(TensorData.arange(n, dtypes.int64, self._data.backend), None)
 
+    # ---- masks and triangles (issue 10) --------------------------------------------------------------
+    def masked_fill(self, mask, value):
+        """self where mask is False, value where it is True; mask broadcasts to self's shape."""
+        if not isinstance(mask, ShapeMixin) or mask.dtype is not dtypes.bool_:
+            got = mask.dtype.name if isinstance(mask, ShapeMixin) else type(mask).__name__
+            raise RuntimeError(f"masked_fill: expected a bool mask, got {got}")
+        if isinstance(value, ShapeMixin):
+            if value.ndim:
+                raise RuntimeError(f"masked_fill: only a 0-d value tensor is supported, got "
+                                   f"shape {tuple(value.shape)}")
+            value = value.to(self.dtype)
+        if broadcast_shape(mask.shape, self.shape, "masked_fill") != self.shape:
+            raise RuntimeError(f"masked_fill: mask of shape {tuple(mask.shape)} cannot be "
+                               f"broadcast to the input's shape {tuple(self.shape)}")
+        return self.where(~mask, value) if isinstance(value, ShapeMixin) else \
+            self.where(~mask, self._constant(value, self.dtype))
+
+    def tril(self, diagonal: int = 0):
+        """Elements on and below the `diagonal`-th diagonal of the last two dims; zeros above."""
+        return self._triangle(diagonal, lower=True)
+
+    def triu(self, diagonal: int = 0):
+        return self._triangle(diagonal, lower=False)
+
+    def _triangle(self, diagonal: int, lower: bool):
+        op = "tril" if lower else "triu"
+        if self.ndim < 2:
+            raise RuntimeError(f"{op}: input must have at least 2 dims, got shape {self.shape}")
+        rows, columns = self.shape[-2:]
+        # column - row against the diagonal's number: a (rows, columns) mask, broadcast
+        offset = self._arange(columns).reshape(1, columns) - self._arange(rows).reshape(rows, 1)
+        keep = offset <= diagonal if lower else offset >= diagonal
+        return self.where(keep, self._constant(0, self.dtype))
+
+    def roll(self, shifts, dims=None):
+        """Shift elements along dims, wrapping around: two narrows joined in swapped order."""
+        if dims is None:
+            if not isinstance(shifts, int) and len(shifts) != 1:
+                raise RuntimeError(f"roll: with dims=None, shifts must be one int, got {shifts}")
+            shift = shifts if isinstance(shifts, int) else shifts[0]
+            return self.flatten().roll(shift, 0).reshape(self.shape)
+        shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"roll: shifts {shifts} and dims {dims} must have the same length")
+        out = self
+        for shift, dim in zip(shifts, dims):
+            dim = self._dim(dim, "roll")
+            size = self.shape[dim]
+            if size == 0 or shift % size == 0:
+                continue
+            cut = size - shift % size  # the last shift elements move to the front
+            out = cat([out._narrow(dim, cut, size - cut), out._narrow(dim, 0, cut)], dim)
+        return out if out is not self else Reshape.apply(self, shape=self.shape)  # still a copy
+
+    def tile(self, *dims):
+        """repeat, with fewer dims than self allowed (ones are put in front), as torch.tile."""
+        dims = _sizes(dims)
+        return self.repeat((1,) * (self.ndim - len(dims)) + tuple(dims))
+
+    def repeat_interleave(self, repeats, dim=None, output_size=None):
+        """Each element repeated `repeats` times along dim (flattened first when dim is None);
+        `repeats` an int, or a tensor with one count per element (a host read for the size)."""
+        x = self.flatten() if dim is None else self
+        dim = 0 if dim is None else x._dim(dim, "repeat_interleave")
+        if isinstance(repeats, ShapeMixin) and repeats.numel() == 1 and repeats.ndim <= 1:
+            repeats = int(repeats.item())
+        if isinstance(repeats, int):
+            if repeats < 0:
+                raise RuntimeError(f"repeat_interleave: repeats must be non-negative, got {repeats}")
+            spread = x.unsqueeze(dim + 1)
+            sizes = list(spread.shape)
+            sizes[dim + 1] = repeats
+            return spread.expand(sizes).flatten(dim, dim + 1)
+        index = _interleaved_positions(repeats, x.shape[dim], "repeat_interleave")
+        return x.index_select(dim, index)
+
+    # ---- scatter and index_* ------------------------------------------------------------------------
+    def _flat_positions(self, dim: int, index, op: str):
+        """For every element of `index`, its flat position in self: index[...] along `dim`,
+        the element's own coordinate along the other dims (index may be smaller than self)."""
+        if index.ndim != self.ndim:
+            raise RuntimeError(f"{op}: index has {index.ndim} dims ({tuple(index.shape)}), "
+                               f"self has {self.ndim} ({tuple(self.shape)})")
+        if index.dtype is not dtypes.int64 and index.dtype is not dtypes.int32:
+            raise RuntimeError(f"{op}: index must be an int64 tensor, got {index.dtype.name}")
+        if index.device != self.device:
+            raise RuntimeError(f"{op}: expected the index on self's device {self.device}, got "
+                               f"{index.device}")
+        for d in range(self.ndim):
+            if d != dim and index.shape[d] > self.shape[d]:
+                raise RuntimeError(f"{op}: index of shape {tuple(index.shape)} is larger than "
+                                   f"self of shape {tuple(self.shape)} in dim {d}")
+        self._check_index(index, self.shape[dim] if self.ndim else 1, op, dim)
+        flat, stride = None, 1
+        for axis in reversed(range(self.ndim)):
+            if axis == dim:
+                coordinate = index.detach().long()
+                coordinate = coordinate.where(coordinate >= 0, coordinate + self.shape[dim])
+            else:
+                coordinate = self._arange(index.shape[axis]).reshape(
+                    *[index.shape[axis] if d == axis else 1 for d in range(self.ndim)])
+            term = coordinate * stride if stride != 1 else coordinate
+            flat = term if flat is None else flat + term
+            stride *= self.shape[axis]
+        return (flat if flat is not None else index.detach().long()).expand(index.shape).reshape(-1)
+
+    def _scatter_source(self, index, src, op: str):
+        """src's part that index covers (src may be larger), as one flat vector of self's dtype."""
+        if not isinstance(src, ShapeMixin):
+            return self._constant(src, self.dtype, (index.numel(),))
+        if src.ndim != index.ndim or any(i > s for i, s in zip(index.shape, src.shape)):
+            raise RuntimeError(f"{op}: index of shape {tuple(index.shape)} must not be larger "
+                               f"than src of shape {tuple(src.shape)}")
+        if src.dtype is not self.dtype:
+            raise RuntimeError(f"{op}: expected src of self's dtype {self.dtype.name}, got "
+                               f"{src.dtype.name}")
+        bounds = tuple((0, size) for size in index.shape)
+        part = src if tuple(src.shape) == tuple(index.shape) else views.make_view(src, ShrinkStep(bounds))
+        return part.reshape(-1)
+
+    def scatter_add(self, dim: int, index, src):
+        """self, with src[i][j] added at [index[i][j]][j] (dim 0), repeats adding up."""
+        dim = self._dim(dim, "scatter_add")
+        positions = self._flat_positions(dim, index, "scatter_add")
+        values = self._scatter_source(index, src, "scatter_add")
+        added = IndexAdd.apply(values, positions, shape=(self.numel(),), axis=0)
+        return self + added.reshape(self.shape)
+
+    def scatter(self, dim: int, index, src=None, value=None, reduce=None):
+        """self, with src[i][j] (or the number `value`) written at [index[i][j]][j] (dim 0).
+        Where index repeats a position, PyTorch leaves which write wins undefined; edugrad
+        writes the mean of them. reduce="add" is scatter_add."""
+        if src is None:
+            src = value
+        if src is None:
+            raise TypeError("scatter: expected src or value")
+        if reduce == "add":
+            return self.scatter_add(dim, index, src if isinstance(src, ShapeMixin) else
+                                    self._constant(src, self.dtype, index.shape))
+        if reduce is not None:
+            raise NotImplementedError(f"scatter: reduce={reduce!r} is not implemented (only "
+                                      "'add'); use scatter_reduce-free compositions")
+        dim = self._dim(dim, "scatter")
+        positions = self._flat_positions(dim, index, "scatter")
+        values = self._scatter_source(index, src, "scatter")
+        flat_shape = (self.numel(),)
+        hits = IndexAdd.apply(self._constant(1, self.dtype if self.dtype.is_floating_point
+                                             else dtypes.int64, values.shape),
+                              positions, shape=flat_shape, axis=0).detach()
+        placed = IndexAdd.apply(values, positions, shape=flat_shape, axis=0)
+        if bool((hits > 1).any()):
+            placed = placed / hits.where(hits > 0, 1).to(placed.dtype) if \
+                placed.dtype.is_floating_point else placed // hits.where(hits > 0, 1)
+        flat = self.reshape(-1)
+        return Where.apply(hits > 0, placed.to(self.dtype), flat).reshape(self.shape)
+
+    def index_select(self, dim: int, index):
+        """The entries at `index` (1-D, int64) along dim, in that order: a copy."""
+        dim = self._dim(dim, "index_select")
+        index = self._check_vector_index(index, "index_select")
+        self._check_index(index, self.shape[dim] if self.ndim else 1, "index_select", dim)
+        if not self.ndim:
+            return Take.apply(self.reshape(1), index.reshape(-1), axis=0).reshape(())
+        index = index.where(index >= 0, index + self.shape[dim])
+        return Take.apply(self, index.reshape(-1), axis=dim)
+
+    def index_add(self, dim: int, index, source, alpha=1):
+        """self, with source's slices added at `index` along dim (repeats add up)."""
+        dim = self._dim(dim, "index_add")
+        index = self._check_vector_index(index, "index_add")
+        self._check_index(index, self.shape[dim], "index_add", dim)
+        expected = self.shape[:dim] + (index.numel(),) + self.shape[dim + 1:]
+        if tuple(source.shape) != tuple(expected):
+            raise RuntimeError(f"index_add: source of shape {tuple(source.shape)} does not match "
+                               f"self {tuple(self.shape)} with {index.numel()} indices at dim "
+                               f"{dim} (expected {expected})")
+        index = index.reshape(-1)
+        index = index.where(index >= 0, index + self.shape[dim])
+        source = source if alpha == 1 else source * alpha
+        return self + IndexAdd.apply(source.to(self.dtype), index, shape=self.shape, axis=dim)
+
+    def index_fill(self, dim: int, index, value):
+        """self, with the slices at `index` along dim set to value (a number or 0-d tensor)."""
+        dim = self._dim(dim, "index_fill")
+        index = self._check_vector_index(index, "index_fill")
+        size = self.shape[dim] if self.ndim else 1
+        self._check_index(index, size, "index_fill", dim)
+        index = index.reshape(-1)
+        index = index.where(index >= 0, index + size)
+        hit = IndexAdd.apply(self._constant(1, dtypes.int64, index.shape), index, shape=(size,),
+                             axis=0) > 0
+        mask = hit.reshape(*[size if d == dim else 1 for d in range(self.ndim)])
+        return self.masked_fill(mask, value)
+
+    def _check_vector_index(self, index, op: str):
+        if not isinstance(index, ShapeMixin):
+            raise TypeError(f"{op}: index must be a tensor, got {type(index).__name__}")
+        if index.ndim > 1 or index.dtype.is_floating_point or index.dtype is dtypes.bool_:
+            raise RuntimeError(f"{op}: index must be a 1-D int64 tensor, got shape "
+                               f"{tuple(index.shape)} of {index.dtype.name}")
+        if index.device != self.device:
+            raise RuntimeError(f"{op}: expected the index on self's device {self.device}, got "
+                               f"{index.device}")
+        return index.detach().long()
+
+    # ---- data-dependent shapes: read on the host, as boolean masks are ----------------------------
+    def nonzero(self, as_tuple: bool = False):
+        """The indices of the non-zero elements: (count, ndim) int64, row-major order."""
+        values = self._data.to_host()
+        if self.ndim == 0:  # PyTorch: a 0-d tensor counts as one dim of size 1
+            positions = np.nonzero(values.reshape(1))
+            if as_tuple:
+                return tuple(self._result_class(p.astype(np.int64), device=self.device)
+                             for p in positions)
+            return self._result_class(np.zeros((int(values != 0), 0), np.int64), device=self.device)
+        positions = np.nonzero(values)
+        if as_tuple:
+            return tuple(self._result_class(p.astype(np.int64), device=self.device)
+                         for p in positions)
+        stacked = np.stack(positions, axis=1).astype(np.int64).reshape(-1, self.ndim)
+        return self._result_class(stacked, device=self.device)
+
+    def argwhere(self):
+        return self.nonzero()
+
     # ---- indexing -----------------------------------------------------------------------------------
     def __getitem__(self, key):
         x, advanced = self._basic_index(key)
@@ -334,6 +560,8 @@ class ShapeMixin:
 
     def _index_tensors(self, item, sizes, dim: int) -> list:
         """An integer-array or mask index -> int64 index tensors, one per dim it covers."""
+        if isinstance(item, range):
+            item = list(item)  # x[range(3)] is x[[0, 1, 2]]
         if isinstance(item, (list, tuple)) or hasattr(item, "__array__") and not isinstance(item, ShapeMixin):
             item = self._result_class(np.asarray(item) if not isinstance(item, (list, tuple)) else item,
                               device=self.device)
@@ -413,6 +641,46 @@ class ShapeMixin:
                              shape=flat_shape, axis=0).detach() > 0
         placed = IndexAdd.apply(value, positions, shape=flat_shape, axis=0)
         return Where.apply(hit, placed, self.reshape(-1)).reshape(self.shape)
+
+
+def _interleaved_positions(repeats, size: int, op: str):
+    """[0, 0, 1, 2, 2, 2] for repeats [2, 1, 3]: position p takes the number of running totals
+    of repeats that are <= p (the total is read on the host: it is the result's size)."""
+    if repeats.ndim != 1 or repeats.shape[0] != size or repeats.dtype.is_floating_point:
+        raise RuntimeError(f"{op}: repeats must be a 1-D integer tensor of {size} counts, got "
+                           f"shape {tuple(repeats.shape)} of {repeats.dtype.name}")
+    counts = repeats.detach().long()
+    if size and bool((counts < 0).any()):
+        raise RuntimeError(f"{op}: repeats must be non-negative")
+    ends = counts.cumsum(0)
+    total = int(ends[-1].item()) if size else 0
+    positions = counts._arange(total).reshape(total, 1)
+    return (ends.reshape(1, size) <= positions).long().sum(1)
+
+
+def meshgrid(*tensors, indexing: str = "ij"):
+    """Coordinate grids: out[i] varies along dim i ("ij") or, for the first two, swapped
+    ("xy", as NumPy's default). Each output is an expanded view of its input."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if not tensors:
+        raise RuntimeError("meshgrid: expects a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if t.ndim > 1:
+            raise RuntimeError(f"meshgrid: expects 0-d or 1-d tensors, got shape {tuple(t.shape)} "
+                               f"at position {i}")
+    flat = [t.reshape(-1) for t in tensors]
+    swap = indexing == "xy" and len(flat) >= 2
+    if swap:
+        flat[0], flat[1] = flat[1], flat[0]
+    shape = tuple(t.shape[0] for t in flat)
+    grids = [t.reshape(*[-1 if d == i else 1 for d in range(len(flat))]).expand(shape)
+             for i, t in enumerate(flat)]
+    if swap:
+        grids[0], grids[1] = grids[1], grids[0]  # shape (len(y), len(x), ...), as NumPy
+    return tuple(grids)
 
 
 def _is_int(item) -> bool:

@@ -26,6 +26,7 @@ from edugrad.backend import canonical_device, get_backend
 from edugrad.data import TensorData
 from edugrad.dtypes import DType
 from edugrad.function import Cast, Function, GradMode, Reshape, ToDevice
+from edugrad.linalg import LinalgMixin
 from edugrad.math import MathMixin, broadcast_shape
 from edugrad.ordering import OrderingMixin
 from edugrad.shape import ShapeMixin
@@ -55,7 +56,7 @@ def _host_array(data, dtype: DType | None) -> np.ndarray:
     return array
 
 
-class Tensor(MathMixin, ShapeMixin, OrderingMixin):
+class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
     """An n-dimensional array that records the operations made on it, for backward()."""
 
     __slots__ = ("_data", "_ctx", "requires_grad", "grad", "_version", "_hooks",
@@ -367,6 +368,33 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin):
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> "Tensor":
         noise = standard_normal(self.shape, self.dtype, self._data.backend)
         return self._assign(lambda old: noise * std + mean)
+
+    def masked_fill_(self, mask, value) -> "Tensor":
+        return self._assign(lambda old: old.masked_fill(mask, value))
+
+    def index_fill_(self, dim: int, index, value) -> "Tensor":
+        return self._assign(lambda old: old.index_fill(dim, index, value))
+
+    def index_add_(self, dim: int, index, source, alpha=1) -> "Tensor":
+        return self._assign(lambda old: old.index_add(dim, index, source, alpha=alpha))
+
+    def scatter_(self, dim: int, index, src=None, value=None, reduce=None) -> "Tensor":
+        return self._assign(lambda old: old.scatter(dim, index, src, value=value, reduce=reduce))
+
+    def scatter_add_(self, dim: int, index, src) -> "Tensor":
+        return self._assign(lambda old: old.scatter_add(dim, index, src))
+
+    def tril_(self, diagonal: int = 0) -> "Tensor":
+        return self._assign(lambda old: old.tril(diagonal))
+
+    def triu_(self, diagonal: int = 0) -> "Tensor":
+        return self._assign(lambda old: old.triu(diagonal))
+
+    def nan_to_num_(self, nan: float = 0.0, posinf=None, neginf=None) -> "Tensor":
+        return self._assign(lambda old: old.nan_to_num(nan, posinf, neginf))
+
+    def lerp_(self, end, weight) -> "Tensor":
+        return self._assign(lambda old: old.lerp(end, weight))
 
     def __iadd__(self, other):
         return self.add_(other)

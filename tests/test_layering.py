@@ -44,6 +44,7 @@ INTERFACE = {"edugrad.backend"}
 TENSORDATA = {"edugrad.data"}
 FUNCTION = {"edugrad.function"}
 TENSOR_LAYER = {"edugrad.tensor", "edugrad.math", "edugrad.shape", "edugrad.ordering",
+                "edugrad.linalg",
                 "edugrad.views", "edugrad.factories", "edugrad.autograd", "edugrad.anomaly",
                 "edugrad.gradcheck"}
 API_PACKAGES = ("edugrad.nn", "edugrad.optim", "edugrad.utils")

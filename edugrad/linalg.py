@@ -1,0 +1,436 @@
+"""Linear algebra: mm, bmm, addmm, baddbmm, outer, einsum, diag/diagonal/trace, norms; and the
+`edugrad.linalg` namespace (vector_norm, matrix_norm, norm), as torch.linalg.
+
+Layer: Tensor (top). A mixin of Tensor (LinalgMixin) plus module-level functions; imports
+edugrad.function, edugrad.views and edugrad.dtypes, never NumPy.
+
+Everything here is a composition: products are `matmul` (MATMUL when the backend has it, else
+its composition), einsum is permute/reshape/matmul/sum, a diagonal is a strided read of the
+flattened matrix, a norm is sums, powers and maxima. So every gradient is right by construction.
+
+einsum, by example: "bij,bjk->bik" has labels b (in both operands and the output: a batch dim),
+i (first only), k (second only) and j (both, not in the output: contracted). The operands are
+permuted to (b, i, j) and (b, j, k), reshaped to (B, I, J) and (B, J, K), multiplied with matmul,
+and the result (b, i, k) permuted to the output's order. A label repeated in one operand ("ii")
+takes the diagonal first; a label in one operand only and not in the output is summed away
+first; more than two operands are multiplied left to right.
+"""
+
+from __future__ import annotations
+
+import math
+
+from edugrad import dtypes, views
+from edugrad.data import TensorData
+from edugrad.function import Pad, Permute, Reshape, Shrink, Strided, Unstrided, Where
+from edugrad.views import ViewStep
+
+
+class LinalgMixin:
+    __slots__ = ()
+
+    # ---- products ---------------------------------------------------------------------------------
+    def mm(self, mat2):
+        """(n, k) @ (k, m), 2-D only (torch.mm does not broadcast)."""
+        _check_dims("mm", (self, 2), (mat2, 2))
+        return self.matmul(mat2)
+
+    def bmm(self, mat2):
+        """(b, n, k) @ (b, k, m), one batch dim, equal sizes (no broadcasting)."""
+        _check_dims("bmm", (self, 3), (mat2, 3))
+        if self.shape[0] != mat2.shape[0]:
+            raise RuntimeError(f"bmm: batch sizes differ: shapes {tuple(self.shape)} and "
+                               f"{tuple(mat2.shape)}")
+        return self.matmul(mat2)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        """beta * self + alpha * (mat1 @ mat2); self broadcasts to the product's shape."""
+        return _scaled_sum(self, mat1.mm(mat2), beta, alpha, "addmm")
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        """beta * self + alpha * (batch1 @ batch2), batched."""
+        return _scaled_sum(self, batch1.bmm(batch2), beta, alpha, "baddbmm")
+
+    def outer(self, vec2):
+        """out[i, j] = self[i] * vec2[j]."""
+        _check_dims("outer", (self, 1), (vec2, 1))
+        return self.unsqueeze(1) * vec2.unsqueeze(0)
+
+    ger = outer
+
+    # ---- diagonals --------------------------------------------------------------------------------
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1):
+        """The diagonal of the matrices in dims (dim1, dim2), as a last dim: a view, as in
+        PyTorch (writes through it reach self). offset > 0 is above the main diagonal."""
+        if self.ndim < 2:
+            raise RuntimeError(f"diagonal: expects at least 2 dims, got shape {tuple(self.shape)}")
+        first, second = self._dim(dim1, "diagonal"), self._dim(dim2, "diagonal")
+        if first == second:
+            raise RuntimeError(f"diagonal: dim1 and dim2 cannot be the same dim ({dim1}, {dim2})")
+        step = DiagonalStep(first, second, offset)
+        strides, start = views.layout(self)
+        return views.make_view(self, step, step.layout(self.shape, strides, start))
+
+    def diag(self, diagonal: int = 0):
+        """1-D: a square matrix with self on the `diagonal`-th diagonal; 2-D: that diagonal,
+        copied."""
+        if self.ndim == 1:
+            n = self.shape[0] + abs(diagonal)
+            start = diagonal if diagonal >= 0 else -diagonal * n
+            flat = Unstrided.apply(self, axis=0, start=start, step=n + 1, size=n * n)
+            return Reshape.apply(flat, shape=(n, n))
+        if self.ndim == 2:
+            return self.diagonal(diagonal).clone()
+        raise RuntimeError(f"diag: expects a 1-D or 2-D tensor, got shape {tuple(self.shape)}")
+
+    def diag_embed(self, offset: int = 0):
+        """Each last-dim vector on the diagonal of a matrix (the last two dims of the result)."""
+        n = self.shape[-1] + abs(offset)
+        start = offset if offset >= 0 else -offset * n
+        flat = Unstrided.apply(self, axis=self.ndim - 1, start=start, step=n + 1, size=n * n)
+        return Reshape.apply(flat, shape=self.shape[:-1] + (n, n))
+
+    def trace(self):
+        if self.ndim != 2:
+            raise RuntimeError(f"trace: expects a 2-D matrix, got shape {tuple(self.shape)}")
+        return self.diagonal().sum()
+
+    # ---- norms --------------------------------------------------------------------------------------
+    def norm(self, p="fro", dim=None, keepdim: bool = False, dtype=None):
+        """torch.norm: 'fro' (the 2-norm of the elements) or a number p, over dim (all dims
+        when None). 'nuc' needs singular values, which edugrad does not compute."""
+        if p == "fro" or p is None:
+            p = 2
+        if isinstance(p, str):
+            raise NotImplementedError(f"norm: p={p!r} is not implemented (needs singular values); "
+                                      "use 'fro' or a number")
+        return vector_norm(self, p, dim, keepdim, dtype=dtype)
+
+
+# ---- the view a diagonal is ----------------------------------------------------------------------
+class DiagonalStep(ViewStep):
+    """A diagonal of dims (dim1, dim2): move them last, cut the square block the diagonal runs
+    through, flatten it and keep every (L+1)-th element. Written back by the inverse: spread
+    the values at those places (Unstrided), pad the block back and WHERE with the parent."""
+
+    def __init__(self, dim1: int, dim2: int, offset: int) -> None:
+        self.dim1, self.dim2, self.offset = dim1, dim2, offset
+
+    def _plan(self, shape: tuple):
+        """(order, rows start, cols start, L) for a parent of `shape`."""
+        order = tuple(d for d in range(len(shape)) if d not in (self.dim1, self.dim2))
+        order += (self.dim1, self.dim2)
+        rows, cols = shape[self.dim1], shape[self.dim2]
+        row0, col0 = (0, self.offset) if self.offset >= 0 else (-self.offset, 0)
+        row0, col0 = min(row0, rows), min(col0, cols)  # an offset past the edge: empty
+        length = max(0, min(rows - row0, cols - col0))
+        return order, row0, col0, length
+
+    def _read(self, x, movement):
+        """The diagonal of x, with `movement` the permute/shrink/reshape/strided of TensorData or
+        of the Functions (the same steps, differentiable or not)."""
+        order, row0, col0, length = self._plan(x.shape)
+        permute, shrink, reshape, strided = movement
+        moved = permute(x, order)
+        bounds = tuple((0, s) for s in moved.shape[:-2]) + ((row0, row0 + length),
+                                                           (col0, col0 + length))
+        block = shrink(moved, bounds)
+        flat = reshape(block, moved.shape[:-2] + (length * length,))
+        return strided(flat, len(flat.shape) - 1, length, length + 1)
+
+    def apply(self, parent):
+        return self._read(parent, (
+            lambda x, order: Permute.apply(x, order=order),
+            lambda x, bounds: Shrink.apply(x, bounds=bounds),
+            lambda x, shape: Reshape.apply(x, shape=shape),
+            lambda x, axis, count, step: Strided.apply(x, axis=axis, start=0, count=count,
+                                                       step=step)))
+
+    def apply_data(self, data):
+        return self._read(data, (
+            lambda x, order: x.permute(order), lambda x, bounds: x.shrink(bounds),
+            lambda x, shape: x.reshape(shape),
+            lambda x, axis, count, step: x.strided(axis, 0, count, step)))
+
+    def write_back(self, parent, value):
+        order, row0, col0, length = self._plan(parent.shape)
+        moved_shape = tuple(parent.shape[d] for d in order)
+        padding = tuple((0, 0) for _ in moved_shape[:-2]) + (
+            (row0, moved_shape[-2] - row0 - length), (col0, moved_shape[-1] - col0 - length))
+        inverse = [0] * len(order)
+        for i, d in enumerate(order):
+            inverse[d] = i
+        inverse = tuple(inverse)
+
+        def place(x, unstrided, reshape, pad, permute):
+            spread = unstrided(x, len(x.shape) - 1, length + 1, length * length)
+            return permute(pad(reshape(spread, moved_shape[:-2] + (length, length)), padding),
+                           inverse)
+
+        placed = place(value,
+                       lambda x, axis, step, size: Unstrided.apply(x, axis=axis, start=0,
+                                                                   step=step, size=size),
+                       lambda x, shape: Reshape.apply(x, shape=shape),
+                       lambda x, padding: Pad.apply(x, padding=padding),
+                       lambda x, order: Permute.apply(x, order=order))
+        inside = place(TensorData.full(value.shape, True, dtypes.bool_, value._data.backend),
+                       lambda x, axis, step, size: x.unstrided(axis, 0, step, size),
+                       lambda x, shape: x.reshape(shape),
+                       lambda x, padding: x.pad(padding, False),
+                       lambda x, order: x.permute(order))
+        return Where.apply(parent._result_class._make(inside, None), placed, parent)
+
+    def layout(self, shape, strides, offset):
+        _, row0, col0, _ = self._plan(shape)
+        kept = tuple(s for d, s in enumerate(strides) if d not in (self.dim1, self.dim2))
+        first, second = strides[self.dim1], strides[self.dim2]
+        return kept + (first + second,), offset + row0 * first + col0 * second
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+def _check_dims(op: str, *pairs) -> None:
+    for tensor, ndim in pairs:
+        if not hasattr(tensor, "ndim") or tensor.ndim != ndim:
+            shapes = " and ".join(str(tuple(getattr(t, "shape", ()))) for t, _ in pairs)
+            raise RuntimeError(f"{op}: expected {ndim}-D tensors, got shapes {shapes}")
+
+
+def _scaled_sum(input, product, beta, alpha, op: str):
+    """beta * input + alpha * product; beta = 0 ignores input (its NaNs too), as PyTorch."""
+    if not hasattr(input, "shape"):
+        input = product._constant(input, product.dtype)
+    if tuple(input.shape) != tuple(product.shape):
+        try:
+            input = input.expand(product.shape)
+        except RuntimeError:
+            raise RuntimeError(f"{op}: input of shape {tuple(input.shape)} cannot be broadcast "
+                               f"to the product's shape {tuple(product.shape)}") from None
+    scaled = product if alpha == 1 else product * alpha
+    if beta == 0:
+        return scaled
+    return (input if beta == 1 else input * beta) + scaled
+
+
+# ---- torch.linalg -------------------------------------------------------------------------------
+def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None):
+    """(sum |x|^ord)^(1/ord) over dim (every element when None); ord inf/-inf: the largest/
+    smallest |x|; ord 0: the number of non-zero elements. The gradient at a zero norm is 0,
+    as PyTorch's (the formula's would be 0/0)."""
+    if dtype is not None:
+        x = x.to(dtype)
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"linalg.vector_norm: expected a floating point tensor as input, got "
+                           f"{x.dtype.name}")
+    if isinstance(ord, str) or not isinstance(ord, (int, float)):
+        raise RuntimeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+    magnitude = x.abs()
+    if ord == math.inf:
+        return magnitude.amax(dim, keepdim) if x.numel() else magnitude.sum(dim, keepdim)
+    if ord == -math.inf:
+        return magnitude.amin(dim, keepdim)
+    if ord == 0:
+        return (x != 0).to(x.dtype).sum(dim, keepdim)
+    if ord == 1:
+        return magnitude.sum(dim, keepdim)
+    total = (x * x if ord == 2 else magnitude ** ord).sum(dim, keepdim)
+    positive = total > 0
+    root = total.where(positive, 1)
+    root = root.sqrt() if ord == 2 else root ** (1 / ord)
+    return root.where(positive, 0 if ord > 0 else math.inf)
+
+
+def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None):
+    """'fro' and the norms of the column sums (ord 1, -1) and row sums (inf, -inf) of |x|.
+    ord 2, -2 and 'nuc' need singular values, which edugrad does not compute."""
+    if x.ndim < 2:
+        raise RuntimeError(f"linalg.matrix_norm: expected a tensor of 2 or more dims, got shape "
+                           f"{tuple(x.shape)}")
+    rows, cols = (x._dim(d, "linalg.matrix_norm") for d in dim)
+    if ord == "fro":
+        return vector_norm(x, 2, (rows, cols), keepdim, dtype=dtype)
+    if ord in (1, -1, math.inf, -math.inf):
+        summed, reduced = (rows, cols) if ord in (1, -1) else (cols, rows)  # 1: column sums
+        sums = vector_norm(x, 1, summed, keepdim=True, dtype=dtype)
+        out = sums.amax(reduced, keepdim=True) if ord > 0 else sums.amin(reduced, keepdim=True)
+        return out if keepdim else out.squeeze((rows, cols))
+    raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} is not implemented (needs "
+                              "singular values); use 'fro', 1, -1, inf or -inf")
+
+
+def norm(x, ord=None, dim=None, keepdim: bool = False, *, dtype=None):
+    """torch.linalg.norm: with ord None, the 2-norm of the elements (over dim); with ord given,
+    a vector norm for one dim (or a 1-D input) and a matrix norm for two (or a 2-D input)."""
+    if isinstance(dim, int):
+        dim = (dim,)
+    if ord is None:
+        return vector_norm(x, 2, dim, keepdim, dtype=dtype)
+    if dim is None:
+        if x.ndim not in (1, 2):
+            raise RuntimeError(f"linalg.norm: with ord={ord!r} and no dim, the input must be 1-D "
+                               f"or 2-D, got shape {tuple(x.shape)}")
+        dim = tuple(range(x.ndim))
+    if len(dim) == 1:
+        return vector_norm(x, ord, dim, keepdim, dtype=dtype)
+    if len(dim) == 2:
+        return matrix_norm(x, ord, dim, keepdim, dtype=dtype)
+    raise RuntimeError(f"linalg.norm: dim must have 1 or 2 entries, got {dim}")
+
+
+# ---- einsum ----------------------------------------------------------------------------------------
+def einsum(equation: str, *operands):
+    """torch.einsum / numpy.einsum on equation strings: implicit and explicit ('->') outputs,
+    '...' for broadcast dims, a label repeated within an operand for its diagonal."""
+    if not isinstance(equation, str):  # einsum(x, [0, 1], y, [1, 2], [0, 2]): sublists
+        equation, operands = _from_sublists((equation,) + operands)
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise RuntimeError("einsum: expected at least one operand")
+    inputs, output = _parse(equation.replace(" ", ""), operands)
+    dtype = operands[0].dtype
+    for t in operands[1:]:
+        dtype = dtypes.result_type((dtype, 1), (t.dtype, 1))
+    terms = []
+    for tensor, labels in zip(operands, inputs):
+        tensor = tensor.to(dtype)
+        tensor, labels = _take_diagonals(tensor, labels)
+        terms.append((tensor, labels))
+    sizes = _label_sizes(terms, equation)
+    for i, (tensor, labels) in enumerate(terms):  # sum what only this operand has
+        elsewhere = set(output).union(*(set(l) for j, (_, l) in enumerate(terms) if j != i))
+        terms[i] = _sum_out(tensor, labels, [l for l in labels if l not in elsewhere])
+    tensor, labels = terms[0]
+    for k in range(1, len(terms)):
+        needed = set(output).union(*(set(l) for _, l in terms[k + 1:]))
+        tensor, labels = _contract(tensor, labels, *terms[k], needed, sizes)
+    tensor, labels = _sum_out(tensor, labels, [l for l in labels if l not in output])
+    return tensor.permute(*[labels.index(l) for l in output]) if labels != output else tensor
+
+
+def _from_sublists(args):
+    """NumPy's other form: operand, sublist, operand, sublist, ..., [output sublist]; the ints
+    0..51 name the dims (as letters a..zA..Z here) and Ellipsis stands for '...'."""
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+    def spelled(sublist):
+        try:
+            return "".join("..." if d is Ellipsis else letters[d] for d in sublist)
+        except (IndexError, TypeError):
+            raise RuntimeError(f"einsum: sublist {sublist!r} must hold ints in [0, 52) or "
+                               "Ellipsis") from None
+
+    operands, inputs = args[0::2], args[1::2]
+    output = None
+    if len(operands) > len(inputs):  # an odd count: the last one is the output sublist
+        operands, output = operands[:-1], operands[-1]
+    equation = ",".join(spelled(s) for s in inputs)
+    if output is not None:
+        equation += "->" + spelled(output)
+    return equation, tuple(operands)
+
+
+def _parse(equation: str, operands):
+    """Each operand's labels and the output's, as lists; '...' dims get labels 0, 1, ..."""
+    left, arrow, right = equation.partition("->")
+    parts = left.split(",")
+    if len(parts) != len(operands):
+        raise RuntimeError(f"einsum: equation {equation!r} has {len(parts)} operands, got "
+                           f"{len(operands)} tensors")
+    ellipsis = 0
+    for part, t in zip(parts, operands):
+        letters = len(part.replace("...", ""))
+        if "..." in part:
+            ellipsis = max(ellipsis, t.ndim - letters)
+        if (t.ndim != letters and "..." not in part) or t.ndim < letters:
+            raise RuntimeError(f"einsum: operand {part!r} has {letters} labels but the tensor "
+                               f"has shape {tuple(t.shape)}")
+    inputs = []
+    for part, t in zip(parts, operands):
+        _check_letters(part, equation)
+        before, dots, after = part.partition("...")
+        count = t.ndim - len(before) - len(after)
+        broadcast = list(range(ellipsis - count, ellipsis)) if dots else []
+        inputs.append(list(before) + broadcast + list(after))
+    if arrow:
+        _check_letters(right, equation)
+        before, dots, after = right.partition("...")
+        output = list(before) + (list(range(ellipsis)) if dots else []) + list(after)
+        seen = [l for ls in inputs for l in ls]
+        for label in output:
+            if output.count(label) > 1:
+                raise RuntimeError(f"einsum: output label {label!r} appears more than once in "
+                                   f"{equation!r}")
+            if label not in seen:
+                raise RuntimeError(f"einsum: output label {label!r} does not appear in any "
+                                   f"operand of {equation!r}")
+    else:  # implicit: broadcast dims, then the letters that occur once, in alphabetical order
+        letters = [l for ls in inputs for l in ls if isinstance(l, str)]
+        output = list(range(ellipsis)) + sorted(l for l in set(letters) if letters.count(l) == 1)
+    return inputs, output
+
+
+def _check_letters(part: str, equation: str) -> None:
+    rest = part.replace("...", "", 1)
+    if any(not c.isalpha() for c in rest):
+        raise RuntimeError(f"einsum: invalid subscript {part!r} in {equation!r} (letters and one "
+                           "'...' only)")
+
+
+def _take_diagonals(tensor, labels):
+    """'ii' -> the diagonal: a repeated label keeps one dim, the diagonal, at the end."""
+    labels = list(labels)
+    while len(set(labels)) != len(labels):
+        label = next(l for l in labels if labels.count(l) > 1)
+        first = labels.index(label)
+        second = labels.index(label, first + 1)
+        if tensor.shape[first] != tensor.shape[second]:
+            raise RuntimeError(f"einsum: label {label!r} has sizes {tensor.shape[first]} and "
+                               f"{tensor.shape[second]} in one operand")
+        tensor = tensor.diagonal(0, first, second)
+        labels = [l for i, l in enumerate(labels) if i not in (first, second)] + [label]
+    return tensor, labels
+
+
+def _label_sizes(terms, equation: str) -> dict:
+    sizes = {}
+    for tensor, labels in terms:
+        for label, size in zip(labels, tensor.shape):
+            known = sizes.get(label, 1)
+            if size != 1 and known != 1 and size != known:
+                raise RuntimeError(f"einsum: label {label!r} has sizes {known} and {size} in "
+                                   f"{equation!r}")
+            sizes[label] = size if known == 1 else known
+    return sizes
+
+
+def _sum_out(tensor, labels, gone):
+    if not gone:
+        return tensor, labels
+    axes = tuple(labels.index(l) for l in gone)
+    return tensor.sum(axes), [l for l in labels if l not in gone]
+
+
+def _contract(a, a_labels, b, b_labels, needed: set, sizes: dict):
+    """a and b as one tensor: shared labels still needed are batch dims, shared ones not
+    needed are contracted by matmul, the rest are rows (a) and columns (b)."""
+    shared = [l for l in a_labels if l in b_labels]
+    batch = [l for l in shared if l in needed]
+    summed = [l for l in shared if l not in needed]
+    rows = [l for l in a_labels if l not in shared]
+    cols = [l for l in b_labels if l not in shared]
+
+    def arranged(t, labels, order):
+        t = t.permute(*[labels.index(l) for l in order])
+        return t.expand(*[sizes[l] for l in order])  # size-1 dims broadcast, as '...' allows
+
+    def size(group):
+        return math.prod(sizes[l] for l in group)
+
+    left = arranged(a, a_labels, batch + rows + summed).reshape(size(batch), size(rows), size(summed))
+    right = arranged(b, b_labels, batch + summed + cols).reshape(size(batch), size(summed), size(cols))
+    if left.dtype.is_floating_point:
+        product = left.matmul(right)
+    else:  # MATMUL is for floats: integers multiply and sum, as matmul's composition does
+        product = (left.unsqueeze(-1) * right.unsqueeze(1)).sum(2)
+    out = product.reshape(*[sizes[l] for l in batch + rows + cols])
+    return out, batch + rows + cols
