@@ -293,6 +293,12 @@ class Module:
     def double(self) -> "Module":
         return self.to(dtypes.float64)
 
+    def half(self) -> "Module":
+        return self.to(_floating_dtype("float16", "half"))
+
+    def bfloat16(self) -> "Module":
+        return self.to(_floating_dtype("bfloat16", "bfloat16"))
+
     def cpu(self) -> "Module":
         return self.to("cpu")
 
@@ -512,6 +518,15 @@ class _BackwardHooks:
                 grad_input = list(result)
         self._reset(len(grad_input))
         return grad_input
+
+
+def _floating_dtype(name: str, method: str):
+    """The dtype named `name`, found when it is called: half() and bfloat16() work as soon as
+    edugrad.dtypes defines the dtype, with no change here."""
+    dtype = getattr(dtypes, name, None)
+    if dtype is None:
+        raise TypeError(f"Module.{method}: edugrad has no {name} dtype in this version")
+    return dtype
 
 
 def _join(prefix: str, name: str) -> str:
