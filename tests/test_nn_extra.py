@@ -119,6 +119,9 @@ LAYERS = {
     "conv2d_depthwise": (lambda nn: nn.Conv2d(3, 6, 3, groups=3, bias=False), [real(2, 3, 5, 5)]),
     "conv2d_replicate": (lambda nn: nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode="replicate"),
                          [real(1, 2, 4, 5)]),
+    "conv2d_same_reflect_dilated": (
+        lambda nn: nn.Conv2d(2, 3, (2, 3), padding="same", dilation=(1, 2),
+                             padding_mode="reflect"), [real(1, 2, 5, 6)]),
     "conv_transpose2d": (lambda nn: nn.ConvTranspose2d(3, 4, 3), [real(2, 3, 4, 5)]),
     "conv_transpose2d_stride_padding": (
         lambda nn: nn.ConvTranspose2d(3, 2, (3, 4), stride=2, padding=(1, 2), output_padding=1),
@@ -248,6 +251,15 @@ FUNCTIONS = {
         lambda F, x: F.interpolate(x, scale_factor=(1.5, 0.75), mode="bilinear"),
         [real(1, 2, 4, 5)]),
     "interpolate_linear": (lambda F, x: F.interpolate(x, size=9, mode="linear"), [real(2, 3, 4)]),
+    "interpolate_area": (lambda F, x: F.interpolate(x, size=(3, 2), mode="area"),
+                         [real(2, 3, 7, 5)]),
+    "interpolate_area_1d": (lambda F, x: F.interpolate(x, scale_factor=0.5, mode="area"),
+                            [real(2, 3, 7)]),
+    "interpolate_nearest_exact": (
+        lambda F, x: F.interpolate(x, scale_factor=(1.7, 0.6), mode="nearest-exact"),
+        [real(1, 2, 5, 6)]),
+    "interpolate_nearest_exact_1d": (lambda F, x: F.interpolate(x, size=11, mode="nearest-exact"),
+                                     [real(1, 2, 4)]),
     "adaptive_avg_pool2d_f": (lambda F, x: F.adaptive_avg_pool2d(x, (5, 2)), [real(2, 11, 6)]),
     "adaptive_max_pool2d_f": (lambda F, x: F.adaptive_max_pool2d(x, (3, None)), [real(2, 2, 7, 3)]),
     "conv1d_f": (lambda F, x, w, b: F.conv1d(x, w, b, stride=2, groups=2),
@@ -419,12 +431,13 @@ def test_adaptive_pools_drawn_sizes_match_torch(torch, size, out, seed):
        target=st.one_of(st.tuples(st.integers(1, 9), st.integers(1, 9)),
                         st.tuples(st.sampled_from([0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 0.7, 1.3]),
                                   st.sampled_from([0.5, 1.0, 1.75, 2.0, 4.0, 0.6]))),
-       mode=st.sampled_from(["nearest", "bilinear-false", "bilinear-true"]),
+       mode=st.sampled_from(["nearest", "nearest-exact", "area", "bilinear-false",
+                             "bilinear-true"]),
        one_dim=st.booleans(), dtype=st.sampled_from(["float32", "float64"]),
        seed=st.integers(0, 99))
 def test_interpolate_drawn_sizes_match_torch(torch, size, target, mode, one_dim, dtype, seed):
     """2-D (nearest, bilinear) and 1-D (nearest, linear) resizes by size or by scale."""
-    mode, _, align = mode.partition("-")
+    mode, _, align = mode.partition("-") if "bilinear" in mode else (mode, "", "")
     if one_dim:
         size, target, mode = size[:1], target[:1], "linear" if mode == "bilinear" else mode
     options = dict(mode=mode, align_corners=None if not align else align == "true")

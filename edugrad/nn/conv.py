@@ -70,9 +70,14 @@ class _ConvNd(Module):
 
     def _padded(self, input):
         """padding_mode other than zeros: pad the input by that mode first (PyTorch's way)."""
-        if self.padding_mode == "zeros" or isinstance(self.padding, str):
+        if self.padding_mode == "zeros" or self.padding == "valid":
             return input, self.padding
-        amounts = tuple(p for size in reversed(self.padding) for p in (size, size))
+        if self.padding == "same":  # the odd one goes after, as F.conv2d's 'same' does
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            pairs = [(total // 2, total - total // 2) for total in totals]
+        else:
+            pairs = [(size, size) for size in self.padding]
+        amounts = tuple(p for pair in reversed(pairs) for p in pair)
         return F.pad(input, amounts, mode=self.padding_mode), 0
 
     def extra_repr(self) -> str:

@@ -1,6 +1,7 @@
 """Resampling: F.interpolate (nearest, linear, bilinear) and F.pad's non-constant modes.
 
-Layer: nn (top). Imports edugrad.tensor and edugrad.function; never NumPy.
+Layer: nn (top). Imports edugrad.tensor, edugrad.function and functional_conv (for 'area');
+never NumPy.
 
 Both pick, for every output position along a dim, which input positions it reads: a list of
 indices (and, for linear modes, two indices and a weight), computed in plain Python once per
@@ -16,6 +17,7 @@ import struct
 
 from edugrad import dtypes
 from edugrad.function import Take
+from edugrad.nn.functional_conv import adaptive_avg_pool1d, adaptive_avg_pool2d
 from edugrad.tensor import Tensor
 
 
@@ -96,6 +98,13 @@ def _nearest_indices(size: int, out: int, scale: float | None, exact_cases: bool
     return [min(int(math.floor(_float32(j * step))), size - 1) for j in range(out)]
 
 
+def _nearest_exact_indices(size: int, out: int, scale: float | None) -> list:
+    # PyTorch's 'nearest-exact': the pixel whose centre is nearest, src = floor((dst + 0.5) * s)
+    step = _float32(1.0 / scale if scale else size / out)
+    return [min(int(math.floor(_float32(_float32(j + 0.5) * step))), size - 1)
+            for j in range(out)]
+
+
 def _linear_weights(size: int, out: int, scale: float | None, align_corners: bool):
     """Left index, right index and the right one's weight for every output position."""
     if align_corners:
@@ -119,30 +128,37 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
                 recompute_scale_factor: bool | None = None, antialias: bool = False) -> Tensor:
     """Resize the spatial dims (all after N, C) to `size`, or by `scale_factor`.
 
-    mode 'nearest' copies the pixel each output position falls in; 'linear' (3D input) and
-    'bilinear' (4D) mix the two nearest pixels by distance, with align_corners as PyTorch
-    defines it (False: pixels are squares, True: the corner pixels' centres align).
+    mode 'nearest' copies the pixel each output position falls in ('nearest-exact': the pixel
+    whose centre is nearest); 'linear' (3D input) and 'bilinear' (4D) mix the two nearest
+    pixels by distance, with align_corners as PyTorch defines it (False: pixels are squares,
+    True: the corner pixels' centres align); 'area' averages (adaptive average pooling).
     """
     dims = input.ndim - 2
-    expected = {"nearest": (1, 2, 3), "linear": (1,), "bilinear": (2,)}
+    expected = {"nearest": (1, 2, 3), "nearest-exact": (1, 2, 3), "linear": (1,),
+                "bilinear": (2,), "area": (1, 2)}
     if mode not in expected:
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not implemented (nearest, "
-                                  "linear, bilinear are)")
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not implemented ("
+                                  f"{', '.join(expected)} are)")
     if dims not in expected[mode]:
         raise NotImplementedError(f"interpolate: got {input.ndim}D input, but {mode} mode needs "
                                   f"{' or '.join(str(d + 2) + 'D' for d in expected[mode])} "
                                   f"(input of shape {tuple(input.shape)})")
-    if mode == "nearest" and align_corners is not None:
+    if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
         raise ValueError("align_corners option can only be set with the interpolating modes: "
                          "linear | bilinear | bicubic | trilinear")
     if antialias:
         raise NotImplementedError("interpolate: antialias is not implemented")
     sizes, scales = _target_sizes(input, size, scale_factor, recompute_scale_factor)
+    if mode == "area":  # the mean over each output pixel's share: adaptive average pooling
+        return (adaptive_avg_pool1d if dims == 1 else adaptive_avg_pool2d)(input, sizes)
     output = input
     for i, (out, scale) in enumerate(zip(sizes, scales)):
         dim, length = 2 + i, input.shape[2 + i]
         if mode == "nearest":
             output = _take(output, dim, _nearest_indices(length, out, scale, dims > 1))
+            continue
+        if mode == "nearest-exact":
+            output = _take(output, dim, _nearest_exact_indices(length, out, scale))
             continue
         if out == length:  # PyTorch leaves a dim that keeps its size alone, whatever the scale
             continue
