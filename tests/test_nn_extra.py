@@ -131,6 +131,19 @@ LAYERS = {
                                       bias=False), [real(1, 4, 3, 4)]),
     "conv_transpose2d_unbatched": (lambda nn: nn.ConvTranspose2d(2, 3, 2, stride=2),
                                    [real(2, 3, 3)]),
+    "conv_transpose1d": (lambda nn: nn.ConvTranspose1d(4, 6, 3, stride=2, padding=1,
+                                                       output_padding=1, groups=2, dilation=2),
+                         [real(2, 4, 5)]),
+    "conv_transpose1d_unbatched": (lambda nn: nn.ConvTranspose1d(2, 3, 2), [real(2, 4)]),
+    "max_pool1d": (lambda nn: nn.MaxPool1d(3, stride=2, padding=1), [real(2, 3, 9)]),
+    "max_pool1d_unbatched": (lambda nn: nn.MaxPool1d(2), [real(3, 7)]),
+    "avg_pool1d": (lambda nn: nn.AvgPool1d(2), [real(2, 3, 7)]),
+    "avg_pool1d_exclude_padding": (lambda nn: nn.AvgPool1d(3, 1, 1, count_include_pad=False),
+                                   [real(2, 3, 5)]),
+    "instance_norm1d": (lambda nn: nn.InstanceNorm1d(3, affine=True), [real(2, 3, 6)]),
+    "instance_norm1d_stats_unbatched": (
+        lambda nn: nn.InstanceNorm1d(3, track_running_stats=True), [real(3, 6)]),
+    "dropout1d_p0": (lambda nn: nn.Dropout1d(0.0), [real(2, 3, 4)]),
     "adaptive_avg_pool1d": (lambda nn: nn.AdaptiveAvgPool1d(4), [real(2, 3, 10)]),
     "adaptive_avg_pool1d_unbatched": (lambda nn: nn.AdaptiveAvgPool1d(3), [real(3, 7)]),
     "adaptive_avg_pool2d": (lambda nn: nn.AdaptiveAvgPool2d((3, 4)), [real(2, 3, 7, 9)]),
@@ -575,6 +588,11 @@ def test_dropout2d_drops_whole_channels():
     assert layer(x) is x
     with pytest.warns(UserWarning, match="3D input to dropout2d"):
         F.dropout2d(edugrad.ones(2, 3, 4))
+    lengths = nn.Dropout1d(0.5)(edugrad.ones(30, 20, 6)).numpy()
+    assert np.all((lengths == 0).all(-1) | (lengths == 2).all(-1))  # whole (n, c) rows
+    assert 0.35 < (lengths[..., 0] == 0).mean() < 0.65
+    with pytest.raises(RuntimeError, match="dropout1d: Expected 2D or 3D input"):
+        F.dropout1d(edugrad.ones(2, 3, 4, 5))
 
 
 # ---- warnings and errors, as torch words them --------------------------------------------------

@@ -22,11 +22,11 @@ from edugrad.nn.activation import (
 )
 from edugrad.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from edugrad.nn.conv import (
-    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool2d, Conv1d,
-    Conv2d, ConvTranspose2d, MaxPool2d,
+    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
+    AvgPool2d, Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool2d,
 )
 from edugrad.nn.layers import (
-    CosineSimilarity, Dropout, Dropout2d, Embedding, Flatten, Identity, Linear, PairwiseDistance,
+    CosineSimilarity, Dropout, Dropout1d, Dropout2d, Embedding, Flatten, Identity, Linear, PairwiseDistance,
     Unflatten, Upsample,
 )
 from edugrad.nn.loss import (
@@ -34,7 +34,9 @@ from edugrad.nn.loss import (
     MSELoss, NLLLoss, SmoothL1Loss, TripletMarginLoss,
 )
 from edugrad.nn.module import Module
-from edugrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
+from edugrad.nn.normalization import (
+    BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm,
+)
 from edugrad.nn.parameter import Parameter
 from edugrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from edugrad.nn.transformer import (
@@ -57,4 +59,5 @@ __all__ = [
     "GroupNorm", "InstanceNorm2d", "Dropout2d", "Upsample", "CosineSimilarity",
     "PairwiseDistance", "PReLU", "Softplus", "Mish", "Hardtanh", "ReLU6", "Softmax2d",
     "SmoothL1Loss", "HuberLoss", "KLDivLoss", "MarginRankingLoss", "TripletMarginLoss",
+    "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "InstanceNorm1d", "Dropout1d",
 ]

@@ -26,10 +26,11 @@ from edugrad.function import Linear as LinearFunction  # x @ W.T + b as one op
 from edugrad.math import where
 from edugrad.nn.functional_conv import (
     _check_like_input, adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
-    adaptive_max_pool2d, avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d,
+    adaptive_max_pool2d, avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d,
+    conv_transpose2d, max_pool1d, max_pool2d,
 )
 from edugrad.nn.functional_extra import (
-    cosine_similarity, dropout2d, group_norm, hardtanh, instance_norm, mish, normalize,
+    cosine_similarity, dropout1d, dropout2d, group_norm, hardtanh, instance_norm, mish, normalize,
     pairwise_distance, prelu, relu6, softplus,
 )
 from edugrad.nn.functional_loss import (
@@ -48,7 +49,8 @@ __all__ = [
     "adaptive_max_pool1d", "adaptive_max_pool2d", "hardtanh", "relu6", "softplus", "mish",
     "prelu", "normalize", "cosine_similarity", "pairwise_distance", "group_norm",
     "instance_norm", "dropout2d", "interpolate", "upsample", "smooth_l1_loss", "huber_loss",
-    "kl_div", "margin_ranking_loss", "triplet_margin_loss",
+    "kl_div", "margin_ranking_loss", "triplet_margin_loss", "max_pool1d", "avg_pool1d",
+    "conv_transpose1d", "dropout1d",
 ]
 
 # `inplace=` is accepted everywhere PyTorch has it; edugrad always returns a new tensor.

@@ -382,3 +382,42 @@ def _adaptive_max(input: Tensor, dim: int, out: int) -> Tensor:
         windows = moved.narrow(0, start, end - start).reshape(end - start, -1)
         pieces.append(WindowMax.apply(windows).reshape((1,) + rest))
     return cat(pieces, 0).movedim(0, dim)
+
+
+# ---- 1-D pooling and transposed convolution: the 2-D ones on a (N, C, 1, L) view ---------------
+def _as_2d(input: Tensor, op: str) -> Tensor:
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"{op}: expected a 2D (C, L) or 3D (N, C, L) input, got shape "
+                           f"{tuple(input.shape)}")
+    return input.unsqueeze(-2)
+
+
+def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+    """The maximum of each window along the last dim (stride defaults to the kernel size)."""
+    stride = kernel_size if stride is None or stride == [] or stride == () else stride
+    return max_pool2d(_as_2d(input, "max_pool1d"), (1, _single(kernel_size, "kernel_size")),
+                      (1, _single(stride, "stride")), (0, _single(padding, "padding")),
+                      (1, _single(dilation, "dilation")), ceil_mode,
+                      return_indices).squeeze(-2)
+
+
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """The mean of each window along the last dim."""
+    stride = kernel_size if stride is None or stride == [] or stride == () else stride
+    return avg_pool2d(_as_2d(input, "avg_pool1d"), (1, _single(kernel_size, "kernel_size")),
+                      (1, _single(stride, "stride")), (0, _single(padding, "padding")),
+                      ceil_mode, count_include_pad).squeeze(-2)
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """conv_transpose2d on the (N, C, 1, L) view with a (C, OC/groups, 1, K) weight."""
+    if weight.ndim != 3:
+        raise RuntimeError(f"conv_transpose1d: expected a 3D weight, got shape "
+                           f"{tuple(weight.shape)}")
+    return conv_transpose2d(_as_2d(input, "conv_transpose1d"), weight.unsqueeze(2), bias,
+                            (1, _single(stride, "stride")), (0, _single(padding, "padding")),
+                            (0, _single(output_padding, "output_padding")), groups,
+                            (1, _single(dilation, "dilation"))).squeeze(-2)

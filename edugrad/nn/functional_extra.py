@@ -1,5 +1,5 @@
 """More of nn.functional: bounded and smooth activations, PReLU, vector norms and distances,
-group and instance normalization, channel dropout.
+group and instance normalization, channel dropout (1-D and 2-D).
 
 Layer: nn (top). Imports the Tensor layer (tensor, math, factories, autograd); never NumPy.
 All are compositions of Tensor operations, so their gradients need no code of their own;
@@ -186,6 +186,28 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
                       "to interpret the input as one without a batch dimension, i.e. shape "
                       "(C, H, W). To maintain the 1D channel-wise dropout behavior, please "
                       "switch to using dropout1d instead.", stacklevel=3)
+    return _channel_dropout(input, p, training)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of a (N, C, L) or (C, L) input with probability p."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D "
+                           f"input of shape {tuple(input.shape)}. Note that dropout1d exists to "
+                           "provide channel-wise dropout on inputs with 1 spatial dimension, a "
+                           "channel dimension, and an optional batch dimension (i.e. 2D or 3D "
+                           "inputs).")
+    if input.ndim == 2:
+        return dropout1d(input.unsqueeze(0), p, training).squeeze(0)
+    return _channel_dropout(input, p, training)
+
+
+def _channel_dropout(input: Tensor, p: float, training: bool) -> Tensor:
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return input
     if p == 1:

@@ -1,4 +1,5 @@
-"""Basic layers: Identity, Linear, Flatten, Unflatten, Dropout, Dropout2d, Embedding, Upsample,
+"""Basic layers: Identity, Linear, Flatten, Unflatten, Dropout, Dropout1d, Dropout2d,
+Embedding, Upsample,
 CosineSimilarity, PairwiseDistance.
 
 Layer: nn (top). Imports edugrad.factories, edugrad.autograd and the nn modules it builds on.
@@ -136,6 +137,13 @@ class Dropout2d(Dropout):
 
     def forward(self, input):
         return F.dropout2d(input, self.p, self.training)
+
+
+class Dropout1d(Dropout):
+    """Zero whole channels of a (N, C, L) input with probability p while training."""
+
+    def forward(self, input):
+        return F.dropout1d(input, self.p, self.training)
 
 
 class Upsample(Module):

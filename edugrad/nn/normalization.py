@@ -1,4 +1,4 @@
-"""Normalization layers: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, InstanceNorm2d.
+"""Normalization layers: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, InstanceNorm1d/2d.
 
 Layer: nn (top). Imports edugrad.factories, edugrad.autograd and the nn modules it builds on.
 
@@ -177,9 +177,11 @@ class GroupNorm(Module):
                 f"bias={self.bias is not None}")
 
 
-class InstanceNorm2d(_BatchNorm):
-    """Normalize each channel of each (N, C, H, W) sample over its H*W positions. PyTorch's
-    defaults differ from BatchNorm's: affine=False, track_running_stats=False."""
+class _InstanceNorm(_BatchNorm):
+    """Normalize each channel of each sample over its spatial positions. PyTorch's defaults
+    differ from BatchNorm's: affine=False, track_running_stats=False."""
+
+    spatial_dims = 2
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = False, track_running_stats: bool = False, device=None,
@@ -188,20 +190,32 @@ class InstanceNorm2d(_BatchNorm):
                          dtype, bias=bias)
 
     def forward(self, input):
-        if input.ndim not in (3, 4):
-            raise ValueError(f"InstanceNorm2d: expected 3D or 4D input (got {input.ndim}D input "
-                             f"of shape {tuple(input.shape)})")
-        channels = input.shape[-3]
-        if channels != self.num_features:
+        name, unbatched = type(self).__name__, self.spatial_dims + 1
+        if input.ndim not in (unbatched, unbatched + 1):
+            raise ValueError(f"{name}: expected {unbatched}D or {unbatched + 1}D input (got "
+                             f"{input.ndim}D input of shape {tuple(input.shape)})")
+        channel_dim = input.ndim - unbatched
+        if input.shape[channel_dim] != self.num_features:
             if self.affine:
-                raise ValueError(f"InstanceNorm2d: expected input's size at dim={input.ndim - 3}"
-                                 f" to match num_features ({self.num_features}), but got: "
-                                 f"{channels} (input of shape {tuple(input.shape)}).")
-            warnings.warn(f"input's size at dim={input.ndim - 3} does not match num_features. "
+                raise ValueError(f"{name}: expected input's size at dim={channel_dim} to match "
+                                 f"num_features ({self.num_features}), but got: "
+                                 f"{input.shape[channel_dim]} (input of shape "
+                                 f"{tuple(input.shape)}).")
+            warnings.warn(f"input's size at dim={channel_dim} does not match num_features. "
                           "You can silence this warning by not passing in num_features, which "
                           "is not used because affine=False", stacklevel=2)
-        batched = input if input.ndim == 4 else input.unsqueeze(0)
+        batched = input if input.ndim == unbatched + 1 else input.unsqueeze(0)
         output = F.instance_norm(batched, self.running_mean, self.running_var, self.weight,
                                  self.bias, self.training or not self.track_running_stats,
                                  0.0 if self.momentum is None else self.momentum, self.eps)
-        return output if input.ndim == 4 else output.squeeze(0)
+        return output if input.ndim == unbatched + 1 else output.squeeze(0)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """InstanceNorm over (N, C, L) inputs (or unbatched (C, L)): statistics over L."""
+
+    spatial_dims = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """InstanceNorm over (N, C, H, W) inputs (or unbatched (C, H, W)): statistics over H, W."""
