@@ -231,6 +231,18 @@ def test_layer_matches_torch(torch, name, training, dtype):
     assert repr(ours) == repr(theirs).replace("torch.", "edugrad."), name
 
 
+def test_conv_transpose_output_size_picks_the_output_padding(torch):
+    make = lambda nn: nn.ConvTranspose2d(2, 3, 3, stride=(3, 2), padding=1)  # noqa: E731
+    ours, theirs = build_pair(torch, make, "float64")
+    forward = lambda layer, x: layer(x, output_size=[2, 3, 11, 8])  # noqa: E731
+    run_pair(torch, lambda x: forward(ours, x), lambda x: forward(theirs, x), [real(2, 2, 4, 4)],
+             "float64", "output_size")
+    with pytest.raises(ValueError, match="valid sizes range from 10 to 12"):
+        ours(edugrad.zeros(2, 2, 4, 4), output_size=(7, 8))
+    layer = nn.ConvTranspose1d(2, 2, 3, stride=2)
+    assert layer(edugrad.zeros(1, 2, 5), output_size=[12]).shape == (1, 2, 12)
+
+
 def test_instance_norm_running_stats_then_eval(torch):
     """Three training steps move the running stats; evaluation then normalizes with them."""
     make = lambda nn: nn.InstanceNorm2d(3, affine=True, track_running_stats=True)  # noqa: E731

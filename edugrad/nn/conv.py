@@ -80,6 +80,28 @@ class _ConvNd(Module):
         amounts = tuple(p for pair in reversed(pairs) for p in pair)
         return F.pad(input, amounts, mode=self.padding_mode), 0
 
+    def _output_padding(self, input, output_size) -> tuple:
+        """A transposed conv's output size is ambiguous by up to stride - 1: forward's
+        output_size picks one, as output_padding would."""
+        if output_size is None:
+            return self.output_padding
+        output_size = tuple(output_size)[-self.dims:]
+        if len(output_size) != self.dims:
+            raise ValueError(f"{type(self).__name__}: output_size must have {self.dims} or "
+                             f"{self.dims + 2} elements, got {output_size!r}")
+        extra = []
+        for i, wanted in enumerate(output_size):
+            size = input.shape[input.ndim - self.dims + i]
+            smallest = ((size - 1) * self.stride[i] - 2 * self.padding[i]
+                        + self.dilation[i] * (self.kernel_size[i] - 1) + 1)
+            if not smallest <= wanted < smallest + self.stride[i]:
+                raise ValueError(f"{type(self).__name__}: requested an output size of "
+                                 f"{output_size}, but valid sizes range from {smallest} to "
+                                 f"{smallest + self.stride[i] - 1} (for an input of "
+                                 f"{tuple(input.shape)})")
+            extra.append(wanted - smallest)
+        return tuple(extra)
+
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
@@ -148,10 +170,9 @@ class ConvTranspose2d(_ConvNd):
                          groups, bias, padding_mode, device, dtype, output_padding)
 
     def forward(self, input, output_size=None):
-        if output_size is not None:
-            raise NotImplementedError("ConvTranspose2d: output_size is not implemented")
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, self.groups, self.dilation)
+                                  self._output_padding(input, output_size), self.groups,
+                                  self.dilation)
 
 
 class MaxPool2d(Module):
@@ -214,10 +235,9 @@ class ConvTranspose1d(_ConvNd):
                          groups, bias, padding_mode, device, dtype, output_padding)
 
     def forward(self, input, output_size=None):
-        if output_size is not None:
-            raise NotImplementedError("ConvTranspose1d: output_size is not implemented")
         return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, self.groups, self.dilation)
+                                  self._output_padding(input, output_size), self.groups,
+                                  self.dilation)
 
 
 class MaxPool1d(MaxPool2d):

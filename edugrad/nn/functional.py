@@ -7,7 +7,10 @@ The functions here are compositions of Tensor operations, so their gradients are
 construction and need no code of their own. Where a Function with its own derivative is used
 instead (each in edugrad/function.py), it says why: Erf behind GELU, because no primitive
 computes it; ColumnsProduct and WindowMax for convolution and max pooling (functional_conv.py);
-Linear for `linear`. Losses are in functional_loss.py; all are importable from here:
+Linear for `linear`. Convolution and pooling are in functional_conv.py, losses in
+functional_loss.py, the bounded activations, norms, distances and group/instance norm in
+functional_extra.py, interpolate and pad's reflect/replicate/circular modes (Take picks the
+rows) in functional_resample.py; all are importable from here:
 
     import edugrad.nn.functional as F
     loss = F.cross_entropy(F.linear(x, weight, bias), target)

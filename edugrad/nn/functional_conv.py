@@ -20,6 +20,12 @@ from the parts: the product's (the ColumnsProduct Function, in edugrad/function.
 columns' gradient, the reshapes and permutes undo themselves, and Unfold's backward is Fold:
 every input element adds up the gradients of the windows it was in.
 
+The transposed convolution runs these steps backwards (W^T @ x, then Fold); dilation is the
+same convolution with zeros spread between the kernel's taps, groups one convolution per group
+of channels, and the 1-D versions use the 2-D ones on a (N, C, 1, L) view. Adaptive pooling
+averages with a matrix product (A_h @ x @ A_w^T) and takes maxima with WindowMax, one dim at a
+time.
+
 Pooling reduces each window instead. The window dims go first, (KH*KW, N*C*OH*OW), so that the
 reduction combines a few long contiguous rows rather than many tiny windows.
 """
