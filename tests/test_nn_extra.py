@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import edugrad
 import edugrad.nn as nn
@@ -497,6 +498,51 @@ def test_pad_modes_drawn_amounts_match_torch(torch, size, amounts, mode, seed):
     if expected.numel() == 0:
         return
     _compare_function(torch, fn, [x], (mode, size, amounts))
+
+
+@settings(max_examples=25, deadline=None)
+@given(batch=st.integers(1, 3), groups=st.integers(1, 3), per_group=st.integers(1, 3),
+       spatial=st.lists(st.integers(1, 4), min_size=1, max_size=2), seed=st.integers(0, 99))
+def test_group_and_instance_norm_drawn_shapes_match_torch(torch, batch, groups, per_group,
+                                                         spatial, seed):
+    channels = groups * per_group
+    shape = (batch, channels, *spatial)
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(shape), rng.standard_normal(channels),
+              rng.standard_normal(channels)]
+    if per_group * int(np.prod(spatial)) > 1:  # a group of one value has no variance to use
+        _compare_function(torch, lambda F, x, w, b: F.group_norm(x, groups, w, b), arrays,
+                          ("group_norm", shape, groups))
+    if int(np.prod(spatial)) > 1:
+        _compare_function(torch, lambda F, x, w, b: F.instance_norm(x, weight=w, bias=b), arrays,
+                          ("instance_norm", shape))
+
+
+@settings(max_examples=25, deadline=None)
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=1, max_dims=3, min_side=1,
+                                            max_side=4), seed=st.integers(0, 99),
+       reduction=st.sampled_from(["mean", "sum", "none"]))
+def test_distances_and_losses_drawn_shapes_match_torch(torch, shapes, seed, reduction):
+    """Broadcasting shapes for the distances; the losses on equal shapes (torch warns else)."""
+    (a, b), result = shapes.input_shapes, shapes.result_shape
+    rng = np.random.default_rng(seed)
+    pair = [rng.standard_normal(a), rng.standard_normal(b)]
+    same_shape = [rng.standard_normal(result), rng.standard_normal(result) * 2]
+    cases = [
+        (lambda F, x, y: F.cosine_similarity(x, y, dim=-1), pair),
+        (lambda F, x, y: F.pairwise_distance(x, y), pair),
+        (lambda F, x, y: F.normalize(x * y, dim=-1), pair),
+        (lambda F, x, y: F.smooth_l1_loss(x, y, reduction=reduction, beta=0.5), same_shape),
+        (lambda F, x, y: F.huber_loss(x, y, reduction=reduction, delta=1.5), same_shape),
+        (lambda F, x, y: F.kl_div(x.log_softmax(-1), y.softmax(-1), reduction=reduction),
+         same_shape),
+        (lambda F, x, y: F.margin_ranking_loss(x, y, (y - x).sign(), 0.2, reduction=reduction),
+         same_shape),
+    ]
+    for i, (fn, arrays) in enumerate(cases):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # kl_div's 'mean' warning, from both
+            _compare_function(torch, fn, arrays, (i, a, b, reduction))
 
 
 # ---- hand-computed cases ---------------------------------------------------------------------------

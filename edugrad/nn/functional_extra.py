@@ -12,7 +12,7 @@ import warnings
 
 from edugrad.autograd import no_grad
 from edugrad.factories import rand
-from edugrad.math import where
+from edugrad.math import broadcast_shape, where
 from edugrad.tensor import Tensor
 
 
@@ -83,6 +83,8 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """sum(x1/||x1|| * x2/||x2||) along dim, each norm at least eps (PyTorch's formula, which
     divides before multiplying so that large vectors do not overflow)."""
+    shape = broadcast_shape(tuple(x1.shape), tuple(x2.shape), "cosine_similarity")
+    x1, x2 = x1.expand(*shape), x2.expand(*shape)  # first: a size-1 dim is a vector's length
     unit1 = x1 / _vector_norm(x1, 2, dim, True).clamp(min=eps)
     unit2 = x2 / _vector_norm(x2, 2, dim, True).clamp(min=eps)
     return (unit1 * unit2).sum(dim)
