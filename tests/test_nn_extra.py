@@ -737,3 +737,33 @@ def test_half_precision_dtypes_are_refused_until_they_exist():
     else:
         with pytest.raises(TypeError, match="Module.half: edugrad has no float16 dtype"):
             model.half()
+
+
+# ---- the pure-Python backend gives the NumPy one's values and gradients -------------------------
+BACKEND_CASES = {
+    "conv_transpose2d": (lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1), [(1, 2, 2, 3),
+                                                                                      (2, 2, 2, 2)]),
+    "conv1d_groups_dilation": (lambda x, w: F.conv1d(x.flatten(2), w.flatten(2), groups=2,
+                                                     dilation=2), [(1, 2, 2, 3), (2, 1, 2, 1)]),
+    "adaptive_pools": (lambda x: F.adaptive_avg_pool2d(x, (2, 2)) + F.adaptive_max_pool2d(x, 2),
+                       [(1, 2, 3, 4)]),
+    "interpolate_pad": (lambda x: F.pad(F.interpolate(x, size=(3, 5), mode="bilinear"),
+                                        (1, 2, 2, 1), mode="reflect"), [(1, 1, 2, 3)]),
+    "norms": (lambda x: F.group_norm(x, 2) + F.instance_norm(x), [(2, 2, 2, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", list(BACKEND_CASES))
+def test_python_backend_matches_numpy(name):
+    fn, shapes = BACKEND_CASES[name]
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal(shape) for shape in shapes]
+    results = {}
+    for device in ("cpu", "python"):
+        inputs = [edugrad.tensor(a, device=device, requires_grad=True) for a in arrays]
+        output = fn(*inputs)
+        output.backward(edugrad.ones(*output.shape, dtype=output.dtype, device=device))
+        results[device] = [output.detach().numpy()] + [t.grad.numpy() for t in inputs]
+    for mine, expected in zip(results["python"], results["cpu"]):
+        assert mine.shape == expected.shape
+        np.testing.assert_allclose(mine, expected, rtol=1e-9, atol=1e-12)
