@@ -174,6 +174,8 @@ LAYERS = {
         [real(1, 2, 3, 4)]),
     "upsample_bilinear_shrink": (lambda nn: nn.Upsample(size=(2, 3), mode="bilinear"),
                                  [real(1, 2, 5, 7)]),
+    "upsampling_nearest2d": (lambda nn: nn.UpsamplingNearest2d(scale_factor=2), [real(1, 2, 2, 3)]),
+    "upsampling_bilinear2d": (lambda nn: nn.UpsamplingBilinear2d(size=(4, 5)), [real(1, 2, 2, 3)]),
     "upsample_linear_align": (
         lambda nn: nn.Upsample(scale_factor=2.5, mode="linear", align_corners=True),
         [real(2, 2, 4)]),

@@ -27,7 +27,7 @@ from edugrad.nn.conv import (
 )
 from edugrad.nn.layers import (
     CosineSimilarity, Dropout, Dropout1d, Dropout2d, Embedding, Flatten, Identity, Linear, PairwiseDistance,
-    Unflatten, Upsample,
+    Unflatten, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d,
 )
 from edugrad.nn.loss import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MarginRankingLoss,
@@ -60,4 +60,5 @@ __all__ = [
     "PairwiseDistance", "PReLU", "Softplus", "Mish", "Hardtanh", "ReLU6", "Softmax2d",
     "SmoothL1Loss", "HuberLoss", "KLDivLoss", "MarginRankingLoss", "TripletMarginLoss",
     "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "InstanceNorm1d", "Dropout1d",
+    "UpsamplingNearest2d", "UpsamplingBilinear2d",
 ]

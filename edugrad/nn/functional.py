@@ -53,7 +53,7 @@ __all__ = [
     "prelu", "normalize", "cosine_similarity", "pairwise_distance", "group_norm",
     "instance_norm", "dropout2d", "interpolate", "upsample", "smooth_l1_loss", "huber_loss",
     "kl_div", "margin_ranking_loss", "triplet_margin_loss", "max_pool1d", "avg_pool1d",
-    "conv_transpose1d", "dropout1d",
+    "conv_transpose1d", "dropout1d", "upsample_nearest", "upsample_bilinear",
 ]
 
 # `inplace=` is accepted everywhere PyTorch has it; edugrad always returns a new tensor.
@@ -336,3 +336,16 @@ def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
     warnings.warn("nn.functional.upsample is deprecated. Use nn.functional.interpolate instead.",
                   stacklevel=2)
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    warnings.warn("nn.functional.upsample_nearest is deprecated. Use nn.functional.interpolate "
+                  "instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """interpolate(mode='bilinear', align_corners=True), as PyTorch's deprecated name does."""
+    warnings.warn("nn.functional.upsample_bilinear is deprecated. Use nn.functional.interpolate "
+                  "instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)

@@ -173,6 +173,20 @@ class Upsample(Module):
         return text + f", mode={self.mode!r}"
 
 
+class UpsamplingNearest2d(Upsample):
+    """Upsample with mode='nearest' (PyTorch's older name for it)."""
+
+    def __init__(self, size=None, scale_factor=None) -> None:
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """Upsample with mode='bilinear' and align_corners=True (PyTorch's older name for it)."""
+
+    def __init__(self, size=None, scale_factor=None) -> None:
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
 class CosineSimilarity(Module):
     """The cosine of the angle between x1 and x2 along `dim`."""
 
