@@ -182,7 +182,7 @@ def test_extra_repr_of_a_custom_module():
     assert repr(nested) == "Sequential(\n  (0): Scale(factor=3)\n)"
 
 
-# ---- the containers -------------------------------------------------------------------------------
+# ---- the containers ------------------------------------------------------------------------------
 def test_module_dict_behaves_like_torch(torch):
     for nn_module in (nn, torch.nn):
         d = nn_module.ModuleDict({"b": nn_module.ReLU(), "a": nn_module.Tanh()})

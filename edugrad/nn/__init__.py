@@ -26,8 +26,8 @@ from edugrad.nn.conv import (
     AvgPool2d, Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool2d,
 )
 from edugrad.nn.layers import (
-    CosineSimilarity, Dropout, Dropout1d, Dropout2d, Embedding, Flatten, Identity, Linear, PairwiseDistance,
-    Unflatten, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d,
+    CosineSimilarity, Dropout, Dropout1d, Dropout2d, Embedding, Flatten, Identity, Linear,
+    PairwiseDistance, Unflatten, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d,
 )
 from edugrad.nn.loss import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MarginRankingLoss,

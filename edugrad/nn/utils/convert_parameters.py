@@ -15,8 +15,8 @@ def _same_device(parameters, op: str) -> list:
     parameters = list(parameters)
     devices = {str(param.device) for param in parameters}
     if len(devices) > 1:
-        raise TypeError(f"{op}: found parameters on different devices ({', '.join(sorted(devices))})"
-                        ", this is currently not supported.")
+        raise TypeError(f"{op}: found parameters on different devices "
+                        f"({', '.join(sorted(devices))}), this is currently not supported.")
     return parameters
 
 
