@@ -7,7 +7,10 @@ The functions here are compositions of Tensor operations, so their gradients are
 construction and need no code of their own. Where a Function with its own derivative is used
 instead (each in edugrad/function.py), it says why: Erf behind GELU, because no primitive
 computes it; ColumnsProduct and WindowMax for convolution and max pooling (functional_conv.py);
-Linear for `linear`. Losses are in functional_loss.py; all are importable from here:
+Linear for `linear`. Convolution and pooling are in functional_conv.py, losses in
+functional_loss.py, the bounded activations, norms, distances and group/instance norm in
+functional_extra.py, interpolate and pad's reflect/replicate/circular modes (Take picks the
+rows) in functional_resample.py; all are importable from here:
 
     import edugrad.nn.functional as F
     loss = F.cross_entropy(F.linear(x, weight, bias), target)
@@ -24,11 +27,20 @@ from edugrad.factories import arange, rand
 from edugrad.function import Erf, Take
 from edugrad.function import Linear as LinearFunction  # x @ W.T + b as one op
 from edugrad.math import where
-from edugrad.nn.functional_conv import _check_like_input, avg_pool2d, conv2d, max_pool2d
-from edugrad.nn.functional_loss import (
-    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss,
-    nll_loss,
+from edugrad.nn.functional_conv import (
+    _check_like_input, adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
+    adaptive_max_pool2d, avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d,
+    conv_transpose2d, max_pool1d, max_pool2d,
 )
+from edugrad.nn.functional_extra import (
+    cosine_similarity, dropout1d, dropout2d, group_norm, hardtanh, instance_norm, mish, normalize,
+    pairwise_distance, prelu, relu6, softplus,
+)
+from edugrad.nn.functional_loss import (
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
+    l1_loss, margin_ranking_loss, mse_loss, nll_loss, smooth_l1_loss, triplet_margin_loss,
+)
+from edugrad.nn.functional_resample import interpolate, pad_by_mode
 from edugrad.tensor import Tensor
 
 __all__ = [
@@ -36,6 +48,12 @@ __all__ = [
     "erf", "linear", "dropout", "embedding", "one_hot", "pad", "batch_norm", "layer_norm",
     "conv2d", "max_pool2d", "avg_pool2d", "mse_loss", "l1_loss", "nll_loss", "cross_entropy",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "scaled_dot_product_attention",
+    "conv1d", "conv_transpose2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "hardtanh", "relu6", "softplus", "mish",
+    "prelu", "normalize", "cosine_similarity", "pairwise_distance", "group_norm",
+    "instance_norm", "dropout2d", "interpolate", "upsample", "smooth_l1_loss", "huber_loss",
+    "kl_div", "margin_ranking_loss", "triplet_margin_loss", "max_pool1d", "avg_pool1d",
+    "conv_transpose1d", "dropout1d", "upsample_nearest", "upsample_bilinear",
 ]
 
 # `inplace=` is accepted everywhere PyTorch has it; edugrad always returns a new tensor.
@@ -177,12 +195,18 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 def pad(input: Tensor, pad: tuple, mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad with `value`; `pad` lists (before, after) amounts starting from the LAST dim:
     (left, right) pads the last dim, (left, right, top, bottom) the last two. Negative amounts
-    crop."""
+    crop. mode 'reflect', 'replicate' and 'circular' fill from the input instead (mirrored,
+    the edge repeated, wrapped around; see functional_resample.py)."""
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ValueError(f"pad: padding length must be even and at most {2 * input.ndim} for "
                          f"an input of shape {tuple(input.shape)}, got {len(pad)}")
+    if mode in ("reflect", "replicate", "circular"):
+        if value:
+            raise ValueError(f'pad: padding mode "{mode}" doesn\'t take in value argument')
+        return pad_by_mode(input, tuple(pad), mode)
     if mode != "constant":
-        raise NotImplementedError(f"pad: mode {mode!r} is not implemented, only 'constant'")
+        raise NotImplementedError(f"pad: mode {mode!r} is not implemented (constant, reflect, "
+                                  "replicate, circular are)")
     pairs = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
         pairs[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
@@ -304,3 +328,24 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     if dropout_p > 0:
         weights = dropout(weights, dropout_p, training=True)
     return weights @ value
+
+
+def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
+             align_corners: bool | None = None) -> Tensor:
+    """The old name of interpolate (PyTorch deprecates it the same way)."""
+    warnings.warn("nn.functional.upsample is deprecated. Use nn.functional.interpolate instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    warnings.warn("nn.functional.upsample_nearest is deprecated. Use nn.functional.interpolate "
+                  "instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """interpolate(mode='bilinear', align_corners=True), as PyTorch's deprecated name does."""
+    warnings.warn("nn.functional.upsample_bilinear is deprecated. Use nn.functional.interpolate "
+                  "instead.", stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)

@@ -20,6 +20,12 @@ from the parts: the product's (the ColumnsProduct Function, in edugrad/function.
 columns' gradient, the reshapes and permutes undo themselves, and Unfold's backward is Fold:
 every input element adds up the gradients of the windows it was in.
 
+The transposed convolution runs these steps backwards (W^T @ x, then Fold); dilation is the
+same convolution with zeros spread between the kernel's taps, groups one convolution per group
+of channels, and the 1-D versions use the 2-D ones on a (N, C, 1, L) view. Adaptive pooling
+averages with a matrix product (A_h @ x @ A_w^T) and takes maxima with WindowMax, one dim at a
+time.
+
 Pooling reduces each window instead. The window dims go first, (KH*KW, N*C*OH*OW), so that the
 reduction combines a few long contiguous rows rather than many tiny windows.
 """
@@ -27,7 +33,8 @@ reduction combines a few long contiguous rows rather than many tiny windows.
 from __future__ import annotations
 
 from edugrad.factories import ones
-from edugrad.function import ColumnsProduct, Unfold, WindowMax
+from edugrad.function import ColumnsProduct, Fold, Unfold, WindowMax
+from edugrad.shape import cat
 from edugrad.tensor import Tensor
 
 
@@ -77,24 +84,77 @@ def _windows(input: Tensor, kernel: tuple, stride: tuple, padding: tuple, value:
 # ---- convolution --------------------------------------------------------------------------------
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
-    """2-D cross-correlation of (N, C, H, W) with (OC, C, KH, KW) weights -> (N, OC, OH, OW),
-    OH = (H + 2*padding - KH) // stride + 1. padding may be 'valid' (0) or 'same' (stride 1)."""
-    if _pair(dilation, "dilation") != (1, 1) or groups != 1:
-        raise NotImplementedError("conv2d: dilation and groups other than 1 are not implemented")
+    """2-D cross-correlation of (N, C, H, W) with (OC, C/groups, KH, KW) weights -> (N, OC, OH,
+    OW), OH = (H + 2*padding - dilation*(KH-1) - 1) // stride + 1. padding may be 'valid' (0)
+    or 'same' (stride 1).
+
+    Dilation spreads the kernel out: it is the same convolution with a kernel that has
+    dilation-1 zeros between its taps (built from the weight by pad and reshape, so the weight's
+    gradient flows back through it). Groups split the channels: group g convolves input
+    channels [g*C/groups, (g+1)*C/groups) with its own OC/groups filters.
+    """
     input, unbatched = _batched(input, "conv2d")
-    if weight.ndim != 4:
-        raise RuntimeError(f"conv2d: expected a 4D weight (OC, C, KH, KW), got shape "
-                           f"{tuple(weight.shape)}")
-    out_channels, channels, kh, kw = weight.shape
-    if input.shape[1] != channels:
-        raise RuntimeError(f"conv2d: weight of shape {tuple(weight.shape)} expects input "
-                           f"{tuple(input.shape)} to have {channels} channels, but it has "
-                           f"{input.shape[1]}")
-    _check_like_input("conv2d", input, weight, bias)
-    stride = _pair(stride, "stride")
+    _check_conv("conv2d", input, weight, bias, groups, 4)
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if dilation != (1, 1):
+        weight = _spread(weight, (2, 3), dilation)
     if isinstance(padding, str):
-        input, padding = _string_padding(input, padding, (kh, kw), stride)
-    n, padding = input.shape[0], _pair(padding, "padding")
+        input, padding = _string_padding(input, padding, tuple(weight.shape[2:]), stride)
+    padding = _pair(padding, "padding")
+    if groups == 1:
+        output = _conv2d_columns(input, weight, bias, stride, padding)
+    else:
+        output = cat([_conv2d_columns(*_group(g, groups, input, weight, bias), stride, padding)
+                      for g in range(groups)], 1)
+    return output.squeeze(0) if unbatched else output
+
+
+def _check_conv(op: str, input: Tensor, weight: Tensor, bias, groups: int, ndim: int) -> None:
+    """PyTorch's checks and words: weight rank, groups dividing both channel counts."""
+    if weight.ndim != ndim:
+        raise RuntimeError(f"{op}: expected a {ndim}D weight, got shape {tuple(weight.shape)}")
+    if not isinstance(groups, int) or groups < 1:
+        raise RuntimeError(f"{op}: non-positive groups is not supported, got {groups!r}")
+    transposed = op.startswith("conv_transpose")
+    in_per_group = weight.shape[0] // groups if transposed else weight.shape[1]
+    out_channels = weight.shape[1] * groups if transposed else weight.shape[0]
+    if not transposed and out_channels % groups:
+        raise RuntimeError(f"{op}: given groups={groups}, expected weight {tuple(weight.shape)} "
+                           f"to be divisible by {groups} at dimension 0")
+    if input.shape[1] != in_per_group * groups:
+        raise RuntimeError(f"{op}: given groups={groups}, weight of size {tuple(weight.shape)}, "
+                           f"expected input {tuple(input.shape)} to have "
+                           f"{in_per_group * groups} channels, but got {input.shape[1]} "
+                           "channels instead")
+    _check_like_input(op, input, weight, bias)
+
+
+def _group(g: int, groups: int, input: Tensor, weight: Tensor, bias):
+    """Group g's share: its input channels, its filters (weight dim 0) and their biases."""
+    channels, filters = input.shape[1] // groups, weight.shape[0] // groups
+    bias = None if bias is None else bias.narrow(0, g * (bias.shape[0] // groups),
+                                                  bias.shape[0] // groups)
+    return input.narrow(1, g * channels, channels), weight.narrow(0, g * filters, filters), bias
+
+
+def _spread(tensor: Tensor, dims: tuple, factors: tuple) -> Tensor:
+    """Put factor-1 zeros between neighbours along each dim: [a, b, c] by 2 -> [a, 0, b, 0, c].
+    (Unsqueeze a dim of 1 after it, pad that to `factor`, merge the two, drop the tail.)"""
+    for dim, factor in zip(dims, factors):
+        if factor == 1 or tensor.shape[dim] == 0:
+            continue
+        size = tensor.shape[dim]
+        amounts = [(0, 0)] * (tensor.ndim + 1)
+        amounts[dim + 1] = (0, factor - 1)
+        spread = tensor.unsqueeze(dim + 1).pad(tuple(amounts)).flatten(dim, dim + 1)
+        tensor = spread.narrow(dim, 0, (size - 1) * factor + 1)
+    return tensor
+
+
+def _conv2d_columns(input: Tensor, weight: Tensor, bias, stride: tuple, padding: tuple):
+    """One group's convolution, stride and padding as pairs: im2col and one product."""
+    out_channels, channels, kh, kw = weight.shape
+    n = input.shape[0]
     # im2col: windows -> columns (C*KH*KW, N*OH*OW); this reshape is the one copy
     padded = _pad2d(input, (kh, kw), padding, 0, "conv2d")
     windows = Unfold.apply(padded, kernel=(kh, kw), stride=stride)
@@ -104,8 +164,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     products = (columns, weight) if bias is None else (columns, weight, bias)
     output = ColumnsProduct.apply(*products)  # W @ columns + b: (OC, N*OH*OW)
     # a view, not a copy: the output stays stored channel-major (see the module docstring)
-    output = output.reshape(out_channels, n, oh, ow).permute(1, 0, 2, 3)
-    return output.squeeze(0) if unbatched else output
+    return output.reshape(out_channels, n, oh, ow).permute(1, 0, 2, 3)
 
 
 def _string_padding(input: Tensor, padding: str, kernel: tuple, stride: tuple):
@@ -167,3 +226,204 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
         output = (windows.sum(0).reshape(n * c, -1) / counts.sum(0)).reshape(-1)
     output = output.reshape(shape)
     return output.squeeze(0) if unbatched else output
+
+
+# ---- 1-D convolution and the transposed convolution -------------------------------------------
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """1-D cross-correlation of (N, C, L) with (OC, C/groups, K) -> (N, OC, OL): conv2d on the
+    (N, C, 1, L) view with a (OC, C/groups, 1, K) kernel."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"conv1d: expected a 2D (C, L) or 3D (N, C, L) input, got shape "
+                           f"{tuple(input.shape)}")
+    batched = input if input.ndim == 3 else input.unsqueeze(0)
+    _check_conv("conv1d", batched, weight, bias, groups, 3)
+    padding = padding if isinstance(padding, str) else (0, _single(padding, "padding"))
+    output = conv2d(batched.unsqueeze(2), weight.unsqueeze(2), bias,
+                    (1, _single(stride, "stride")), padding, (1, _single(dilation, "dilation")),
+                    groups).squeeze(2)
+    return output if input.ndim == 3 else output.squeeze(0)
+
+
+def _single(value, name: str) -> int:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(f"{name} must be an int or a 1-tuple, got {value!r}")
+        value = value[0]
+    return int(value)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """The adjoint of conv2d ("deconvolution"): (N, C, H, W) with (C, OC/groups, KH, KW) weights
+    -> (N, OC, OH, OW), OH = (H - 1)*stride - 2*padding + dilation*(KH - 1) + output_padding + 1.
+
+    conv2d cuts windows out of its input (Unfold) and multiplies them by the weight; this runs
+    the same two steps backwards: each input pixel times the weight gives a KHxKW patch of
+    output (one product, W^T @ x), and Fold adds the patches up where they overlap, `stride`
+    apart. Then `padding` is cut from both sides, and output_padding rows added at the end.
+    """
+    input, unbatched = _batched(input, "conv_transpose2d")
+    _check_conv("conv_transpose2d", input, weight, bias, groups, 4)
+    stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
+    output_padding, dilation = _pair(output_padding, "output_padding"), _pair(dilation, "dilation")
+    if any(extra >= max(s, d) for extra, s, d in zip(output_padding, stride, dilation)):
+        raise RuntimeError(f"conv_transpose2d: output_padding {output_padding} must be smaller "
+                           f"than either stride {stride} or dilation {dilation}")
+    if dilation != (1, 1):
+        weight = _spread(weight, (2, 3), dilation)
+    if groups == 1:
+        output = _transposed_columns(input, weight, stride)
+    else:  # the weight's dim 0 is the input channels here, so _group cuts the right parts
+        output = cat([_transposed_columns(*_group(g, groups, input, weight, None)[:2], stride)
+                      for g in range(groups)], 1)
+    (ph, pw), (eh, ew) = padding, output_padding
+    amounts = ((0, 0), (0, 0), (-ph, eh - ph), (-pw, ew - pw))
+    if output.shape[2] + eh - 2 * ph <= 0 or output.shape[3] + ew - 2 * pw <= 0:
+        raise RuntimeError(f"conv_transpose2d: padding {padding} leaves no output for input "
+                           f"{tuple(input.shape)} and weight {tuple(weight.shape)}")
+    output = _pad_or_crop(output, amounts)
+    if bias is not None:  # after output_padding: its extra rows get the bias too
+        output = output + bias.reshape(1, -1, 1, 1)
+    return output.squeeze(0) if unbatched else output
+
+
+def _transposed_columns(input: Tensor, weight: Tensor, stride: tuple) -> Tensor:
+    """One group: patches = W^T @ x, (OC*KH*KW, N*H*W), folded into (N, OC, H', W')."""
+    channels, out_channels, kh, kw = weight.shape
+    n, _, h, w = input.shape
+    pixels = input.permute(1, 0, 2, 3).reshape(channels, n * h * w)
+    patches = weight.reshape(channels, out_channels * kh * kw).transpose(0, 1) @ pixels
+    patches = patches.reshape(out_channels, kh, kw, n, h, w).permute(3, 0, 4, 5, 1, 2)
+    shape = (n, out_channels, (h - 1) * stride[0] + kh, (w - 1) * stride[1] + kw)
+    return Fold.apply(patches.contiguous(), shape=shape, stride=stride)
+
+
+def _pad_or_crop(input: Tensor, amounts: tuple) -> Tensor:
+    """Pad by the positive (before, after) amounts per dim, then crop by the negative ones."""
+    grow = tuple((max(before, 0), max(after, 0)) for before, after in amounts)
+    output = input.pad(grow) if any(map(any, grow)) else input
+    for dim, (before, after) in enumerate(amounts):
+        if before < 0 or after < 0:
+            start = -min(before, 0)
+            output = output.narrow(dim, start, output.shape[dim] - start + min(after, 0))
+    return output
+
+
+# ---- adaptive pooling ---------------------------------------------------------------------------
+def _adaptive_windows(size: int, out: int) -> list:
+    """PyTorch's windows: output i covers [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+def _output_sizes(output_size, spatial: tuple, op: str) -> tuple:
+    sizes = (output_size,) * len(spatial) if isinstance(output_size, int) else tuple(output_size)
+    if len(sizes) != len(spatial):
+        raise ValueError(f"{op}: output_size must be an int or a {len(spatial)}-tuple, got "
+                         f"{output_size!r}")
+    sizes = tuple(size if out is None else out for out, size in zip(sizes, spatial))
+    if any(out <= 0 for out in sizes) or any(size == 0 for size in spatial):
+        raise RuntimeError(f"{op}: expected output_size {sizes} > 0 and a non-empty input, got "
+                           f"input of shape spatial {spatial}")
+    return sizes
+
+
+def _averaging_matrix(size: int, out: int, like: Tensor) -> Tensor:
+    """(out, size): row i averages window i. x @ A.T pools the last dim, gradient included."""
+    rows = [[0.0] * size for _ in range(out)]
+    for i, (start, end) in enumerate(_adaptive_windows(size, out)):
+        rows[i][start:end] = [1.0 / (end - start)] * (end - start)
+    return like.new_tensor(rows)
+
+
+def _check_rank(input: Tensor, dims: int, op: str) -> None:
+    if input.ndim not in (dims + 1, dims + 2):
+        raise RuntimeError(f"{op}: expected a {dims + 1}D or {dims + 2}D input, got shape "
+                           f"{tuple(input.shape)}")
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    """Mean over PyTorch's adaptive windows of the last dim: (N, C, L) -> (N, C, output_size)."""
+    _check_rank(input, 1, "adaptive_avg_pool1d")
+    (out,) = _output_sizes(output_size, tuple(input.shape[-1:]), "adaptive_avg_pool1d")
+    return input @ _averaging_matrix(input.shape[-1], out, input).transpose(0, 1)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """Mean over adaptive windows of the last two dims: A_h @ x @ A_w^T, both averaging
+    matrices (a window's mean is separable: the mean of the row means)."""
+    _check_rank(input, 2, "adaptive_avg_pool2d")
+    (h, w) = input.shape[-2:]
+    oh, ow = _output_sizes(output_size, (h, w), "adaptive_avg_pool2d")
+    if (oh, ow) == (1, 1):
+        return input.mean((-2, -1), keepdim=True)
+    rows, cols = _averaging_matrix(h, oh, input), _averaging_matrix(w, ow, input)
+    return rows @ input @ cols.transpose(0, 1)
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False) -> Tensor:
+    """Maximum over adaptive windows: along W first, then along H, each by WindowMax, so the
+    gradient reaches PyTorch's element: the first maximum in row-major order."""
+    if return_indices:
+        raise NotImplementedError("adaptive_max_pool2d: return_indices is not implemented")
+    _check_rank(input, 2, "adaptive_max_pool2d")
+    oh, ow = _output_sizes(output_size, tuple(input.shape[-2:]), "adaptive_max_pool2d")
+    return _adaptive_max(_adaptive_max(input, -1, ow), -2, oh)
+
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False) -> Tensor:
+    if return_indices:
+        raise NotImplementedError("adaptive_max_pool1d: return_indices is not implemented")
+    _check_rank(input, 1, "adaptive_max_pool1d")
+    (out,) = _output_sizes(output_size, tuple(input.shape[-1:]), "adaptive_max_pool1d")
+    return _adaptive_max(input, -1, out)
+
+
+def _adaptive_max(input: Tensor, dim: int, out: int) -> Tensor:
+    """The maximum of each adaptive window along one dim (moved to the front for WindowMax)."""
+    moved = input.movedim(dim, 0)
+    rest = tuple(moved.shape[1:])
+    pieces = []
+    for start, end in _adaptive_windows(moved.shape[0], out):
+        windows = moved.narrow(0, start, end - start).reshape(end - start, -1)
+        pieces.append(WindowMax.apply(windows).reshape((1,) + rest))
+    return cat(pieces, 0).movedim(0, dim)
+
+
+# ---- 1-D pooling and transposed convolution: the 2-D ones on a (N, C, 1, L) view ---------------
+def _as_2d(input: Tensor, op: str) -> Tensor:
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"{op}: expected a 2D (C, L) or 3D (N, C, L) input, got shape "
+                           f"{tuple(input.shape)}")
+    return input.unsqueeze(-2)
+
+
+def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+    """The maximum of each window along the last dim (stride defaults to the kernel size)."""
+    stride = kernel_size if stride is None or stride == [] or stride == () else stride
+    return max_pool2d(_as_2d(input, "max_pool1d"), (1, _single(kernel_size, "kernel_size")),
+                      (1, _single(stride, "stride")), (0, _single(padding, "padding")),
+                      (1, _single(dilation, "dilation")), ceil_mode,
+                      return_indices).squeeze(-2)
+
+
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """The mean of each window along the last dim."""
+    stride = kernel_size if stride is None or stride == [] or stride == () else stride
+    return avg_pool2d(_as_2d(input, "avg_pool1d"), (1, _single(kernel_size, "kernel_size")),
+                      (1, _single(stride, "stride")), (0, _single(padding, "padding")),
+                      ceil_mode, count_include_pad).squeeze(-2)
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """conv_transpose2d on the (N, C, 1, L) view with a (C, OC/groups, 1, K) weight."""
+    if weight.ndim != 3:
+        raise RuntimeError(f"conv_transpose1d: expected a 3D weight, got shape "
+                           f"{tuple(weight.shape)}")
+    return conv_transpose2d(_as_2d(input, "conv_transpose1d"), weight.unsqueeze(2), bias,
+                            (1, _single(stride, "stride")), (0, _single(padding, "padding")),
+                            (0, _single(output_padding, "output_padding")), groups,
+                            (1, _single(dilation, "dilation"))).squeeze(-2)

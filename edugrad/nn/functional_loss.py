@@ -17,6 +17,8 @@ import warnings
 
 from edugrad.factories import arange
 from edugrad.function import Take
+from edugrad.math import where
+from edugrad.nn.functional_extra import pairwise_distance
 from edugrad.tensor import Tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -223,3 +225,88 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     if weight is not None:
         losses = losses * weight
     return _reduce(losses, reduction, "binary_cross_entropy_with_logits")
+
+
+# ---- robust regression, distributions, ranking --------------------------------------------------
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target): L1 with
+    its corner rounded off; beta = 0 is L1."""
+    if beta < 0:
+        raise RuntimeError(f"smooth_l1_loss does not support negative values for beta, got {beta}")
+    _warn_if_broadcast(input, target, "smooth_l1_loss")
+    distance = (input - target).abs()
+    if beta == 0:
+        return _reduce(distance, reduction, "smooth_l1_loss")
+    losses = where(distance < beta, distance * distance * (0.5 / beta), distance - 0.5 * beta)
+    return _reduce(losses, reduction, "smooth_l1_loss")
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
+               delta: float = 1.0, weight: Tensor | None = None) -> Tensor:
+    """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere: smooth_l1 times delta."""
+    if delta <= 0:
+        raise RuntimeError(f"huber_loss does not support non-positive values for delta, got "
+                           f"{delta}")
+    _warn_if_broadcast(input, target, "huber_loss")
+    distance = (input - target).abs()
+    losses = where(distance < delta, distance * distance * 0.5, (distance - 0.5 * delta) * delta)
+    if weight is not None:
+        losses = losses * weight
+    return _reduce(losses, reduction, "huber_loss")
+
+
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """KL(target || model) summed pointwise: target * (log target - input), input being
+    log-probabilities (log_target: target is too). 0 log 0 counts as 0. 'batchmean' divides
+    the sum by the batch size, which is the true KL divergence; 'mean' divides by every element
+    (PyTorch warns about it)."""
+    if log_target:
+        losses = target.exp() * (target - input)
+    else:  # xlogy: 0 where target is 0, and the log reads 1 there so its gradient stays finite
+        positive = target > 0
+        safe = where(positive, target, target.new_ones(()))
+        losses = where(positive, target * safe.log(), target * 0) - target * input
+    if reduction == "batchmean":
+        total = losses.sum()
+        return total / input.shape[0] if input.ndim else total
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                      "support size.'batchmean' divides only by the batch size, and aligns with "
+                      "the KL div math definition.'mean' will be changed to behave the same as "
+                      "'batchmean' in the next major release.", stacklevel=2)
+    return _reduce(losses, reduction, "kl_div")
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,
+                        reduction: str = "mean") -> Tensor:
+    """max(0, -target * (input1 - input2) + margin), target +1 (input1 should rank higher)
+    or -1."""
+    if not (input1.ndim == input2.ndim == target.ndim):
+        raise RuntimeError(f"margin_ranking_loss: All input tensors should have same dimension "
+                           f"but got sizes: input1: {tuple(input1.shape)}, input2: "
+                           f"{tuple(input2.shape)}, target: {tuple(target.shape)} ")
+    losses = (-target * (input1 - input2) + margin).clamp(min=0)
+    return _reduce(losses, reduction, "margin_ranking_loss")
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0,
+                        p: float = 2, eps: float = 1e-6, swap: bool = False,
+                        size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """max(d(a, p) - d(a, n) + margin, 0) with d the pairwise p-norm distance; swap uses
+    d(p, n) instead of d(a, n) when it is smaller (the harder negative)."""
+    if not (anchor.ndim == positive.ndim == negative.ndim) or anchor.ndim not in (1, 2):
+        raise RuntimeError(f"triplet_margin_loss: The anchor, positive, and negative tensors "
+                           f"are expected to have the same number of dimensions (1 or 2), but "
+                           f"got: anchor {tuple(anchor.shape)}, positive {tuple(positive.shape)}"
+                           f", and negative {tuple(negative.shape)}")
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_loss: expected margin to be greater than 0, got "
+                         f"{margin} instead")
+    to_positive = pairwise_distance(anchor, positive, p, eps)
+    to_negative = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        to_negative = to_negative.minimum(pairwise_distance(positive, negative, p, eps))
+    losses = (to_positive - to_negative + margin).clamp(min=0)
+    return _reduce(losses, reduction, "triplet_margin_loss")

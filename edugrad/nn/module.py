@@ -49,6 +49,7 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks", {})
         object.__setattr__(self, "_forward_hooks", {})
         object.__setattr__(self, "_backward_hooks", {})
+        object.__setattr__(self, "_hooks_with_kwargs", set())  # ids of hooks that see kwargs
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
@@ -293,6 +294,12 @@ class Module:
     def double(self) -> "Module":
         return self.to(dtypes.float64)
 
+    def half(self) -> "Module":
+        return self.to(_floating_dtype("float16", "half"))
+
+    def bfloat16(self) -> "Module":
+        return self.to(_floating_dtype("bfloat16", "bfloat16"))
+
     def cpu(self) -> "Module":
         return self.to("cpu")
 
@@ -378,13 +385,32 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     # ---- hooks --------------------------------------------------------------------------------
-    def register_forward_pre_hook(self, hook) -> "RemovableHandle":
-        """hook(module, args) runs before forward; a returned value replaces args."""
-        return RemovableHandle(self._forward_pre_hooks, hook)
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> "RemovableHandle":
+        """hook(module, args) runs before forward; a returned value replaces args.
+        with_kwargs: hook(module, args, kwargs), returning None or (args, kwargs).
+        prepend: run it before the hooks already registered."""
+        return self._add_hook(self._forward_pre_hooks, hook, prepend, with_kwargs)
 
-    def register_forward_hook(self, hook) -> "RemovableHandle":
-        """hook(module, args, output) runs after forward; a returned value replaces output."""
-        return RemovableHandle(self._forward_hooks, hook)
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> "RemovableHandle":
+        """hook(module, args, output) runs after forward; a returned value replaces output.
+        with_kwargs: hook(module, args, kwargs, output). prepend: run it first. (always_call,
+        running the hook when forward raises, is not implemented.)"""
+        if always_call:
+            raise NotImplementedError("register_forward_hook: always_call is not implemented")
+        return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
+
+    def _add_hook(self, hooks: dict, hook, prepend: bool, with_kwargs: bool) -> "RemovableHandle":
+        handle = RemovableHandle(hooks, hook, extra=self._hooks_with_kwargs)
+        if prepend:  # the same dict object (handles hold it): refill it, the new hook first
+            others = [(key, value) for key, value in hooks.items() if key != handle.id]
+            hooks.clear()
+            hooks[handle.id] = hook
+            hooks.update(others)
+        if with_kwargs:
+            self._hooks_with_kwargs.add(handle.id)
+        return handle
 
     def register_full_backward_hook(self, hook) -> "RemovableHandle":
         """hook(module, grad_input, grad_output) runs during backward.
@@ -399,7 +425,15 @@ class Module:
         return RemovableHandle(self._backward_hooks, hook)
 
     def _call_with_hooks(self, args: tuple, kwargs: dict):
-        for hook in list(self._forward_pre_hooks.values()):
+        for key, hook in list(self._forward_pre_hooks.items()):
+            if key in self._hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of "
+                                           f"(new_args, new_kwargs), but got {result}.")
+                    args, kwargs = result
+                continue
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
@@ -408,8 +442,11 @@ class Module:
             backward = _BackwardHooks(self, args)
             args = backward.tap_inputs(args)
         output = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, output)
+        for key, hook in list(self._forward_hooks.items()):
+            if key in self._hooks_with_kwargs:
+                result = hook(self, args, kwargs, output)
+            else:
+                result = hook(self, args, output)
             if result is not None:
                 output = result
         if backward is not None:
@@ -449,12 +486,14 @@ class RemovableHandle:
 
     _ids = itertools.count()
 
-    def __init__(self, hooks: dict, hook) -> None:
-        self.hooks, self.id = hooks, next(RemovableHandle._ids)
+    def __init__(self, hooks: dict, hook, extra: set | None = None) -> None:
+        self.hooks, self.id, self.extra = hooks, next(RemovableHandle._ids), extra
         hooks[self.id] = hook
 
     def remove(self) -> None:
         self.hooks.pop(self.id, None)
+        if self.extra is not None:
+            self.extra.discard(self.id)
 
     def __enter__(self) -> "RemovableHandle":
         return self
@@ -512,6 +551,15 @@ class _BackwardHooks:
                 grad_input = list(result)
         self._reset(len(grad_input))
         return grad_input
+
+
+def _floating_dtype(name: str, method: str):
+    """The dtype named `name`, found when it is called: half() and bfloat16() work as soon as
+    edugrad.dtypes defines the dtype, with no change here."""
+    dtype = getattr(dtypes, name, None)
+    if dtype is None:
+        raise TypeError(f"Module.{method}: edugrad has no {name} dtype in this version")
+    return dtype
 
 
 def _join(prefix: str, name: str) -> str:

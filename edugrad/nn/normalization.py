@@ -1,14 +1,17 @@
-"""Normalization layers: BatchNorm1d, BatchNorm2d, LayerNorm.
+"""Normalization layers: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, InstanceNorm1d/2d.
 
 Layer: nn (top). Imports edugrad.factories, edugrad.autograd and the nn modules it builds on.
 
 BatchNorm normalizes each channel with the statistics of the batch while training, and keeps
 running estimates of them (buffers, saved in the state_dict) for evaluation, when a batch may
 be a single sample. LayerNorm normalizes each sample over its last dims: no running state, the
-same computation in training and evaluation.
+same computation in training and evaluation. GroupNorm normalizes each sample over groups of
+channels (the same in both modes too); InstanceNorm over each sample's channel separately.
 """
 
 from __future__ import annotations
+
+import warnings
 
 from edugrad import dtypes
 from edugrad.autograd import no_grad
@@ -136,3 +139,83 @@ class LayerNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Normalize each sample over num_groups groups of num_channels/num_groups channels (and
+    every spatial position), then scale and shift per channel."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, device=None, dtype=None, *, bias: bool = True) -> None:
+        super().__init__()
+        if num_groups <= 0 or num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps, self.affine = (num_groups, num_channels,
+                                                                     eps, affine)
+        if affine:
+            self.weight = Parameter(empty(num_channels, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(empty(num_channels, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, input):
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+
+class _InstanceNorm(_BatchNorm):
+    """Normalize each channel of each sample over its spatial positions. PyTorch's defaults
+    differ from BatchNorm's: affine=False, track_running_stats=False."""
+
+    spatial_dims = 2
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, device=None,
+                 dtype=None, *, bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+
+    def forward(self, input):
+        name, unbatched = type(self).__name__, self.spatial_dims + 1
+        if input.ndim not in (unbatched, unbatched + 1):
+            raise ValueError(f"{name}: expected {unbatched}D or {unbatched + 1}D input (got "
+                             f"{input.ndim}D input of shape {tuple(input.shape)})")
+        channel_dim = input.ndim - unbatched
+        if input.shape[channel_dim] != self.num_features:
+            if self.affine:
+                raise ValueError(f"{name}: expected input's size at dim={channel_dim} to match "
+                                 f"num_features ({self.num_features}), but got: "
+                                 f"{input.shape[channel_dim]} (input of shape "
+                                 f"{tuple(input.shape)}).")
+            warnings.warn(f"input's size at dim={channel_dim} does not match num_features. "
+                          "You can silence this warning by not passing in num_features, which "
+                          "is not used because affine=False", stacklevel=2)
+        batched = input if input.ndim == unbatched + 1 else input.unsqueeze(0)
+        output = F.instance_norm(batched, self.running_mean, self.running_var, self.weight,
+                                 self.bias, self.training or not self.track_running_stats,
+                                 0.0 if self.momentum is None else self.momentum, self.eps)
+        return output if input.ndim == unbatched + 1 else output.squeeze(0)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """InstanceNorm over (N, C, L) inputs (or unbatched (C, L)): statistics over L."""
+
+    spatial_dims = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """InstanceNorm over (N, C, H, W) inputs (or unbatched (C, H, W)): statistics over H, W."""

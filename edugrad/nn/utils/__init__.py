@@ -1,5 +1,6 @@
 """edugrad.nn.utils: gradient clipping here, and padding and packing of sequences in rnn.py
-(`nn.utils.rnn.pad_sequence`, `pack_padded_sequence`, ...).
+(`nn.utils.rnn.pad_sequence`, `pack_padded_sequence`, ...), and a model's parameters as one
+vector in convert_parameters.py (`parameters_to_vector`, `vector_to_parameters`).
 
 Layer: nn (top). Imports edugrad.tensor and edugrad.autograd; never NumPy.
 
@@ -16,10 +17,12 @@ from __future__ import annotations
 import math
 
 from edugrad.autograd import no_grad
-from edugrad.nn.utils import rnn
+from edugrad.nn.utils import convert_parameters, rnn
+from edugrad.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters
 from edugrad.tensor import Tensor
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "rnn"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "rnn", "convert_parameters",
+           "parameters_to_vector", "vector_to_parameters"]
 
 
 def _gradients(parameters) -> list:
