@@ -5,7 +5,7 @@ records must agree to 1e-4 relative.
 
 Each program's top says where it comes from, under which licence, and what was changed: the
 data (small synthetic data of the same shapes, drawn with NumPy, the same in both runs), the
-length of the run, and the two support lines. A program's argv is its `# argv:` line.
+length of the run, and the two support lines. A program runs once for each of its `# argv:` lines (makemore: once per model).
 """
 
 from __future__ import annotations
@@ -27,33 +27,37 @@ PROGRAMS = sorted(p for p in HERE.glob("*.py") if p.name not in HELPERS
 RTOL = 1e-4
 
 
-def argv_of(source: str) -> list:
-    for line in source.splitlines():
-        if line.startswith("# argv:"):
-            return shlex.split(line[len("# argv:"):])
-    return []
+def argv_lines(source: str) -> list:
+    """The program's command lines: one run per `# argv:` line (one run, no arguments, if none)."""
+    found = [shlex.split(line[len("# argv:"):]) for line in source.splitlines()
+             if line.startswith("# argv:")]
+    return found or [[]]
 
 
-def run_program(source: str, path: Path, library: str, monkeypatch) -> list:
+RUNS = [pytest.param(path, argv, id=path.stem + (f"[{' '.join(argv[:2])}]" if argv[:1] == ["--type"] else ""))
+        for path in PROGRAMS for argv in argv_lines(path.read_text())]
+
+
+def run_program(source: str, path: Path, argv: list, library: str, monkeypatch) -> list:
     """Run the program's text as __main__ and return the losses it recorded."""
     program_support.RUN.begin(library)
     np.random.seed(0)
-    monkeypatch.setattr(sys, "argv", [str(path), *argv_of(source)])
+    monkeypatch.setattr(sys, "argv", [str(path), *argv])
     exec(compile(source, str(path), "exec"), {"__name__": "__main__", "__file__": str(path)})
     return list(program_support.RUN.losses)
 
 
-@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
-def test_program_gives_torch_numbers(path, monkeypatch, tmp_path):
+@pytest.mark.parametrize("path, argv", RUNS)
+def test_program_gives_torch_numbers(path, argv, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # programs that save a checkpoint save it here
     torch = pytest.importorskip("torch", reason="the programs are compared with PyTorch's run")
     torch.manual_seed(0)
     source = path.read_text()
     try:
-        expected = run_program(source, path, "torch", monkeypatch)
+        expected = run_program(source, path, argv, "torch", monkeypatch)
     finally:
         torch.set_default_device(None)  # a program may set it (the polynomial tutorial does)
-    ours = run_program(to_edugrad(source), path, "edugrad", monkeypatch)
+    ours = run_program(to_edugrad(source), path, argv, "edugrad", monkeypatch)
     assert len(expected) > 0, "the program recorded no loss"
     assert len(ours) == len(expected)
     np.testing.assert_allclose(ours, expected, rtol=RTOL, atol=0,
