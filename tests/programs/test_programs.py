@@ -10,6 +10,7 @@ length of the run, and the two support lines. A program runs once for each of it
 
 from __future__ import annotations
 
+import random
 import shlex
 import sys
 from pathlib import Path
@@ -42,6 +43,7 @@ def run_program(source: str, path: Path, argv: list, library: str, monkeypatch) 
     """Run the program's text as __main__ and return the losses it recorded."""
     program_support.RUN.begin(library)
     np.random.seed(0)
+    random.seed(0)  # a program that draws with Python's random draws the same in both runs
     monkeypatch.setattr(sys, "argv", [str(path), *argv])
     exec(compile(source, str(path), "exec"), {"__name__": "__main__", "__file__": str(path)})
     return list(program_support.RUN.losses)
