@@ -1124,7 +1124,7 @@ def _apply_pytorch_style(cls, *args):
     recording = GradMode.enabled
     GradMode.enabled = False
     try:
-        if "setup_context" in dir(cls):  # PyTorch 2's split: forward(*args), then setup_context
+        if hasattr(cls, "setup_context"):  # PyTorch 2's split: forward(*args), then setup_context
             outputs = cls.forward(*args)
             cls.setup_context(ctx, args, outputs)
         else:
@@ -1153,9 +1153,9 @@ def _link_outputs(cls, ctx, args, outputs) -> tuple:
         node.args_are_tensors = tuple(_is_tensor(a) for a in args)
         node.versions = tuple(t._version for t in inputs)
         ctx.live_nodes += 1
-        if out._ctx is None and out._view is None and not any(out is t for t in inputs):
+        if not out.requires_grad and out._view is None and not any(out is t for t in inputs):
             out._ctx, out.requires_grad = node, True  # the same object: a saved output is linked
-        else:  # an input or a view returned as is: a new Tensor on the same values
+        else:  # an input, a view or a leaf returned as is: a new Tensor on the same values
             out = out._result_class._make(out._data, node)
         node._output = weakref.ref(out)
         linked.append(out)

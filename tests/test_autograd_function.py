@@ -294,6 +294,25 @@ def test_returning_an_input_gives_a_new_tensor():
     assert x.grad.tolist() == [2.0, 2.0]
 
 
+def test_returning_an_outside_leaf_leaves_it_a_leaf():
+    weight = edugrad.ones(2, requires_grad=True)
+
+    class Constant(edugrad.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return weight  # a leaf from outside, returned as is
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            return grad_output
+
+    x = edugrad.zeros(2, requires_grad=True)
+    y = Constant.apply(x)
+    assert y is not weight and weight.grad_fn is None and weight.is_leaf
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0] and weight.grad is None
+
+
 def test_library_style_still_works_under_the_autograd_name():
     class Cube(edugrad.autograd.Function):
         def forward(self, x):  # TensorData, edugrad's own style
