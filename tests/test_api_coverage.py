@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("api_coverage", ROOT / "scripts" / "api_coverage.py")
+    path = ROOT / "scripts" / "api_coverage.py"
+    spec = importlib.util.spec_from_file_location("api_coverage", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -27,7 +28,8 @@ def script():
 
 @pytest.fixture(scope="module")
 def torch():
-    return pytest.importorskip("torch", reason="the script asks PyTorch which names are torch.Tensor's")
+    return pytest.importorskip("torch", reason="the script asks PyTorch which names are "
+                                               "torch.Tensor's")
 
 
 def test_readme_table_is_current(script, torch):

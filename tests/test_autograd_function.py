@@ -21,7 +21,7 @@ from helpers import assert_same
 
 
 def torch_lib():
-    return pytest.importorskip("torch", reason="PyTorch is the oracle here: pip install -e \".[dev]\"")
+    return pytest.importorskip("torch", reason="PyTorch is the oracle here: pip install torch")
 
 
 # ---- the Functions, each written once for either library ---------------------------------------
@@ -374,7 +374,8 @@ def test_wrong_number_of_gradients_raises():
             return grad_output
 
     x = edugrad.ones(2, requires_grad=True)
-    with pytest.raises(RuntimeError, match="BadBackward: backward returned 1 gradients, expected 2"):
+    with pytest.raises(RuntimeError, match="BadBackward: backward returned 1 gradients, "
+                                           "expected 2"):
         Bad.apply(x, x).sum().backward()
 
 
