@@ -14,7 +14,8 @@ attribute chain on an alias, `F.relu` or `torch.nn.init.normal_`, is a name of t
 torch, torch.nn, torch.nn.functional, torch.optim and torch.utils.data that it starts with
 (kept if PyTorch has it). Any other attribute, `loss.backward()` or `x.shape`, counts as a
 torch.Tensor name when torch.Tensor has it; that is a guess (the type of `x` is not known
-without running), so `d.values()` on a dict counts too.
+without running): names assigned a plain Python value (`visited = set()`) are skipped, but
+`d.values()` on a dict that came from elsewhere counts.
 """
 
 from __future__ import annotations
@@ -86,12 +87,33 @@ def resolve(root, dotted: str):
     return root
 
 
+PYTHON_VALUES = (ast.List, ast.Set, ast.Dict, ast.Tuple, ast.ListComp, ast.SetComp, ast.DictComp,
+                 ast.JoinedStr, ast.Constant)
+PYTHON_MAKERS = {"list", "set", "dict", "tuple", "str", "sorted", "tolist"}
+
+
+def python_containers(tree) -> set:
+    """Names assigned a plain Python value (`visited = set()`, `row = x.tolist()`): their
+    `.add` or `.index` is not torch.Tensor's, though the Tensor has names like those."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name):
+            value = node.value
+            maker = value.func if isinstance(value, ast.Call) else None
+            name = getattr(maker, "id", None) or getattr(maker, "attr", None)
+            if isinstance(value, PYTHON_VALUES) or name in PYTHON_MAKERS:
+                found.add(node.targets[0].id)
+    return found
+
+
 def names_used(path: Path, torch) -> set:
     """The (scope, name) pairs one program uses; scope 'torch.Tensor' for Tensor attributes."""
     tree = ast.parse(path.read_text())
     aliases, imported = torch_aliases(tree)
     modules = {item.asname or item.name.split(".")[0] for node in ast.walk(tree)
                if isinstance(node, (ast.Import, ast.ImportFrom)) for item in node.names}
+    containers = python_containers(tree)
     found = set()
     for dotted in imported:
         if scoped(dotted):
@@ -112,8 +134,9 @@ def names_used(path: Path, torch) -> set:
                 full = full.rsplit(".", 1)[0]  # `x.weight.shape` style tails are not torch's
             if scoped(full):
                 found.add(scoped(full))
-        elif parts and (parts[0] in modules or (parts[0] == "self" and len(parts) == 2)):
-            continue  # np.zeros, os.path.join, self.fc1: not a Tensor's attribute
+        elif parts and (parts[0] in modules or (parts[0] == "self" and len(parts) == 2)
+                        or (parts[0] in containers and len(parts) == 2)):
+            continue  # np.zeros, os.path.join, self.fc1, visited.add: not a Tensor's attribute
         elif not node.attr.startswith("_") and hasattr(torch.Tensor, node.attr):
             found.add(("torch.Tensor", node.attr))
     return found

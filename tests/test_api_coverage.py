@@ -46,14 +46,15 @@ def test_names_are_found_through_every_kind_of_import(script, torch, tmp_path):
         "from torch.utils.data import DataLoader\nimport numpy as np\n"
         "x = torch.zeros(3).view(3, 1)\nlayer = nn.Linear(1, 2)\ny = F.relu(layer(x))\n"
         "y.sum().backward()\nprint(x.shape, np.zeros(2).shape)\n"
-        "torch.nn.init.zeros_(layer.bias)\n")
+        "torch.nn.init.zeros_(layer.bias)\n"
+        "seen = set()\nseen.add(1)\nrow = x.tolist()\nrow.index(0)\n")  # Python's, not torch's
     found = script.names_used(program, torch)
     assert found == {
         ("torch", "zeros"), ("torch.nn", "Linear"), ("torch.nn.functional", "relu"),
         ("torch.utils.data", "DataLoader"), ("torch.nn", "init.zeros_"),
         ("torch.nn", "functional"),  # the import `from torch.nn import functional` itself
         ("torch.Tensor", "view"), ("torch.Tensor", "sum"), ("torch.Tensor", "backward"),
-        ("torch.Tensor", "shape"),
+        ("torch.Tensor", "shape"), ("torch.Tensor", "tolist"),
     }
 
 
