@@ -21,6 +21,9 @@ A custom op subclasses Function the same way the library's own ops do:
 
     y = Cube.apply(x)
 
+PyTorch's style, `@staticmethod forward(ctx, ...)` on Tensors, works too: a thin adapter at
+the end of this file, onto the same mechanism.
+
 Each backward carries its derivative as a one-line comment; `formula` holds the same line for
 the teaching tools to show.
 """
