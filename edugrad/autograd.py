@@ -24,14 +24,20 @@ How backward works, on `loss = (x * w).sum()`:
 
 from __future__ import annotations
 
+from edugrad import function  # PyTorch's path too: edugrad.autograd.function.once_differentiable
 from edugrad.anomaly import detect_anomaly
-from edugrad.function import Function, GradMode
+from edugrad.function import Function, FunctionCtx, GradMode, once_differentiable
 from edugrad.views import as_used, copy_values
 
 __all__ = [
     "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "gradcheck", "gradgradcheck", "detect_anomaly", "Function",
+    "gradcheck", "gradgradcheck", "detect_anomaly", "Function", "FunctionCtx",
+    "once_differentiable",
 ]
+
+# Function here is the library's own (edugrad/function.py), in both of its styles: edugrad's,
+# `def forward(self, x)` on TensorData; and PyTorch's, `@staticmethod def forward(ctx, x)` on
+# Tensors, which a subclass gets just by writing its forward that way (see function.py's end).
 
 
 # ---- grad modes: per thread, as in PyTorch (GradMode is a threading.local) ----------------------

@@ -21,12 +21,16 @@ A custom op subclasses Function the same way the library's own ops do:
 
     y = Cube.apply(x)
 
+PyTorch's style, `@staticmethod forward(ctx, ...)` on Tensors, works too: a thin adapter at
+the end of this file, onto the same mechanism.
+
 Each backward carries its derivative as a one-line comment; `formula` holds the same line for
 the teaching tools to show.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -49,6 +53,14 @@ class _GradMode(threading.local):
 GradMode = _GradMode()  # read as GradMode.enabled: one attribute of this thread's own state
 
 
+def _is_pytorch_style(cls) -> bool:
+    """Whether a Function subclass is written in PyTorch's style (see the end of this file)."""
+    for klass in cls.__mro__:
+        if "forward" in klass.__dict__:
+            return isinstance(klass.__dict__["forward"], staticmethod)
+    return False
+
+
 class Function:
     """Base of every differentiable op; `apply` runs forward and links the result into the graph.
 
@@ -61,6 +73,13 @@ class Function:
     formula = ""  # the local derivative, for the teaching tools
     op = ""  # the op's name in error messages, when the class name is not it (see op_name)
     output_version = 0  # a new output starts at version 0; Tensor._assign moves it on
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        # PyTorch's style, told apart by its `@staticmethod forward(ctx, ...)`: see the end of
+        # this file. Decided once per class, so the library's ops pay nothing for it.
+        super().__init_subclass__(**kwargs)
+        if _is_pytorch_style(cls):
+            cls.apply = classmethod(_apply_pytorch_style)
 
     def __init__(self, *parents) -> None:
         self.parents = parents
@@ -1114,3 +1133,176 @@ class Atan2(Function):
         scale = grad_output / (x * x + y * y)
         return (scale * x if self.needs_input_grad[0] else None,
                 -scale * y if self.needs_input_grad[1] else None)
+
+
+# ---- PyTorch's style: @staticmethod forward(ctx, ...) on Tensors, a thin adapter ----------------
+# A class whose forward is a staticmethod is written as in PyTorch:
+#
+#     class Exp(edugrad.autograd.Function):
+#         @staticmethod
+#         def forward(ctx, x):                  # x is a Tensor; runs under no_grad
+#             y = x.exp()
+#             ctx.save_for_backward(y)
+#             return y
+#         @staticmethod
+#         def backward(ctx, grad_output):       # one gradient per forward argument
+#             (y,) = ctx.saved_tensors
+#             return grad_output * y
+#
+# Its `apply` runs forward on the Tensors with grad off, then links each differentiable output
+# to one PyTorchStyleBackward node: a library Function whose backward calls the class's. So
+# there is one mechanism; this is only the door PyTorch users know.
+def _is_tensor(value) -> bool:
+    return isinstance(getattr(value, "_data", None), TensorData)  # function.py never sees Tensor
+
+
+class FunctionCtx:
+    """The `ctx` a PyTorch-style forward fills and its backward reads (torch.autograd.function
+    .FunctionCtx). Any other attribute (`ctx.dim = 1`) is kept as set."""
+
+    def __init__(self, name: str, needs_input_grad: tuple) -> None:
+        self.name = name
+        self.needs_input_grad = needs_input_grad  # one bool per forward argument
+        self.materialize_grads = True
+        self.to_save = ()
+        self.saved_versions = ()
+        self.non_differentiable = set()
+        self.live_nodes = 0
+
+    def save_for_backward(self, *tensors) -> None:
+        self.to_save = tensors
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self.non_differentiable.update(id(t) for t in tensors)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """False: backward gets None, not zeros, for an output that received no gradient."""
+        self.materialize_grads = bool(value)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self.to_save is None:
+            raise RuntimeError(f"{self.name}: its saved tensors were freed by an earlier "
+                               "backward; pass retain_graph=True to the first backward")
+        for i, (tensor, version) in enumerate(zip(self.to_save, self.saved_versions)):
+            if tensor is not None and tensor._version != version:
+                raise RuntimeError(
+                    f"{self.name}: saved tensor {i} (shape {tuple(tensor.shape)}) was modified "
+                    f"by an in-place operation (now at version {tensor._version}, saved at "
+                    f"{version}), and backward needs its old value; clone it before changing it")
+        return self.to_save
+
+
+def _apply_pytorch_style(cls, *args):
+    """F.apply(*args) for a PyTorch-style F: forward under no_grad, then link the outputs."""
+    ctx = FunctionCtx(cls.__name__ + "Backward",
+                      tuple(_is_tensor(a) and a.requires_grad for a in args))
+    recording = GradMode.enabled
+    GradMode.enabled = False
+    try:
+        if hasattr(cls, "setup_context"):  # PyTorch 2's split: forward(*args), then setup_context
+            outputs = cls.forward(*args)
+            cls.setup_context(ctx, args, outputs)
+        else:
+            outputs = cls.forward(ctx, *args)
+    finally:
+        GradMode.enabled = recording
+    ctx.saved_versions = tuple(t._version if t is not None else 0 for t in ctx.to_save)
+    single = not isinstance(outputs, tuple)
+    outputs = (outputs,) if single else outputs
+    if recording and True in ctx.needs_input_grad:
+        outputs = _link_outputs(cls, ctx, args, outputs)
+    return outputs[0] if single else outputs
+
+
+def _link_outputs(cls, ctx, args, outputs) -> tuple:
+    inputs = tuple(a for a in args if _is_tensor(a))
+    ctx.output_shapes = [(o.shape, o.dtype) if _is_tensor(o) else None for o in outputs]
+    linked = []
+    for index, out in enumerate(outputs):
+        if (not _is_tensor(out) or id(out) in ctx.non_differentiable
+                or not out.dtype.is_floating_point):  # integer outputs have no gradient
+            linked.append(out)
+            continue
+        node = PyTorchStyleBackward(*inputs)
+        node.function, node.ctx, node.index = cls, ctx, index
+        node.args_are_tensors = tuple(_is_tensor(a) for a in args)
+        node.versions = tuple(t._version for t in inputs)
+        ctx.live_nodes += 1
+        if not out.requires_grad and out._view is None and not any(out is t for t in inputs):
+            out._ctx, out.requires_grad = node, True  # the same object: a saved output is linked
+        else:  # an input, a view or a leaf returned as is: a new Tensor on the same values
+            out = out._result_class._make(out._data, node)
+        node._output = weakref.ref(out)
+        linked.append(out)
+    return tuple(linked)
+
+
+class PyTorchStyleBackward(Function):
+    """The graph node of one output of a PyTorch-style Function: backward calls the class's
+    backward with this output's gradient (zeros, or None, for the others). An op with two
+    outputs has two nodes and its backward runs once for each; the sum is right because a
+    backward is linear in its gradients."""
+
+    def backward(self, grad_output):
+        ctx = self.ctx
+        grads = [None] * len(ctx.output_shapes)
+        grads[self.index] = grad_output
+        for i, like in enumerate(ctx.output_shapes):
+            if i != self.index and like is not None and ctx.materialize_grads:
+                grads[i] = grad_output.new_zeros(like[0], dtype=like[1])
+        results = self.function.backward(ctx, *grads)
+        results = results if isinstance(results, tuple) else (results,)
+        expected = len(self.args_are_tensors)
+        if len(results) < expected or any(g is not None for g in results[expected:]):
+            raise RuntimeError(f"{self.name}: backward returned {len(results)} gradients, "
+                               f"expected {expected} (one per forward argument)")
+        for i, (grad, is_tensor) in enumerate(zip(results, self.args_are_tensors)):
+            if not is_tensor and grad is not None:
+                raise RuntimeError(f"{self.name}: backward returned a gradient for argument {i}, "
+                                   "which is not a Tensor; return None there")
+        return tuple(g for g, is_tensor in zip(results, self.args_are_tensors) if is_tensor)
+
+    def release(self) -> None:
+        super().release()
+        self.ctx.live_nodes -= 1
+        if self.ctx.live_nodes == 0:
+            self.ctx.to_save = None  # as PyTorch frees the saved tensors after backward
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__ + "Backward"
+
+
+def once_differentiable(backward):
+    """Decorate a PyTorch-style backward that is not written in differentiable ops: it runs
+    with grad off, and differentiating its result again raises instead of being silently 0."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grad_outputs):
+        create_graph = GradMode.enabled
+        GradMode.enabled = False
+        try:
+            results = backward(ctx, *grad_outputs)
+        finally:
+            GradMode.enabled = create_graph
+        sources = [t for t in grad_outputs if _is_tensor(t) and t.requires_grad]  # as PyTorch
+        if not (create_graph and sources):
+            return results
+        node = OnceDifferentiable(*sources)
+        node.versions = tuple(t._version for t in sources)
+        single = not isinstance(results, tuple)
+        wrapped = tuple(g._result_class._make(g._data, node) if _is_tensor(g) else g
+                        for g in ((results,) if single else results))
+        return wrapped[0] if single else wrapped
+
+    return wrapper
+
+
+class OnceDifferentiable(Function):
+    """Stands behind the gradients a @once_differentiable backward returns under
+    create_graph=True, so that a second differentiation through them raises."""
+
+    def backward(self, grad_output):
+        raise RuntimeError("trying to differentiate twice a function that was marked with "
+                           "@once_differentiable")

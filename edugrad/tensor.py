@@ -276,11 +276,23 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
         dtype = dtypes.from_name(dtype) if dtype is not None else self.dtype
         return Tensor._make(TensorData.full(tuple(size), fill_value, dtype, self._data.backend), None)
 
-    def new_zeros(self, size, dtype=None) -> "Tensor":
-        return self.new_full(size, 0, dtype)
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        """new_zeros(2, 3) or new_zeros((2, 3)), as PyTorch takes both."""
+        return self._new_constant(size, 0, dtype, device, requires_grad)
 
-    def new_ones(self, size, dtype=None) -> "Tensor":
-        return self.new_full(size, 1, dtype)
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return self._new_constant(size, 1, dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return self._new_constant(size, 0, dtype, device, requires_grad)
+
+    def _new_constant(self, size, value, dtype, device, requires_grad) -> "Tensor":
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = size[0]
+        out = self.new_full(tuple(size), value, dtype)
+        if device is not None:
+            out = out.to(device)
+        return out.requires_grad_() if requires_grad else out
 
     def new_tensor(self, data, dtype=None) -> "Tensor":
         return Tensor(data, dtype=dtype or self.dtype, device=self.device)
