@@ -221,6 +221,36 @@ def test_lbfgs_matches_torch_iterate_by_iterate(options):
     assert state["n_iter"] == their_state["n_iter"]
 
 
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_state_dict_round_trip_continues_the_same_iterates(line_search_fn):
+    options = dict(max_iter=4, history_size=3, line_search_fn=line_search_fn)
+    straight, _, _ = lbfgs_run(edugrad, options, 4)
+    x = edugrad.tensor([-1.2, 1.0, -0.5, 0.8, 2.0, 0.0], dtype=edugrad.float64,
+                       requires_grad=True)
+
+    def make():
+        opt = optim.LBFGS([x], **options)
+
+        def closure():
+            opt.zero_grad()
+            loss = smooth(edugrad, x)
+            loss.backward()
+            return loss
+        return opt, closure
+
+    opt, closure = make()
+    for _ in range(2):
+        opt.step(closure)
+    saved = opt.state_dict()
+    assert {"d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad",
+            "func_evals", "n_iter"} <= set(saved["state"][0])
+    opt, closure = make()
+    opt.load_state_dict(saved)
+    for _ in range(2):
+        opt.step(closure)
+    np.testing.assert_allclose(x.detach().numpy(), straight[-1][1], rtol=1e-12)
+
+
 def test_lbfgs_with_strong_wolfe_finds_the_rosenbrock_minimum():
     trace, calls, _ = lbfgs_run(edugrad, dict(line_search_fn="strong_wolfe", max_iter=100), 3,
                                 rosenbrock)

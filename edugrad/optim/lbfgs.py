@@ -63,6 +63,14 @@ class LBFGS(Optimizer):
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._params = self.param_groups[0]["params"]
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        """As Optimizer's, but the state is not per parameter: it is flat vectors over all of
+        them (d, prev_flat_grad) and lists of such (the history), kept as saved."""
+        saved = state_dict.get("state", {}) if isinstance(state_dict, dict) else {}
+        super().load_state_dict({**state_dict, "state": {}})
+        for index, state in saved.items():
+            self.state[self._params[index]] = {key: _copy(value) for key, value in state.items()}
+
     # ---- the parameters as one flat vector ----------------------------------------------------
     def _gather_flat_grad(self):
         return cat([p.grad.reshape(-1) if p.grad is not None else p.new_zeros((p.numel(),))
@@ -164,6 +172,13 @@ class LBFGS(Optimizer):
             state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
                          prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
         return orig_loss
+
+
+def _copy(value):
+    """A saved state value, copied so that later steps leave the saved dict alone."""
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value.detach().clone() if hasattr(value, "detach") else value
 
 
 def _two_loop(q, old_dirs: list, old_stps: list, ro: list, h_diag: float):
