@@ -138,8 +138,10 @@ class NumpyBackend(Backend):
         return self.xp.full(shape, value, dtype=NATIVE[dtype])
 
     def rand(self, shape, dtype):
-        if dtype is dtypes.float16:  # NumPy draws float32/64 only: k / 2**11 is exact in half
-            return (self.generator.integers(0, 2**11, shape) / 2**11).astype(self.xp.float16)
+        if dtype is dtypes.float16:  # drawn as float32 (NumPy draws no half), then cut to
+            # k / 2**11, exact in float16 and below 1 (plain rounding could reach 1.0)
+            draws = self.generator.random(shape, dtype=self.xp.float32)
+            return (self.xp.floor(draws * 2**11) / 2**11).astype(self.xp.float16)
         return self.generator.random(shape, dtype=NATIVE[dtype])
 
     def from_host(self, array):

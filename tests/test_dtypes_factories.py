@@ -267,3 +267,12 @@ def test_set_num_threads_sets_what_get_num_threads_reports():
 def test_a_backend_without_threads_says_so():
     assert edugrad.get_backend("python").get_num_threads() is None
     assert edugrad.get_backend("python").set_num_threads(2) is False
+
+
+@pytest.mark.parametrize("device", ["cpu", "python"])
+def test_half_rand_is_uniform_on_zero_to_one(device):
+    edugrad.manual_seed(0)
+    values = edugrad.rand(20000, dtype=edugrad.float16, device=device)
+    assert values.dtype is edugrad.float16
+    host = values.numpy().astype(np.float64)
+    assert host.min() >= 0 and host.max() < 1 and abs(host.mean() - 0.5) < 0.01
