@@ -38,10 +38,10 @@ def gradient(values: np.ndarray, step: int, i: int) -> np.ndarray:
 class Run:
     """One framework's side: its parameters and optimizer (lib is edugrad or torch)."""
 
-    def __init__(self, lib, name, options, group_options=None):
+    def __init__(self, lib, name, options, group_options=None, dtype="float64"):
         self.lib, self.name, self.options = lib, name, options
         self.group_options = group_options
-        self.params = [lib.tensor(a, requires_grad=True) for a in initial_arrays()]
+        self.params = [lib.tensor(a.astype(dtype), requires_grad=True) for a in initial_arrays()]
         self.opt = self.make()
 
     def make(self):
@@ -53,7 +53,8 @@ class Run:
 
     def step(self, step):
         for i, param in enumerate(self.params):
-            param.grad = self.lib.tensor(gradient(param.detach().numpy(), step, i))
+            values = param.detach().numpy()
+            param.grad = self.lib.tensor(gradient(values, step, i).astype(values.dtype))
         self.opt.step()
 
     def values(self):
@@ -126,6 +127,16 @@ def test_param_groups_with_their_own_options_match_torch(name):
         ours.step(step)
         theirs.step(step)
         assert_same(ours.values(), theirs.values(), RTOL.get(name, 1e-10), f"{name} {step}")
+
+
+@pytest.mark.parametrize("name", ["Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam"])
+def test_float32_parameters_stay_float32_and_match_torch(name):
+    ours, theirs = Run(edugrad, name, {}, dtype="float32"), Run(torch, name, {}, dtype="float32")
+    for step in range(20):
+        ours.step(step)
+        theirs.step(step)
+        assert all(p.dtype is edugrad.float32 for p in ours.params)
+        assert_same(ours.values(), theirs.values(), 1e-5, f"{name} float32 step {step}")
 
 
 def test_adagrad_by_hand():
