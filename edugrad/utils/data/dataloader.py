@@ -280,8 +280,8 @@ class DataLoader:
         self.generator = check_generator("DataLoader", generator)
         self.dataset, self.num_workers = dataset, num_workers
         self.prefetch_factor = 2 if num_workers and prefetch_factor is None else prefetch_factor
-        self.persistent_workers, self.pin_memory, self.timeout = persistent_workers, pin_memory, \
-            timeout
+        self.persistent_workers, self.pin_memory = persistent_workers, pin_memory
+        self.timeout = timeout
         self.worker_init_fn, self.multiprocessing_context = worker_init_fn, multiprocessing_context
         self._iterable = isinstance(dataset, IterableDataset)
         if self._iterable:
@@ -454,6 +454,10 @@ class DataLoader:
         finally:
             workers.stop()
 
-    def __del__(self) -> None:
-        if getattr(self, "_workers", None) is not None:
-            self._workers.stop()
+    def __del__(self) -> None:  # persistent workers end with their loader
+        workers = getattr(self, "_workers", None)
+        if workers is not None:
+            try:
+                workers.stop()
+            except Exception:  # at interpreter exit the queues may already be gone
+                pass
