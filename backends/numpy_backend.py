@@ -29,13 +29,23 @@ from edugrad.ops import ERF_FLOAT32, ERF_FLOAT64
 
 quiet = np.errstate(all="ignore")  # a decorator: each call gets its own quiet error state
 
-NATIVE = {
+class _NativeTypes(dict):
+    """edugrad dtype -> NumPy type; a dtype NumPy lacks (bfloat16) is a clear error."""
+
+    def __missing__(self, dtype):
+        raise TypeError(f"{dtype.name}: NumPy (and CuPy) have no {dtype.name} type, so the "
+                        "cpu and cuda backends cannot hold it; use float16 for half precision, "
+                        "or float32 (see edugrad/dtypes.py)")
+
+
+NATIVE = _NativeTypes({
     dtypes.bool_: np.bool_,
     dtypes.int32: np.int32,
     dtypes.int64: np.int64,
+    dtypes.float16: np.float16,
     dtypes.float32: np.float32,
     dtypes.float64: np.float64,
-}
+})
 
 
 # the switch: "1" in the environment when the first "cpu" backend is made turns on
@@ -81,6 +91,25 @@ def _keep_freed_memory_if_asked() -> None:
         keep_freed_memory_for_reuse()
 
 
+@functools.cache  # found once: the library NumPy loaded, and its two thread functions
+def _openblas_threads():
+    """(get, set) of the OpenBLAS inside NumPy's wheel, through ctypes; None if not found."""
+    folder = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    for name in (n for n in names if "openblas" in n):
+        try:
+            library = ctypes.CDLL(os.path.join(folder, name))  # already loaded: the same one
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""),
+                               ("openblas_", "64_"), ("openblas_", "")):
+            get = getattr(library, f"{prefix}get_num_threads{suffix}", None)
+            put = getattr(library, f"{prefix}set_num_threads{suffix}", None)
+            if get is not None and put is not None:
+                return get, put
+    return None
+
+
 class NumpyBackend(Backend):
     name = "cpu"
     xp = np  # the array module; the CuPy backend swaps in cupy and keeps every method
@@ -94,11 +123,26 @@ class NumpyBackend(Backend):
     def seed(self, seed: int) -> None:
         self.generator = self.xp.random.default_rng(seed)
 
+    def get_num_threads(self) -> int | None:
+        """OpenBLAS's threads (a matmul's); every other primitive runs in the caller's."""
+        functions = _openblas_threads() if self.xp is np else None
+        return None if functions is None else int(functions[0]())
+
+    def set_num_threads(self, count: int) -> bool:
+        functions = _openblas_threads() if self.xp is np else None
+        if functions is not None:
+            functions[1](int(count))
+        return functions is not None
+
     # ---- load ------------------------------------------------------------------------------
     def full(self, shape, value, dtype):
         return self.xp.full(shape, value, dtype=NATIVE[dtype])
 
     def rand(self, shape, dtype):
+        if dtype is dtypes.float16:  # drawn as float32 (NumPy draws no half), then cut to
+            # k / 2**11, exact in float16 and below 1 (plain rounding could reach 1.0)
+            draws = self.generator.random(shape, dtype=self.xp.float32)
+            return (self.xp.floor(draws * 2**11) / 2**11).astype(self.xp.float16)
         return self.generator.random(shape, dtype=NATIVE[dtype])
 
     def from_host(self, array):

@@ -137,8 +137,29 @@ def elementwise(fn, inputs: tuple, dtype: DType) -> Buffer:
 # ---- dtypes --------------------------------------------------------------------------------------
 
 def finish(vals: list, dtype: DType) -> list:
-    """Round float32 results to float32; other dtypes are already exact Python values."""
-    return to_float32(vals) if dtype is dtypes.float32 else vals
+    """Round float32 (float16) results to float32 (float16); other dtypes are already exact
+    Python values."""
+    if dtype is dtypes.float32:
+        return to_float32(vals)
+    return to_float16(vals) if dtype is dtypes.float16 else vals
+
+
+def held(dtype: DType) -> None:
+    """bfloat16 is refused, as by the NumPy backend (see edugrad/dtypes.py for why)."""
+    if dtype is dtypes.bfloat16:
+        raise TypeError("bfloat16: the python backend does not hold bfloat16 (nor do NumPy and "
+                        "CuPy); use float16 for half precision, or float32")
+
+
+def to_float16(vals: list) -> list:
+    """Each value rounded to the nearest IEEE half float (struct's format 'e')."""
+    out = []
+    for value in vals:
+        try:
+            out.append(struct.unpack("e", struct.pack("e", value))[0])
+        except OverflowError:  # beyond float16's largest, 65504
+            out.append(math.copysign(math.inf, value))
+    return out
 
 
 def to_float32(vals: list) -> list:
@@ -224,13 +245,17 @@ class PythonBackend(Backend):
 
     # ---- load --------------------------------------------------------------------------------
     def full(self, shape, value, dtype):
+        held(dtype)
         # one stored element and every stride 0: each index reads that element
         stored = finish([cast_value(value, dtype)], dtype)
         return Buffer(stored, shape, (0,) * len(shape), 0, dtype)
 
     def rand(self, shape, dtype):
+        held(dtype)
         count, generator = numel(shape), self.generator
-        if dtype is dtypes.float32:
+        if dtype is dtypes.float16:  # as for float32 below: k / 2**11 stays below 1
+            drawn = [generator.getrandbits(11) / 2**11 for _ in range(count)]
+        elif dtype is dtypes.float32:
             # random() is k / 2**53, which rounds up to 1.0 as a float32 when k is close to
             # 2**53; k / 2**24 with k < 2**24 is a float32 and always below 1
             drawn = [generator.getrandbits(24) / 2**24 for _ in range(count)]
@@ -262,6 +287,7 @@ class PythonBackend(Backend):
         return elementwise(_sqrt, (x,), x.dtype)
 
     def cast(self, x, dtype):
+        held(dtype)
         return elementwise(lambda v: cast_value(v, dtype), (x,), dtype)
 
     # ---- binary and ternary: equal shapes and dtypes -----------------------------------------

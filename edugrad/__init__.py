@@ -15,10 +15,16 @@ from edugrad.backend import (
 from edugrad.amp import autocast
 from edugrad.devices import device
 from edugrad.dtypes import DType, bool_ as bool, float32, float64, int32, int64
+from edugrad.dtypes import bfloat16, float16, get_default_dtype, set_default_dtype
 from edugrad.factories import (
     arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like, rand, rand_like,
     randint, randn, randn_like, tensor, zeros, zeros_like,
 )
+from edugrad.factories import Generator, as_tensor, bernoulli, from_numpy, normal, randperm
+from edugrad.runtime import (
+    get_num_threads, inference_mode, is_inference_mode_enabled, set_num_threads,
+)
+from edugrad.size import Size
 from edugrad.function import Function
 from edugrad import linalg
 from edugrad.linalg import einsum
@@ -30,6 +36,7 @@ from edugrad.tensor import Tensor
 float = float32  # noqa: A001  (torch.float, torch.double, torch.long, as in PyTorch)
 double = float64
 long = int64
+half = float16
 
 __version__ = "0.1.0"
 

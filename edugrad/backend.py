@@ -60,6 +60,14 @@ class Backend:
         """Reset the generator behind RAND so that runs repeat."""
         raise NotImplementedError(f"not implemented yet: seed in {type(self).__name__}")
 
+    def get_num_threads(self) -> int | None:
+        """The threads this backend's library uses for one op; None: it runs in the caller's."""
+        return None
+
+    def set_num_threads(self, count: int) -> bool:
+        """Set that thread count; returns whether this backend could (edugrad.set_num_threads)."""
+        return False
+
     def synchronize(self) -> None:
         """Wait for queued work to finish (asynchronous devices); a no-op elsewhere."""
 

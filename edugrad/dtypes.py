@@ -35,15 +35,46 @@ BOOL, INT, FLOAT = 0, 1, 2
 bool_ = DType("bool", 1, BOOL, 0)
 int32 = DType("int32", 4, INT, 0)
 int64 = DType("int64", 8, INT, 1)
-float32 = DType("float32", 4, FLOAT, 0)
-float64 = DType("float64", 8, FLOAT, 1)
+float16 = DType("float16", 2, FLOAT, 0)
+bfloat16 = DType("bfloat16", 2, FLOAT, 0)  # same rank as float16: the two promote to float32
+float32 = DType("float32", 4, FLOAT, 1)
+float64 = DType("float64", 8, FLOAT, 2)
 
-ALL = (bool_, int32, int64, float32, float64)
+# Half precision: what a backend really computes in.
+#   float16   NumPy ("cpu") and CuPy ("cuda") hold IEEE half floats and compute each primitive
+#             in float16 (NumPy computes some ufuncs, exp and log among them, in float32
+#             internally and rounds the result to float16; sums accumulate in float16 as
+#             well, unlike PyTorch, which accumulates half sums in float32). The pure-Python
+#             backend computes in double and rounds every result to float16.
+#   bfloat16  (8 exponent bits like float32, 7 mantissa bits.) NumPy and CuPy have no
+#             bfloat16 type, so no built-in backend can hold one: the dtype exists (code that
+#             names it, compares it or promotes with it runs), and making a bfloat16 tensor
+#             raises a TypeError that says so. Emulating it (float32 buffers rounded after
+#             every primitive) would hide the cost and still differ from real bfloat16
+#             hardware in its accumulations; edugrad prefers the honest error.
+ALL = (bool_, int32, int64, float16, bfloat16, float32, float64)
 BY_NAME = {dtype.name: dtype for dtype in ALL}
-BY_NAME.update({"float": float32, "double": float64, "long": int64, "int": int32})
+BY_NAME.update({"float": float32, "double": float64, "long": int64, "int": int32,
+                "half": float16})
 
-DEFAULT_FLOAT = float32  # what a Python float becomes
+DEFAULT_FLOAT = float32  # what a Python float becomes: set_default_dtype changes it
 DEFAULT_INT = int64  # what a Python int becomes
+
+
+def get_default_dtype() -> DType:
+    """The dtype of Python floats and of float factories given no dtype (float32 at start)."""
+    return DEFAULT_FLOAT
+
+
+def set_default_dtype(dtype) -> None:
+    """Make Python floats and float factories use `dtype` (float16, float32 or float64), as
+    torch.set_default_dtype. Process-wide, like PyTorch's; read wherever a float needs a dtype."""
+    global DEFAULT_FLOAT
+    dtype = from_name(dtype)
+    if not dtype.is_floating_point or dtype is bfloat16:
+        raise TypeError(f"set_default_dtype: only float16, float32 and float64 can be the "
+                        f"default, got {dtype.name}")
+    DEFAULT_FLOAT = dtype
 
 
 def from_name(name) -> DType:
@@ -66,6 +97,8 @@ def of_python_scalar(value) -> DType:
 
 
 def _higher(a: DType, b: DType) -> DType:
+    if a.rank == b.rank and a.category == b.category and a is not b:
+        return float32  # float16 with bfloat16: neither holds the other, float32 holds both
     return a if (a.category, a.rank) >= (b.category, b.rank) else b
 
 

@@ -1,7 +1,18 @@
-"""Tensor factories: zeros, ones, full, arange, linspace, eye, rand, randn, randint, *_like.
+"""Tensor factories: zeros, ones, full, arange, linspace, eye, rand, randn, randint, randperm,
+normal, bernoulli, *_like, from_numpy, as_tensor; and Generator, a random stream of one's own.
 
-Layer: Tensor (top). Imports edugrad.tensor and edugrad.data; NumPy only to build the host
-values of arange/linspace/eye, which are then loaded with FROM_HOST like any user input.
+Layer: Tensor (top). Imports edugrad.tensor and edugrad.data; NumPy only to build host values
+(arange/linspace/eye, and the draws of a Generator), which are then loaded with FROM_HOST like
+any user input.
+
+Two sources of randomness, as in PyTorch:
+  * the global stream: each backend's RAND primitive, seeded by `edugrad.manual_seed`;
+  * a `Generator`, passed as `generator=`: a NumPy generator (PCG64) on the host. Its values
+    are drawn on the host and moved to the device with FROM_HOST, so the backend contract
+    stays one RAND primitive and every backend (a learner's too) honours `generator=`. A call
+    given a generator never touches the global stream, and the same seed gives the same
+    values on every device. (The cost: one host-to-device copy per call, which matters only
+    on a GPU and only for large draws; PyTorch's CUDA generators draw on the device.)
 """
 
 from __future__ import annotations
@@ -9,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from edugrad import dtypes
-from edugrad.backend import get_backend
+from edugrad.backend import canonical_device, get_backend
 from edugrad.data import TensorData
 from edugrad.shape import _sizes
 from edugrad.tensor import Tensor, standard_normal
@@ -67,29 +78,108 @@ def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bo
     return _finish(TensorData.from_host(host, get_backend(device)), requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Uniform on [0, 1): the RAND primitive."""
-    dtype = dtypes.from_name(dtype or dtypes.DEFAULT_FLOAT)
-    return _finish(TensorData.rand(_sizes(size), dtype, get_backend(device)), requires_grad)
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform on [0, 1): the RAND primitive, or the generator's host stream."""
+    dtype, shape = dtypes.from_name(dtype or dtypes.get_default_dtype()), _sizes(size)
+    backend = get_backend(device)
+    if generator is not None:
+        return _finish(_check_generator(generator)._uniform(shape, dtype, backend), requires_grad)
+    return _finish(TensorData.rand(shape, dtype, backend), requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Standard normal, by the Box-Muller transform of two uniforms (tensor.standard_normal)."""
-    dtype = dtypes.from_name(dtype or dtypes.DEFAULT_FLOAT)
-    normal = standard_normal(_sizes(size), dtype, get_backend(device))
-    return _finish(normal._data, requires_grad)
+def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal, by the Box-Muller transform of two uniforms (tensor.standard_normal);
+    with a generator, its host stream's normal draws."""
+    dtype, shape = dtypes.from_name(dtype or dtypes.get_default_dtype()), _sizes(size)
+    backend = get_backend(device)
+    if generator is not None:
+        return _finish(_check_generator(generator)._normal(shape, dtype, backend), requires_grad)
+    return _finish(standard_normal(shape, dtype, backend)._data, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None,
+            requires_grad: bool = False) -> Tensor:
     """Integers uniform on [low, high): floor(low + u (high - low)). randint(high, size) too."""
     if isinstance(high, (tuple, list)):  # randint(10, (3,)), as torch.randint
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
-    u = Tensor._make(TensorData.rand(tuple(size), dtypes.float64, get_backend(device)), None)
+    if high <= low:
+        raise RuntimeError(f"randint: expects low < high, got low={low} and high={high}")
+    dtype, backend = dtypes.from_name(dtype or dtypes.int64), get_backend(device)
+    if generator is not None:
+        host = _check_generator(generator)._rng.integers(low, high, tuple(size))
+        return _finish(TensorData.from_host(host.astype(dtype.name), backend), requires_grad)
+    u = Tensor._make(TensorData.rand(tuple(size), dtypes.float64, backend), None)
     # CAST truncates toward zero, which is floor only for u (high - low) >= 0: add low after
-    values = (u * (high - low)).to(dtypes.from_name(dtype or dtypes.int64)) + low
-    return values
+    return (u * (high - low)).to(dtype) + low
+
+
+def randperm(n: int, *, generator=None, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    """A random permutation of 0 .. n-1: the order that sorts n uniform draws (float64, so
+    ties have probability ~n² 2^-53), or the generator's host permutation."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise RuntimeError(f"randperm: n must be a non-negative int, got {n!r}")
+    dtype, backend = dtypes.from_name(dtype or dtypes.int64), get_backend(device)
+    if generator is not None:
+        host = _check_generator(generator)._rng.permutation(n).astype(dtype.name)
+        return _finish(TensorData.from_host(host, backend), requires_grad)
+    keys = Tensor._make(TensorData.rand((n,), dtypes.float64, backend), None)
+    return keys.argsort().to(dtype)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """torch.normal, all four forms: mean and std tensors (broadcast), one of them a tensor
+    and the other a number, or both numbers and a `size`."""
+    if not isinstance(mean, Tensor) and not isinstance(std, Tensor):
+        if size is None:
+            raise TypeError("normal: with a number for both mean and std, give a size")
+        values = randn(*_sizes((size,)), generator=generator, dtype=dtype, device=device)
+        return _finish((values * std + mean)._data, requires_grad)
+    like = mean if isinstance(mean, Tensor) else std
+    if isinstance(std, Tensor) and bool((std.detach() < 0).any()):
+        raise RuntimeError("normal: std must be >= 0")
+    shape = like.shape
+    if isinstance(mean, Tensor) and isinstance(std, Tensor):
+        shape = (mean.detach() + std.detach()).shape  # the broadcast shape, as in torch
+    noise = randn(*shape, generator=generator, dtype=like.dtype, device=like.device)
+    return (noise * std + mean).detach()
+
+
+def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
+    """1 with probability input (or p, a number), else 0, in input's dtype."""
+    probability = input.detach() if p is None else full_like(input, p)
+    if bool(((probability < 0) | (probability > 1)).any()):
+        raise RuntimeError("bernoulli: expects all probabilities in [0, 1]")
+    draw = rand(*input.shape, generator=generator, dtype=dtypes.float64, device=input.device)
+    return (draw < probability).to(input.dtype)
+
+
+def from_numpy(array) -> Tensor:
+    """A tensor with the array's values, shape and dtype.
+
+    PyTorch's from_numpy *shares* the array's memory: writing one changes the other. edugrad
+    cannot: a backend owns its buffers (they may live on a GPU, or be Python lists), and the
+    only way in is FROM_HOST, which copies. So this is `tensor(array)`: later changes to the
+    array are not seen by the tensor."""
+    if type(array).__module__ != "numpy" or not hasattr(array, "dtype"):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return tensor(array)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """`data` itself when it is already a tensor of that dtype and device (as in PyTorch),
+    else a new tensor (a copy: see from_numpy for why edugrad cannot share a NumPy array)."""
+    if isinstance(data, Tensor):
+        same_dtype = dtype is None or dtypes.from_name(dtype) is data.dtype
+        same_device = device is None or canonical_device(device) == data.device
+        if same_dtype and same_device:
+            return data
+        return data.to(dtypes.from_name(dtype) if dtype is not None else data.dtype).to(
+            device if device is not None else data.device)
+    return tensor(data, dtype=dtype, device=device)
 
 
 def _like(factory, other: Tensor, dtype, device, requires_grad, *args):
@@ -120,3 +210,93 @@ def rand_like(other, dtype=None, device=None, requires_grad: bool = False) -> Te
 
 def randn_like(other, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     return _like(randn, other, dtype, device, requires_grad, other.shape)
+
+
+# ---- Generator ---------------------------------------------------------------------------------
+class Generator:
+    """torch.Generator: a random stream of its own, for `generator=` of rand, randn, randint,
+    randperm, normal, bernoulli, multinomial and the samplers of edugrad.utils.data.
+
+    >>> g = edugrad.Generator().manual_seed(42)
+    >>> edugrad.rand(3, generator=g)       # the same three numbers on every run and device
+
+    It is a NumPy PCG64 generator on the host (see this module's docstring for why); PyTorch's
+    numbers differ (its generator is a Mersenne Twister), the guarantees are the same: a seed
+    repeats a stream, and the global stream is left alone.
+    """
+
+    DEFAULT_SEED = 67280421310721  # PyTorch's default seed of a fresh Generator
+
+    def __init__(self, device="cpu") -> None:
+        self.device = canonical_device(device)
+        self.manual_seed(self.DEFAULT_SEED)
+
+    def manual_seed(self, seed: int) -> "Generator":
+        """Restart the stream from `seed`; returns the generator, as PyTorch's does."""
+        if isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__"):
+            raise TypeError(f"Generator.manual_seed: expected an int, got {type(seed).__name__}")
+        self._initial_seed = int(seed)
+        self._rng = np.random.default_rng(self._initial_seed % 2 ** 64)
+        return self
+
+    def seed(self) -> int:
+        """Re-seed from the operating system's entropy; returns the new seed."""
+        seed = int(np.random.SeedSequence().entropy % 2 ** 63)
+        self.manual_seed(seed)
+        return seed
+
+    def initial_seed(self) -> int:
+        return self._initial_seed
+
+    def get_state(self) -> Tensor:
+        """The stream's position as an int64 tensor (PyTorch's is a uint8 tensor; either is
+        only for set_state). PCG64's 128-bit state and increment, in 32-bit pieces."""
+        state = self._rng.bit_generator.state
+        pieces = [(number >> (32 * i)) & 0xFFFFFFFF for number in
+                  (state["state"]["state"], state["state"]["inc"]) for i in range(4)]
+        pieces += [state["has_uint32"], state["uinteger"], self._initial_seed % 2 ** 63]
+        return tensor(pieces, dtype=dtypes.int64)
+
+    def set_state(self, new_state: Tensor) -> "Generator":
+        """Put the stream back where get_state() found it."""
+        pieces = new_state.tolist() if isinstance(new_state, Tensor) else None
+        if not isinstance(pieces, list) or len(pieces) != 11:
+            raise ValueError("Generator.set_state: expected a tensor from Generator.get_state() "
+                             f"(11 int64 values), got {new_state!r:.80}")
+        state, inc = (sum(piece << (32 * i) for i, piece in enumerate(pieces[start:start + 4]))
+                      for start in (0, 4))
+        rng = np.random.default_rng()
+        rng.bit_generator.state = {"bit_generator": "PCG64",
+                                   "state": {"state": state, "inc": inc},
+                                   "has_uint32": pieces[8], "uinteger": pieces[9]}
+        self._rng, self._initial_seed = rng, pieces[10]
+        return self
+
+    # ---- draws, as TensorData on a backend (multinomial in ordering.py uses _uniform) ---------
+    def _uniform(self, shape: tuple, dtype, backend) -> TensorData:
+        host = self._rng.random(tuple(shape), dtype=np.float64)
+        return TensorData.from_host(_host_cast(host, dtype), backend)
+
+    def _normal(self, shape: tuple, dtype, backend) -> TensorData:
+        host = self._rng.standard_normal(tuple(shape), dtype=np.float64)
+        return TensorData.from_host(host.astype(dtype.name), backend)
+
+    def __repr__(self) -> str:
+        return f"<edugrad.Generator device={str(self.device)!r} seed={self._initial_seed}>"
+
+
+def _host_cast(host: np.ndarray, dtype) -> np.ndarray:
+    """Uniform float64 draws in `dtype`; one that rounds up to 1.0 (in float32, float16) is
+    pulled back below it: RAND's interval is [0, 1)."""
+    values = host.astype(dtype.name)
+    if dtype.is_floating_point:
+        below_one = np.nextafter(np.array(1, dtype=values.dtype), 0)
+        np.minimum(values, below_one, out=values)
+    return values
+
+
+def _check_generator(generator) -> Generator:
+    if not isinstance(generator, Generator):
+        raise TypeError(f"generator must be an edugrad.Generator, got "
+                        f"{type(generator).__name__}")
+    return generator

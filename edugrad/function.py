@@ -1074,6 +1074,14 @@ _ATAN_P = (-8.750608600031904122785e-1, -1.615753718733365076637e1, -7.500855792
 _ATAN_Q = (1.0, 2.485846490142306297962e1, 1.650270098316988542046e2, 4.328810604912902668951e2,
            4.853903996359136964868e2, 1.945506571482613964425e2)
 _TAN_3PI_8 = 2.41421356237309504880
+
+
+def _polynomial(x, coefficients):
+    """c0 x^n + c1 x^(n-1) + ... + cn by Horner's rule, on TensorData."""
+    result = TensorData.constant(coefficients[0], x.shape, x.dtype, x.backend)
+    for c in coefficients[1:]:
+        result = result.mul(x).add(TensorData.constant(c, x.shape, x.dtype, x.backend))
+    return result
 _MOREBITS = 6.123233995736765886130e-17  # pi/2 - float64(pi/2)
 
 

@@ -162,9 +162,15 @@ class OrderingMixin:
         if not replacement and num_samples > n:
             raise RuntimeError(f"multinomial: cannot draw {num_samples} samples without "
                                f"replacement from {n} categories")
-        noise = self._result_class._make(
-            TensorData.rand((rows.shape[0], num_samples if replacement else n), weights.dtype,
-                            weights._data.backend), None)
+        noise_shape = (rows.shape[0], num_samples if replacement else n)
+        if generator is None:  # the global stream: the backend's RAND
+            noise = TensorData.rand(noise_shape, weights.dtype, weights._data.backend)
+        else:  # an edugrad.Generator's own stream (factories.Generator), never the global one
+            if not hasattr(generator, "_uniform"):
+                raise TypeError(f"multinomial: generator must be an edugrad.Generator, got "
+                                f"{type(generator).__name__}")
+            noise = generator._uniform(noise_shape, weights.dtype, weights._data.backend)
+        noise = self._result_class._make(noise, None)
         if replacement:
             # inverse CDF: the sample is the number of categories whose cumulative share is
             # below a uniform draw

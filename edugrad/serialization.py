@@ -343,12 +343,28 @@ def _sync_directory(directory: str) -> None:
 
 
 # ---- load ---------------------------------------------------------------------------------------
-def load(path, map_location=None) -> dict:
+def load(path, map_location=None, pickle_module=None, *, weights_only=True, mmap=None,
+         **pickle_load_args) -> dict:
     """Read a file written by `save` (or any safetensors file of these dtypes).
 
-    Tensors are made on `map_location` (a device name; None: the default device). A path that
-    is not a regular file (a folder, FIFO, device) raises ValueError without being read; so does
-    any file that breaks the format, naming the file and the key, before any tensor is read."""
+    Tensors are made on `map_location` (a device name or edugrad.device; None: the default
+    device). A path that is not a regular file (a folder, FIFO, device) raises ValueError
+    without being read; so does any file that breaks the format, naming the file and the key,
+    before any tensor is read.
+
+    torch.load's other arguments are accepted so that PyTorch code runs: `weights_only` is
+    always effectively True (the format holds tensors, numbers, strings, lists and dicts, and
+    nothing in it can run code, so there is nothing to turn off); `mmap`, `pickle_module` and
+    pickle's arguments have no meaning without pickle and are ignored."""
+    if isinstance(map_location, dict):  # {"cuda:0": "cpu"}: edugrad files keep no device, so
+        targets = set(map(str, map_location.values()))  # the one target is the answer
+        if len(targets) != 1:
+            raise ValueError(f"load: map_location as a dict must map to one device, got "
+                             f"{map_location!r}")
+        map_location = targets.pop()
+    elif callable(map_location):
+        raise TypeError("load: map_location as a function is not supported (edugrad files hold "
+                        "no storages to remap); give a device name")
     path = _path_argument(path, "load")
     with _open_regular_file(path) as file:
         size = os.fstat(file.fileno()).st_size

@@ -30,6 +30,7 @@ from edugrad.linalg import LinalgMixin
 from edugrad.math import MathMixin, broadcast_shape
 from edugrad.ordering import OrderingMixin
 from edugrad.shape import ShapeMixin
+from edugrad.size import Size
 
 
 def _host_array(data, dtype: DType | None) -> np.ndarray:
@@ -48,9 +49,10 @@ def _host_array(data, dtype: DType | None) -> np.ndarray:
             raise ValueError(f"tensor: cannot build a tensor from {type(data).__name__}: {error}")
         if array.dtype == object or array.dtype.kind in "USVc":  # c: complex, not supported
             raise TypeError(f"tensor: cannot build a tensor from {data!r:.60}")
-        if dtype is None:  # Python's defaults: floats are float32, ints int64, as in PyTorch
-            kind = array.dtype.kind
-            dtype = dtypes.bool_ if kind == "b" else dtypes.int64 if kind in "iu" else dtypes.float32
+        if dtype is None:  # Python's defaults: floats are float32 (the default dtype), ints
+            kind = array.dtype.kind  # int64, as in PyTorch
+            dtype = (dtypes.bool_ if kind == "b" else dtypes.int64 if kind in "iu"
+                     else dtypes.DEFAULT_FLOAT)
     if dtype is not None:
         array = array.astype(dtypes.from_name(dtype).name, copy=False)
     return array
@@ -106,8 +108,8 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
 
     # ---- attributes ----------------------------------------------------------------------------
     @property
-    def shape(self) -> tuple:
-        return self._data.shape
+    def shape(self) -> Size:
+        return Size(self._data.shape)
 
     @property
     def ndim(self) -> int:
@@ -158,7 +160,8 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
         return views.layout(self)[1]
 
     def size(self, dim: int | None = None):
-        return self.shape if dim is None else self.shape[self._dim(dim)]
+        shape = self._data.shape
+        return Size(shape) if dim is None else shape[self._dim(dim)]
 
     def numel(self) -> int:
         return self._data.numel()
@@ -236,6 +239,12 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
 
     def double(self) -> "Tensor":
         return self.to(dtypes.float64)
+
+    def half(self) -> "Tensor":
+        return self.to(dtypes.float16)
+
+    def bfloat16(self) -> "Tensor":  # no built-in backend holds it: see edugrad/dtypes.py
+        return self.to(dtypes.bfloat16)
 
     def long(self) -> "Tensor":
         return self.to(dtypes.int64)

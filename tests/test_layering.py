@@ -46,7 +46,7 @@ FUNCTION = {"edugrad.function"}
 TENSOR_LAYER = {"edugrad.tensor", "edugrad.math", "edugrad.shape", "edugrad.ordering",
                 "edugrad.linalg",
                 "edugrad.views", "edugrad.factories", "edugrad.autograd", "edugrad.anomaly",
-                "edugrad.gradcheck"}
+                "edugrad.gradcheck", "edugrad.size", "edugrad.runtime"}
 API_PACKAGES = ("edugrad.nn", "edugrad.optim", "edugrad.utils")
 API_MODULES = {"edugrad", "edugrad.serialization",  # the package itself; save and load
                "edugrad.cuda", "edugrad.amp", "edugrad.accelerator"}  # PyTorch's device probes

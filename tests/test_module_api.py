@@ -157,15 +157,13 @@ def test_requires_grad_and_dtype_moves(torch):
     assert {p.dtype for p in model.parameters()} == {edugrad.float32}
     with pytest.raises(TypeError, match="floating point"):
         model.to(edugrad.int64)
-    for method in ("half", "bfloat16"):
-        name = "float16" if method == "half" else "bfloat16"
-        if hasattr(edugrad, name):  # once edugrad has the dtype, to() carries it
-            assert getattr(model, method)() is model
-            assert model[0].weight.dtype is getattr(edugrad, name)
-            model.float()
-        else:
-            with pytest.raises(TypeError, match=f"Module.{method}: edugrad has no {name} dtype"):
-                getattr(model, method)()
+    assert model.half() is model  # to() carries float16
+    assert model[0].weight.dtype is edugrad.float16
+    model.float()
+    # bfloat16 exists as a name, but NumPy has no such type: the cpu backend refuses it clearly
+    with pytest.raises(TypeError, match="no bfloat16 type"):
+        model.bfloat16()
+    assert model[0].weight.dtype is edugrad.float32  # and nothing moved
 
 
 def test_extra_repr_of_a_custom_module():

@@ -478,6 +478,10 @@ def test_interpolate_drawn_sizes_match_torch(torch, size, target, mode, one_dim,
         options["scale_factor"] = target
         if any(math.floor(s * f) == 0 for s, f in zip(size, target)):
             return  # torch refuses an empty output too
+        # torch 2.13's 1-D 'nearest' backward with a scale_factor disagrees with its own forward
+        # (scale 1.3 on 2 elements: forward reads [0, 0], backward sends to [0, 1]); edugrad's
+        # gradient follows the forward, which gradcheck confirms elsewhere in this file
+        assume(not (one_dim and mode == "nearest"))
     x = np.random.default_rng(seed).standard_normal((2, 2) + size).astype(dtype)
     _compare_function(torch, lambda F, x: F.interpolate(x, **options), [x], options)
 

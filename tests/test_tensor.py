@@ -39,8 +39,8 @@ def test_construction_with_dtype(dtype):
     assert edugrad.tensor([1], dtype=dtype).dtype is getattr(edugrad, dtype)  # by name too
 
 
-@pytest.mark.parametrize("bad", [np.array([1], dtype=np.float16), np.array([1], dtype=np.uint8),
-                                 np.array([1], dtype=np.complex64)], ids=["float16", "uint8",
+@pytest.mark.parametrize("bad", [np.array([1], dtype=np.uint16), np.array([1], dtype=np.uint8),
+                                 np.array([1], dtype=np.complex64)], ids=["uint16", "uint8",
                                                                          "complex64"])
 def test_unsupported_numpy_dtype_raises_naming_it(bad):
     with pytest.raises(TypeError, match=str(bad.dtype)):
@@ -53,7 +53,7 @@ def test_bad_data_raises():
     with pytest.raises(TypeError, match="tensor"):
         edugrad.tensor("abc")
     with pytest.raises(TypeError, match="dtype"):
-        edugrad.tensor([1], dtype="float16")
+        edugrad.tensor([1], dtype="complex64")
 
 
 def test_tensor_of_a_tensor_is_a_new_leaf():

@@ -1,6 +1,6 @@
 """edugrad.utils: helpers around training.
 
-    data    Dataset, TensorDataset, DataLoader (edugrad/utils/data.py)
+    data    datasets, samplers, DataLoader (edugrad/utils/data/, PyTorch's module paths)
 """
 
 from edugrad.utils import data

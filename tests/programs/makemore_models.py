@@ -1,6 +1,3 @@
-# Needs in edugrad: the module path torch.utils.data.dataloader, inference_mode, DataLoader's
-#   sampler= argument; nn.ModuleDict and tril (transformer), tril (bow); maybe more behind
-#   those (each was found by standing in for the one before).
 # Source: karpathy/makemore, makemore.py (https://github.com/karpathy/makemore): all six
 #   models (transformer, bow, rnn, gru, mlp, bigram), one run each (the `# argv:` lines).
 # Licence: MIT, Copyright (c) 2022 Andrej Karpathy. Permission is hereby granted, free of

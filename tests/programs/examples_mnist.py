@@ -1,4 +1,3 @@
-# Needs in edugrad: optim.Adadelta; with it alone it passes (checked with SGD standing in).
 # Source: pytorch/examples, mnist/main.py (https://github.com/pytorch/examples)
 # Licence: BSD 3-Clause, Copyright (c) 2017, Pytorch contributors.
 # Changed: MNIST (torchvision, with its transforms) -> 48 training and 32 test synthetic

@@ -1,5 +1,3 @@
-# Needs in edugrad: bfloat16 and float16 (train.py's dtype table), nn.ModuleDict, from_numpy;
-#   maybe more behind those (generate(), not run here, needs topk and multinomial, which exist).
 # Source: karpathy/nanoGPT, model.py (whole) and train.py's training loop
 #   (https://github.com/karpathy/nanoGPT)
 # Licence: MIT, Copyright (c) 2022 Andrej Karpathy. Permission is hereby granted, free of
