@@ -376,4 +376,7 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    # keep the step's freed buffers for the next step (see the README's Speed section);
+    # EDUGRAD_KEEP_FREED_MEMORY=0 turns it off
+    os.environ.setdefault("EDUGRAD_KEEP_FREED_MEMORY", "1")
     main()
