@@ -52,8 +52,8 @@ import numpy as np
 from edugrad import dtypes
 from edugrad.tensor import Tensor
 
-DTYPES = {"F32": dtypes.float32, "F64": dtypes.float64, "I32": dtypes.int32,
-          "I64": dtypes.int64, "BOOL": dtypes.bool_}
+DTYPES = {"F16": dtypes.float16, "F32": dtypes.float32, "F64": dtypes.float64,
+          "I32": dtypes.int32, "I64": dtypes.int64, "BOOL": dtypes.bool_}
 CODES = {dtype: code for code, dtype in DTYPES.items()}
 STRUCTURE = "edugrad.structure"  # the __metadata__ key of the non-tensor structure
 MAX_HEADER = 100_000_000  # bytes; the safetensors library's own limit

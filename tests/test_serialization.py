@@ -363,8 +363,8 @@ BAD_FILES = [
     ("not_utf8", lambda p: craft(p, b"{\xff}"), "not valid JSON"),
     ("json_array", lambda p: craft(p, []), "JSON list, not an object"),
     ("duplicate_key", lambda p: craft(p, b'{"w": 1, "w": 2}'), "duplicate key 'w'"),
-    ("unknown_dtype", lambda p: craft(p, {"w": {**F32, "dtype": "F16"}}, b"\0" * 8),
-     "tensor 'w' has dtype 'F16'"),
+    ("unknown_dtype", lambda p: craft(p, {"w": {**F32, "dtype": "BF16"}}, b"\0" * 8),
+     "tensor 'w' has dtype 'BF16'"),
     ("missing_field", lambda p: craft(p, {"w": {"dtype": "F32", "shape": [2]}}, b"\0" * 8),
      "tensor 'w' must have exactly the fields"),
     ("bad_shape", lambda p: craft(p, {"w": {**F32, "shape": [-2]}}, b"\0" * 8),
@@ -520,3 +520,11 @@ def test_map_location(tmp_path):
     loaded = load(tmp_path / "w.safetensors", map_location="python")
     assert loaded["w"].device == "python" and loaded["w"].tolist() == [1.5, 2.5]
     assert load(str(tmp_path / "w.safetensors"))["w"].device == "cpu"
+
+
+def test_float16_round_trips(tmp_path):
+    path = tmp_path / "half.safetensors"
+    x = edugrad.tensor([1.5, -2.25, 65504.0]).half()
+    edugrad.save({"x": x}, str(path))
+    back = edugrad.load(str(path))["x"]
+    assert back.dtype is edugrad.float16 and back.tolist() == [1.5, -2.25, 65504.0]
