@@ -582,6 +582,13 @@ mnist.download(sys.argv[2], files=[name], hashes={name: digest}, mirrors=[sys.ar
 """
 
 
+def default_signals() -> None:
+    """In the child before it starts: SIGINT as a terminal would deliver it. A test run started
+    in the background (`cmd &`) inherits SIGINT ignored, and the downloader rightly leaves an
+    ignored signal alone, which would make the SIGINT case pass or fail by how pytest ran."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(os.name != "posix", reason="signals are POSIX")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_in_the_middle_of_a_download_leaves_no_part_file(tmp_path, server, hashes,
@@ -589,7 +596,8 @@ def test_a_signal_in_the_middle_of_a_download_leaves_no_part_file(tmp_path, serv
     name = mnist.OFFICIAL_FILES[1]
     child = subprocess.Popen([sys.executable, "-c", DOWNLOADER, str(MNIST_PATH), str(tmp_path),
                               server.mirror("slow"), name, hashes[name]],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=default_signals)
     try:
         give_up = time.monotonic() + 30
         while not (server.count("slow") and cache_listing(tmp_path)):  # waiting for the reply

@@ -194,7 +194,10 @@ print("saved", flush=True)
 
 def start_saving(path: Path, program_handler: str = "none") -> subprocess.Popen:
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), program_handler],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             # SIGINT as a terminal delivers it, also when pytest itself runs in
+                             # the background (`cmd &` starts it with SIGINT ignored)
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     line = child.stdout.readline()
     if line != "writing\n":
         child.kill()
