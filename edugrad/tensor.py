@@ -17,7 +17,6 @@ the autograd entry points, and in-place updates.
 from __future__ import annotations
 
 import math
-import weakref
 
 import numpy as np
 

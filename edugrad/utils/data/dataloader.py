@@ -38,7 +38,7 @@ from edugrad.shape import stack
 from edugrad.tensor import Tensor
 from edugrad.utils.data.dataset import IterableDataset, TensorDataset
 from edugrad.utils.data.sampler import (
-    BatchSampler, RandomSampler, SequentialSampler, check_generator, permutation,
+    BatchSampler, RandomSampler, SequentialSampler, check_generator,
 )
 
 
