@@ -45,7 +45,9 @@ import weakref
 
 from edugrad import dtypes
 from edugrad.data import TensorData
-from edugrad.function import Expand, GradMode, Pad, Permute, Reshape, Shrink, Strided, Unstrided, Where
+from edugrad.function import (
+    Expand, GradMode, Pad, Permute, Reshape, Shrink, Strided, Unstrided, Where,
+)
 
 
 # ---- the steps a view is made of -----------------------------------------------------------------
@@ -147,13 +149,16 @@ class ShrinkStep(ViewStep):
         return data.shrink(self.bounds)
 
     def write_back(self, parent, value):
-        padding = tuple((start, size - end) for (start, end), size in zip(self.bounds, parent.shape))
-        inside = TensorData.full(value.shape, True, dtypes.bool_, value._data.backend).pad(padding, False)
+        padding = tuple((start, size - end)
+                        for (start, end), size in zip(self.bounds, parent.shape))
+        inside = TensorData.full(value.shape, True, dtypes.bool_, value._data.backend)
+        inside = inside.pad(padding, False)
         placed = Pad.apply(value, padding=padding)
         return Where.apply(parent._result_class._make(inside, None), placed, parent)
 
     def layout(self, shape, strides, offset):
-        return strides, offset + sum(start * stride for (start, _), stride in zip(self.bounds, strides))
+        shift = sum(start * stride for (start, _), stride in zip(self.bounds, strides))
+        return strides, offset + shift
 
 
 class StridedStep(ViewStep):
@@ -198,7 +203,7 @@ class AliasStep(ViewStep):
         return value
 
 
-# ---- the record a view carries ----------------------------------------------------------------------
+# ---- the record a view carries -------------------------------------------------------------------
 class ViewInfo:
     """What makes a tensor a view: its parent, the step from it, and PyTorch's layout of it."""
 
@@ -207,7 +212,8 @@ class ViewInfo:
     def __init__(self, parent, step: ViewStep, base, strides: tuple, offset: int) -> None:
         self.parent = parent
         self.step = step
-        self.base = base  # PyTorch's `_base`: the nearest tensor that is not a view (None for aliases)
+        # PyTorch's `_base`: the nearest tensor that is not a view (None for aliases)
+        self.base = base
         self.strides = strides
         self.offset = offset
 
@@ -272,7 +278,7 @@ def is_contiguous(tensor) -> bool:
     return True
 
 
-# ---- making views ---------------------------------------------------------------------------------
+# ---- making views --------------------------------------------------------------------------------
 def make_view(source, step: ViewStep, strides_offset=None):
     """The view of `source` that `step` makes: values from step.apply, linked for aliasing."""
     if strides_offset is None:
@@ -293,7 +299,8 @@ def make_view(source, step: ViewStep, strides_offset=None):
     if root._views is None:
         root._views = []
     elif len(root._views) >= 32 and len(root._views) & (len(root._views) - 1) == 0:
-        root._views = [ref for ref in root._views if ref() is not None]  # drop the dead now and then
+        # drop the dead now and then
+        root._views = [ref for ref in root._views if ref() is not None]
     root._views.append(weakref.ref(view))
     return view
 
@@ -304,7 +311,7 @@ def root_of(tensor):
     return tensor
 
 
-# ---- in-place updates -----------------------------------------------------------------------------
+# ---- in-place updates ----------------------------------------------------------------------------
 def snapshot(tensor, taken: dict):
     """The tensor as it is now, at its version and its node: what an in-place op reads, and
     what `_before` keeps. One per tensor and write (`taken`), so that a node is one tensor."""
@@ -395,9 +402,10 @@ def _check_writable(tensor) -> None:
     view = tensor
     while view._view is not None:
         step = view._view.step
+        parent_shape = view._view.parent.shape
         if isinstance(step, ExpandStep) and any(
-                new != old for new, old in zip(step.shape[len(step.shape) - view._view.parent.ndim:],
-                                               view._view.parent.shape)):
+                new != old for new, old in zip(step.shape[len(step.shape) - len(parent_shape):],
+                                               parent_shape)):
             raise RuntimeError(
                 "unsupported operation: more than one element of the written-to tensor refers "
                 f"to a single memory location (a view of an expand to {tuple(step.shape)}). "
@@ -461,7 +469,7 @@ def set_data(tensor, value) -> None:
     tensor._version += 1
 
 
-# ---- the graph as backward walks it -----------------------------------------------------------------
+# ---- the graph as backward walks it --------------------------------------------------------------
 def as_used(tensor, version: int):
     """The tensor as an op used it, at `version`. An in-place update made later with grad on
     moved the tensor onto a new node; the node it had before is kept in `_before`, so
