@@ -34,7 +34,7 @@ from edugrad.nn.functional_conv import (
 )
 from edugrad.nn.functional_extra import (
     cosine_similarity, dropout1d, dropout2d, group_norm, hardtanh, instance_norm, mish, normalize,
-    pairwise_distance, prelu, relu6, softplus,
+    pairwise_distance, prelu, relu6, scale_and_shift, softplus, update_running_stats,
 )
 from edugrad.nn.functional_loss import (
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
@@ -245,22 +245,16 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         var = (centred * centred).mean(axes, keepdim=True)
         if running_mean is not None and running_var is not None:
             with no_grad():
-                batch_mean = mean.detach().reshape(channels)
-                running_mean.copy_(running_mean * (1 - momentum) + batch_mean * momentum)
                 unbiased = var.reshape(channels) * (count / (count - 1))
-                running_var.copy_(running_var * (1 - momentum) + unbiased * momentum)
+                update_running_stats(running_mean, running_var, mean.detach().reshape(channels),
+                                     unbiased, momentum)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when "
                              "training=False")
         centred = input - running_mean.reshape(shape)
         var = running_var.reshape(shape)
-    output = centred * (var + eps).rsqrt()
-    if weight is not None:
-        output = output * weight.reshape(shape)
-    if bias is not None:
-        output = output + bias.reshape(shape)
-    return output
+    return scale_and_shift(centred, var, eps, weight, bias, shape)
 
 
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,

@@ -151,14 +151,25 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
             with no_grad():
                 batch_mean = mean.detach().reshape(-1, channels).mean(0)
                 unbiased = var.detach().reshape(-1, channels).mean(0) * (count / (count - 1))
-                running_mean.copy_(running_mean * (1 - momentum) + batch_mean * momentum)
-                running_var.copy_(running_var * (1 - momentum) + unbiased * momentum)
+                update_running_stats(running_mean, running_var, batch_mean, unbiased, momentum)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("instance_norm: running_mean and running_var are needed when "
                              "use_input_stats=False")
         centred = input - running_mean.reshape(shape)
         var = running_var.reshape(shape)
+    return scale_and_shift(centred, var, eps, weight, bias, shape)
+
+
+def update_running_stats(running_mean, running_var, batch_mean, unbiased, momentum) -> None:
+    """running = (1 - momentum) running + momentum batch, in place (call it under no_grad)."""
+    running_mean.copy_(running_mean * (1 - momentum) + batch_mean * momentum)
+    running_var.copy_(running_var * (1 - momentum) + unbiased * momentum)
+
+
+def scale_and_shift(centred, var, eps, weight, bias, shape):
+    """centred / sqrt(var + eps), then the per-channel weight and bias, each reshaped to
+    `shape`: the last step of batch and instance norm."""
     output = centred * (var + eps).rsqrt()
     if weight is not None:
         output = output * weight.reshape(shape)
