@@ -153,10 +153,9 @@ class Conv1d(_ConvNd):
                         self.groups)
 
 
-class ConvTranspose2d(_ConvNd):
-    """The adjoint of Conv2d, used to upsample (decoders, GANs): weight (in_channels,
-    out_channels/groups, KH, KW); an (N, C, H, W) input gives OH = (H - 1)*stride - 2*padding
-    + dilation*(KH - 1) + output_padding + 1. See F.conv_transpose2d for how."""
+class _ConvTransposeNd(_ConvNd):
+    """What ConvTranspose1d and ConvTranspose2d share: PyTorch's argument order (with
+    output_padding), zeros padding only, and forward through F.conv_transpose1d/2d."""
 
     transposed = True
 
@@ -164,15 +163,21 @@ class ConvTranspose2d(_ConvNd):
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
                  padding_mode: str = "zeros", device=None, dtype=None) -> None:
         if padding_mode != "zeros":
-            raise ValueError(f'Only "zeros" padding mode is supported for ConvTranspose2d, got '
-                             f"{padding_mode!r}")
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}, '
+                             f"got {padding_mode!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device, dtype, output_padding)
 
     def forward(self, input, output_size=None):
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
-                                  self._output_padding(input, output_size), self.groups,
-                                  self.dilation)
+        function = F.conv_transpose1d if self.dims == 1 else F.conv_transpose2d
+        return function(input, self.weight, self.bias, self.stride, self.padding,
+                        self._output_padding(input, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """The adjoint of Conv2d, used to upsample (decoders, GANs): weight (in_channels,
+    out_channels/groups, KH, KW); an (N, C, H, W) input gives OH = (H - 1)*stride - 2*padding
+    + dilation*(KH - 1) + output_padding + 1. See F.conv_transpose2d for how."""
 
 
 class MaxPool2d(Module):
@@ -218,26 +223,11 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class ConvTranspose1d(_ConvNd):
+class ConvTranspose1d(_ConvTransposeNd):
     """ConvTranspose2d's 1-D sibling over (N, C, L): weight (in_channels, out_channels/groups,
     K)."""
 
     dims = 1
-    transposed = True
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
-                 padding_mode: str = "zeros", device=None, dtype=None) -> None:
-        if padding_mode != "zeros":
-            raise ValueError(f'Only "zeros" padding mode is supported for ConvTranspose1d, got '
-                             f"{padding_mode!r}")
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, device, dtype, output_padding)
-
-    def forward(self, input, output_size=None):
-        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
-                                  self._output_padding(input, output_size), self.groups,
-                                  self.dilation)
 
 
 class MaxPool1d(MaxPool2d):
