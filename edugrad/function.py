@@ -669,7 +669,8 @@ class Sum(Function):
         return x.sum(axes, keepdim)
 
     def backward(self, grad_output):
-        return grad_output.reshape(self.kept).expand(self.input_shape)
+        # the movement Functions themselves, not Tensor.reshape/expand: a gradient is no view
+        return Expand.apply(Reshape.apply(grad_output, shape=self.kept), shape=self.input_shape)
 
 
 class Max(Function):
@@ -681,9 +682,9 @@ class Max(Function):
 
     def backward(self, grad_output):
         (x,) = self.inputs
-        hit = (x == self.output.detach().reshape(self.kept)).to(grad_output.dtype)
+        hit = (x == Reshape.apply(self.output.detach(), shape=self.kept)).to(grad_output.dtype)
         count = hit.sum(dim=self.axes, keepdim=True)  # ties share the gradient evenly
-        return hit * grad_output.reshape(self.kept) / count
+        return hit * Reshape.apply(grad_output, shape=self.kept) / count
 
 
 class LogSumExp(Function):
@@ -704,8 +705,8 @@ class LogSumExp(Function):
 
     def backward(self, grad_output):
         (x,) = self.inputs
-        result = self.output.reshape(self.kept)
-        return grad_output.reshape(self.kept) * (x - result).exp()
+        result = Reshape.apply(self.output, shape=self.kept)
+        return Reshape.apply(grad_output, shape=self.kept) * (x - result).exp()
 
 
 class LogSoftmax(Function):
@@ -747,7 +748,7 @@ class Reshape(Function):
         return x.reshape(shape)
 
     def backward(self, grad_output):
-        return grad_output.reshape(self.input_shape)
+        return Reshape.apply(grad_output, shape=self.input_shape)
 
 
 class Permute(Function):
@@ -761,7 +762,7 @@ class Permute(Function):
         inverse = [0] * len(self.order)
         for i, dim in enumerate(self.order):
             inverse[dim] = i
-        return grad_output.permute(tuple(inverse))
+        return Permute.apply(grad_output, order=tuple(inverse))
 
 
 class Expand(Function):

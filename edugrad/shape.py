@@ -177,7 +177,7 @@ class ShapeMixin:
             lead + i for i, s in enumerate(shape) if s == 1 and self.shape[lead + i] != 1
         )
         out = self.sum(axes, keepdim=True) if axes else self
-        return out.reshape(shape)
+        return Reshape.apply(out, shape=shape) if out.shape != shape else out  # no view: a gradient
 
     def pad(self, padding, value=0):
         """Pad with (before, after) per dim, the first pair for the first dim (see F.pad)."""
