@@ -64,14 +64,14 @@ class MathMixin:
                 return self._operands(other, op, reverse, dtype)
             if dtype is None:
                 dtype = dtypes.result_type((self.dtype, self.ndim), other)
-            y = self._constant(other, dtype, self.shape)
+            y = self._constant(other, dtype, self._data.shape)  # the stored tuple: hot path
         x = self
         if x.dtype is not dtype:
             x = Cast.apply(x, dtype=dtype)
         if y.dtype is not dtype:
             y = Cast.apply(y, dtype=dtype)
-        if x.shape != y.shape:
-            shape = broadcast_shape(x.shape, y.shape, op)
+        if x._data.shape != y._data.shape:
+            shape = broadcast_shape(x._data.shape, y._data.shape, op)
             x, y = x._broadcast_to(shape), y._broadcast_to(shape)
         return (y, x) if reverse else (x, y)
 
@@ -82,11 +82,11 @@ class MathMixin:
             raise TypeError(f"{op}: unsupported operand {value!r:.40}: {error}") from None
 
     def _broadcast_to(self, shape: tuple):
-        if self.shape == shape:
+        if self._data.shape == shape:
             return self
         x = self
         if x.ndim < len(shape):
-            x = Reshape.apply(x, shape=(1,) * (len(shape) - x.ndim) + x.shape)
+            x = Reshape.apply(x, shape=(1,) * (len(shape) - x.ndim) + x._data.shape)
         return Expand.apply(x, shape=shape)
 
     def _binary(self, function, other, op: str, reverse: bool = False):

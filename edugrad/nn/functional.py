@@ -24,7 +24,7 @@ import warnings
 from edugrad import dtypes
 from edugrad.autograd import no_grad
 from edugrad.factories import arange, rand
-from edugrad.function import Erf, Take
+from edugrad.function import Erf, Reshape, Take
 from edugrad.function import Linear as LinearFunction  # x @ W.T + b as one op
 from edugrad.math import where
 from edugrad.nn.functional_conv import (
@@ -130,7 +130,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     _check_like_input("linear", input, weight, bias)
     if input.ndim != 2:  # (in,) or (B, T, in): one 2-D product, then the leading dims back
         flat = input.reshape(-1, input.shape[-1])
-        return linear(flat, weight, bias).reshape(*input.shape[:-1], weight.shape[0])
+        # a new tensor, not a view of the 2-D product (PyTorch's linear returns no view)
+        return Reshape.apply(linear(flat, weight, bias), shape=(*input.shape[:-1], weight.shape[0]))
     if bias is None:  # a constant zero bias: it gets no gradient
         bias = input.new_zeros((weight.shape[0],))
     return LinearFunction.apply(input, weight, bias)  # one op; see edugrad/function.py, Linear
