@@ -60,7 +60,7 @@ class ShapeMixin:
         """A view when one can be made (always, unless self is a non-contiguous view), else
         a copy, as PyTorch's reshape."""
         step = ReshapeStep(self._resolve_shape(shape, "reshape"))
-        layout = step.layout(self.shape, *views.layout(self))
+        layout = step.layout(self._data.shape, *views.layout(self))
         if layout is None:
             return Reshape.apply(self, shape=step.shape)
         return views.make_view(self, step, layout)
@@ -68,7 +68,7 @@ class ShapeMixin:
     def view(self, *shape):
         """The same values in another shape, always a view (an error where none can be made)."""
         step = ReshapeStep(self._resolve_shape(shape, "view"))
-        layout = step.layout(self.shape, *views.layout(self))
+        layout = step.layout(self._data.shape, *views.layout(self))
         if layout is None:
             raise RuntimeError(
                 f"view: view size {step.shape} is not compatible with input tensor's size "

@@ -230,7 +230,7 @@ def layout(tensor) -> tuple:
     """(strides, storage offset) of a tensor as PyTorch would lay it out."""
     info = tensor._view
     if info is None:
-        return contiguous_strides(tensor.shape), 0
+        return contiguous_strides(tensor._data.shape), 0
     return info.strides, info.offset
 
 
@@ -282,7 +282,7 @@ def is_contiguous(tensor) -> bool:
 def make_view(source, step: ViewStep, strides_offset=None):
     """The view of `source` that `step` makes: values from step.apply, linked for aliasing."""
     if strides_offset is None:
-        strides_offset = step.layout(source.shape, *layout(source))
+        strides_offset = step.layout(source._data.shape, *layout(source))
     view = step.apply(source)
     parent_info = source._view
     if not step.differentiable:
