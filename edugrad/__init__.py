@@ -26,6 +26,7 @@ from edugrad.runtime import (
 )
 from edugrad.size import Size
 from edugrad.function import Function
+from edugrad.capture import JitError, jit
 from edugrad import linalg
 from edugrad.linalg import einsum
 from edugrad.math import where

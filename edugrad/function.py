@@ -52,6 +52,19 @@ class _GradMode(threading.local):
 
 GradMode = _GradMode()  # read as GradMode.enabled: one attribute of this thread's own state
 
+# While edugrad.jit records a step (edugrad/capture.py), its Recording: Function.apply,
+# Module.__call__ and Optimizer.step tell it which tensors, modules and optimizers the step
+# used. None the rest of the time, so eager mode pays one test per op.
+observer = None
+
+
+def host_checks_allowed(tensor) -> bool:
+    """Whether a check that reads a tensor's values on the host (are the indices in range?)
+    may run. Not on a GPU, where it would wait for the device on every step (PyTorch checks
+    there with a device-side assert), and not while edugrad.jit records a step, whose
+    replays could not repeat it. The result is the same either way for valid input."""
+    return observer is None and not tensor.device.startswith("cuda")
+
 
 def _is_pytorch_style(cls) -> bool:
     """Whether a Function subclass is written in PyTorch's style (see the end of this file)."""
@@ -97,6 +110,8 @@ class Function:
         """Run forward on the inputs' TensorData; link the output to this op if grad is on.
 
         Every op passes here, so this is where mixed devices are caught, once for all ops."""
+        if observer is not None:  # edugrad.jit is recording a step: it notes what ops read
+            observer.tensors_read(inputs)
         data = [t._data for t in inputs]
         backend = data[0].backend
         for each in data:

@@ -202,6 +202,22 @@ ERF_FLOAT64 = {
           1.65666309194161350182e3, 5.57535340817727675546e2),
 }
 
+def buffer_positions(op: Op) -> tuple:
+    """Which arguments of op's backend method are buffers: take(x, axis, index) has them at 0
+    and 2, index_add(shape, axis, index, src) at 2 and 3; FROM_HOST's one is a host array."""
+    if op in (Op.FULL, Op.RAND):
+        return ()
+    if op is Op.TAKE:
+        return (0, 2)
+    if op is Op.INDEX_ADD:
+        return (2, 3)
+    if op is Op.WHERE:
+        return (0, 1, 2)
+    if op.kind is Kind.BINARY or op is Op.MATMUL:
+        return (0, 1)
+    return (0,)
+
+
 REQUIRED = tuple(op for op in Op if op.required)
 ACCELERATED = tuple(op for op in Op if not op.required)
 REQUIRED_COUNT = 26

@@ -24,7 +24,7 @@ import warnings
 from edugrad import dtypes
 from edugrad.autograd import no_grad
 from edugrad.factories import arange, rand
-from edugrad.function import Erf, Reshape, Take
+from edugrad.function import Erf, Reshape, Take, host_checks_allowed
 from edugrad.function import Linear as LinearFunction  # x @ W.T + b as one op
 from edugrad.math import where
 from edugrad.nn.functional_conv import (
@@ -160,7 +160,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
                         f"{input.dtype.name}")
     index = input.long()
     count = weight.shape[0]
-    if index.numel():
+    if index.numel() and host_checks_allowed(index):  # not on a GPU, nor under edugrad.jit
         low, high = int(index.amin().item()), int(index.amax().item())
         if low < 0 or high >= count:
             raise IndexError(f"embedding: index {low if low < 0 else high} is out of range for "

@@ -20,7 +20,7 @@ import itertools
 from collections import namedtuple
 from collections.abc import Mapping
 
-from edugrad import dtypes
+from edugrad import dtypes, function
 from edugrad.autograd import is_grad_enabled, no_grad
 from edugrad.function import GradTap
 from edugrad.nn.parameter import Parameter
@@ -56,6 +56,8 @@ class Module:
                                   '"forward" function')
 
     def __call__(self, *args, **kwargs):
+        if function.observer is not None:  # edugrad.jit guards on the train/eval mode
+            function.observer.module_called(self)
         if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)  # the common case: nothing between call and forward
