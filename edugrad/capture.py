@@ -181,12 +181,12 @@ class Recording:
     def finish(self, result) -> None:
         """Which tensors the step changed (their final buffer is one it made), and the result."""
         self.writes, self.grads = [], []
-        for ref in self.tensors.values():
-            tensor = ref()
-            if tensor is None:
-                continue
+        tensors = [t for t in (ref() for ref in self.tensors.values()) if t is not None]
+        grads = {id(t.grad) for t in tensors if t.grad is not None}  # replaced, not written
+        for tensor in tensors:
             made = self.made.get(id(tensor._data.buffer))
-            if made is not None and tensor._view is None:  # a view re-reads its root's values
+            # a view re-reads its root's values; a .grad gets a new tensor each replay
+            if made is not None and tensor._view is None and id(tensor) not in grads:
                 self.writes.append((tensor, made))
             grad = tensor.grad
             if grad is not None:
@@ -427,7 +427,9 @@ class Program:
             return register_of[source]
 
         self.argument_loads, self.tensor_loads = [], []
+        self.load_shapes = {}  # register -> shape of what it loads, for trace and draw_trace
         for index, (kind, where) in self.sources.items():
+            self.load_shapes[register(Read(index))] = tuple(recording.reads[index].shape)
             if kind == "constant":
                 register(Read(index), where)
             elif kind == "argument":
@@ -617,7 +619,7 @@ def format_program(program: Program) -> str:
              f"replayed, {program.constant_calls} made once into constants; writes "
              f"{len(program.writes)} tensors and {len(program.grads)} grads"]
     for reg, path in program.argument_loads:
-        lines.append(f"  %{reg} = argument {path_name(path)}")
+        lines.append(f"  %{reg} = argument {path_name(path)} {program.load_shapes[reg]}")
     for reg, tensor in program.tensor_loads:
         lines.append(f"  %{reg} = tensor read {type(tensor).__name__} {tuple(tensor.shape)}")
     for reg, value in constants:

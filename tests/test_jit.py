@@ -330,3 +330,33 @@ def test_jit_as_decorator_with_and_without_parentheses():
     assert double.replays == 1
     with pytest.raises(TypeError, match="expected a function"):
         edugrad.jit(3)
+
+
+def test_draw_trace_draws_every_replayed_call_and_marks_the_writes():
+    from edugrad.viz import draw_trace
+
+    model = make_model()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    x, y = batches(1)[0]
+
+    @edugrad.jit
+    def step(x, y):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    with pytest.raises(ValueError, match="no recorded program yet"):
+        draw_trace(step)
+    three_calls(step, x, y)
+    graph = draw_trace(step)
+    program = next(iter(step.programs.values()))
+    ops = [n for n in graph.nodes if n.kind == "op"]
+    assert len(ops) == len(program.steps)
+    assert sum(n.title == "matmul" for n in ops) == 5  # 2 forward, 2 weight grads, 1 input grad
+    outputs = [n for n in graph.nodes if n.is_output]
+    assert len(program.writes) == len(program.grads) == 4  # 4 parameters and their grads
+    assert len(outputs) == 8
+    assert any("-> .grad (16, 12)" in n.details for n in outputs)
+    assert "<svg" in graph.svg() and "digraph" in graph.dot
+    with pytest.raises(TypeError, match="expected a step made by edugrad.jit"):
+        draw_trace(lambda: None)
