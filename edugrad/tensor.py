@@ -404,6 +404,10 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
     def scatter_add_(self, dim: int, index, src) -> "Tensor":
         return self._assign(lambda old: old.scatter_add(dim, index, src))
 
+    def scatter_reduce_(self, dim: int, index, src, reduce, *, include_self=True) -> "Tensor":
+        return self._assign(lambda old: old.scatter_reduce(dim, index, src, reduce,
+                                                           include_self=include_self))
+
     def tril_(self, diagonal: int = 0) -> "Tensor":
         return self._assign(lambda old: old.tril(diagonal))
 

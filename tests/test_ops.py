@@ -416,6 +416,22 @@ ISSUE10 = [
            combined(lambda a: ((2 + a, 4), (2, 2)), (0, 2)), ((2, 4), (2, 2))),
     OpCase("scatter_value", lambda lib, x: x.scatter(0, lib.tensor([[1, 0, 2]]), 1.5),
            sizes((3, 4), (3, 4)), ((3, 3),)),
+    # scatter_reduce: every reduction, with and without self; index repeats positions (src as
+    # large as index: torch's backward refuses a larger src)
+    *[OpCase(f"scatter_reduce_{reduce}" + ("" if include_self else "_no_self"),
+             lambda lib, x, y, reduce=reduce, include_self=include_self: x.scatter_reduce(
+                 0, lib.tensor([[0, 1, 2, 0], [2, 0, 0, 1], [2, 1, 0, 0]]), y, reduce,
+                 include_self=include_self),
+             combined(lambda a, b: ((3 + a, 4 + b), (3, 4)), (0, 2), (0, 2)),
+             ((3, 5), (3, 4)))
+      for reduce in ("sum", "prod", "mean", "amax", "amin") for include_self in (True, False)],
+    OpCase("scatter_reduce_dim1_smaller_index",
+           lambda lib, x, y: lib.scatter_reduce(x, 1, lib.tensor([[1, 1], [0, 1]]), y, "amax"),
+           combined(lambda a: ((3 + a, 3), (2, 2)), (0, 2)), ((4, 3), (2, 2))),
+    OpCase("scatter_multiply",
+           lambda lib, x, y: lib.scatter_reduce(x, 1, lib.tensor([[2, 0, 2]]), y, "prod")
+           if lib is torch else x.scatter(1, lib.tensor([[2, 0, 2]]), y, reduce="multiply"),
+           combined(lambda a: ((1 + a, 3), (1, 3)), (0, 2)), ((2, 3), (1, 3))),
     OpCase("index_select", lambda lib, x: x.index_select(1, lib.tensor([2, 0, 2])),
            sizes((0, 3), (3, 5)), ((2, 3),)),
     OpCase("index_select_dim0", lambda lib, x: lib.index_select(x, 0, lib.tensor([1])),

@@ -327,6 +327,82 @@ def test_scatter_add_with_larger_src_and_repeated_indices():
     assert_same(ours, theirs)
 
 
+@settings(max_examples=40, deadline=None)
+@given(outer=st.integers(1, 3), length=st.integers(1, 6), inner=st.integers(1, 3),
+       size=st.integers(1, 3), seed=st.integers(0, 2**31))
+def test_scatter_with_repeated_positions_keeps_the_last_write(outer, length, inner, size, seed):
+    """PyTorch's CPU scatter walks each line along dim in order, so the last write wins; our
+    gradient reaches that write only (torch's, grad.gather(dim, index), reaches every one)."""
+    rng = np.random.default_rng(seed)
+    x, src = rng.standard_normal((outer, size, inner)), rng.standard_normal((outer, length, inner))
+    index = rng.integers(0, size, (outer, length, inner))  # repeats a position often
+    ours = [edugrad.tensor(a, requires_grad=True) for a in (x, src)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, src)]
+    out = ours[0].scatter(1, edugrad.tensor(index), ours[1])
+    expected = theirs[0].scatter(1, torch.tensor(index), theirs[1])
+    assert_same(out, expected, rtol=0, atol=0)
+    upstream = rng.standard_normal(x.shape)
+    out.backward(edugrad.tensor(upstream))
+    expected.backward(torch.tensor(upstream))
+    assert_same(ours[0].grad, theirs[0].grad)
+    last = np.ones(index.shape, bool)  # by hand: a write is last unless a later one hits its place
+    for i, j, k in np.ndindex(*index.shape):
+        last[i, j, k] = not (index[i, j + 1:, k] == index[i, j, k]).any()
+    assert_same(ours[1].grad, theirs[1].grad * torch.tensor(last))
+    leaves = [edugrad.tensor(a, requires_grad=True) for a in (x, src)]
+    assert edugrad.autograd.gradcheck(lambda a, b: a.scatter(1, edugrad.tensor(index), b), leaves)
+
+
+SCATTER_BY_HAND = [
+    # fn, self, src, expected, gradient of self, gradient of src (of out.sum())
+    (lambda x, s: x.scatter(0, edugrad.tensor([0, 0, 2, 0, 2]), s), [0.0, 0.0, 0.0],
+     [1.0, 2.0, 3.0, 4.0, 5.0], [4.0, 0.0, 5.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0, 1.0]),
+    (lambda x, s: x.scatter_reduce(0, edugrad.tensor([0, 0]), s, "amax"), [1.0, 2.0, 3.0],
+     [3.0, 3.0], [3.0, 2.0, 3.0], [0.0, 1.0, 1.0], [0.5, 0.5]),
+    (lambda x, s: x.scatter_reduce(0, edugrad.tensor([0, 0]), s, "amax"), [3.0, 2.0, 3.0],
+     [3.0, 3.0], [3.0, 2.0, 3.0], [1 / 3, 1.0, 1.0], [1 / 3, 1 / 3]),  # self ties too
+    (lambda x, s: x.scatter_reduce(0, edugrad.tensor([1, 1]), s, "amin", include_self=False),
+     [1.0, 2.0, 3.0], [5.0, 4.0], [1.0, 4.0, 3.0], [1.0, 0.0, 1.0], [0.0, 1.0]),
+    (lambda x, s: x.scatter_reduce(0, edugrad.tensor([0, 0]), s, "prod"), [1.0, 2.0, 3.0],
+     [2.0, 3.0], [6.0, 2.0, 3.0], [6.0, 1.0, 1.0], [3.0, 2.0]),
+    (lambda x, s: x.scatter_reduce(0, edugrad.tensor([0, 0]), s, "mean"), [1.0, 2.0, 3.0],
+     [2.0, 3.0], [2.0, 2.0, 3.0], [1 / 3, 1.0, 1.0], [1 / 3, 1 / 3]),
+    (lambda x, s: x.scatter_reduce(0, edugrad.tensor([2, 2]), s, "sum", include_self=False),
+     [1.0, 2.0, 3.0], [2.0, 3.0], [1.0, 2.0, 5.0], [1.0, 1.0, 0.0], [1.0, 1.0]),
+    (lambda x, s: x.scatter(0, edugrad.tensor([1, 1]), s, reduce="multiply"), [1.0, 2.0, 3.0],
+     [2.0, 3.0], [1.0, 12.0, 3.0], [1.0, 6.0, 1.0], [6.0, 4.0]),
+]
+
+
+@pytest.mark.parametrize("fn,x,src,expected,grad_x,grad_src", SCATTER_BY_HAND)
+def test_scatter_and_scatter_reduce_by_hand(fn, x, src, expected, grad_x, grad_src):
+    x, src = (edugrad.tensor(v, requires_grad=True) for v in (x, src))
+    out = fn(x, src)
+    assert out.shape == (3,) and out.dtype is edugrad.float32
+    assert out.tolist() == expected
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), grad_x, rtol=1e-6)
+    np.testing.assert_allclose(src.grad.numpy(), grad_src, rtol=1e-6)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("dtype", ["int64", "int32"])
+def test_scatter_reduce_on_integers_matches_torch(reduce, include_self, dtype):
+    """Integer mean rounds down, as torch's; amax/amin start from the dtype's extremes."""
+    x = np.array([[-5, 7, 9, 2], [3, -8, 0, 1]], dtype=dtype)
+    src = np.array([[2, 2, -4], [1, -7, 5]], dtype=dtype)
+    index = [[0, 0, 1], [1, 3, 1]]
+    results = [lib.tensor(x).scatter_reduce(1, lib.tensor(index), lib.tensor(src), reduce,
+                                            include_self=include_self)
+               for lib in (edugrad, torch)]
+    assert_same(*results)
+    ours = edugrad.tensor(x)
+    assert ours.scatter_reduce_(1, edugrad.tensor(index), edugrad.tensor(src), reduce,
+                                include_self=include_self) is ours
+    assert_same(ours, results[1])
+
+
 def test_repeat_interleave_of_counts_alone_and_meshgrid_views():
     assert_same(edugrad.repeat_interleave(edugrad.tensor([2, 0, 3])),
                 torch.repeat_interleave(torch.tensor([2, 0, 3])))
@@ -425,6 +501,14 @@ ERRORS = [
      ["vector_norm", "int64"]),
     ("matrix_norm 2", lambda: edugrad.linalg.matrix_norm(edugrad.ones(2, 2), 2),
      ["matrix_norm", "ord=2"]),
+    ("scatter reduce", lambda: edugrad.ones(2).scatter(0, edugrad.tensor([0]), 1.0,
+                                                       reduce="max"), ["scatter", "'max'"]),
+    ("scatter_reduce reduce", lambda: edugrad.ones(2).scatter_reduce(
+        0, edugrad.tensor([0]), edugrad.ones(1), "max"), ["scatter_reduce", "'max'", "amax"]),
+    ("scatter_reduce number", lambda: edugrad.ones(2).scatter_reduce(
+        0, edugrad.tensor([0]), 1.0, "sum"), ["scatter_reduce", "float"]),
+    ("scatter_reduce index", lambda: edugrad.ones(2, 2).scatter_reduce(
+        0, edugrad.tensor([0]), edugrad.ones(1), "amax"), ["scatter_reduce", "(1,)", "(2, 2)"]),
     ("meshgrid 2-D", lambda: edugrad.meshgrid(edugrad.ones(2, 2)), ["meshgrid", "(2, 2)"]),
     ("meshgrid indexing", lambda: edugrad.meshgrid(edugrad.ones(2), indexing="yx"),
      ["meshgrid", "'yx'"]),
