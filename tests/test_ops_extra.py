@@ -118,6 +118,33 @@ def test_nonzero_unique_on_drawn_shapes(shape, seed):
         assert_same(a, b)
 
 
+@settings(max_examples=40, deadline=None)
+@given(shape=array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4), data=st.data())
+def test_unique_along_a_dim_on_drawn_shapes(shape, data):
+    """torch.unique(dim=...): the distinct slices in lexicographic order, inverse, counts."""
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    dtype = data.draw(st.sampled_from(["float64", "int64", "bool"]), label="dtype")
+    seed = data.draw(st.integers(0, 99), label="seed")
+    values = np.random.default_rng(seed).integers(-1, 2, size=shape).astype(dtype)  # repeats
+    ours, theirs = edugrad.tensor(values), torch.tensor(values)
+    assert_same(ours.unique(dim=dim), torch.unique(theirs, dim=dim))
+    for a, b in zip(edugrad.unique(ours, sorted=False, return_inverse=True, return_counts=True,
+                                   dim=dim),
+                    torch.unique(theirs, sorted=False, return_inverse=True, return_counts=True,
+                                 dim=dim)):
+        assert_same(a, b)
+
+
+def test_unique_along_a_dim_by_hand():
+    x = edugrad.tensor([[1, 2, 1, 1], [3, 0, 3, 3], [1, 2, 1, 0]])
+    columns, inverse, counts = x.unique(dim=1, return_inverse=True, return_counts=True)
+    assert columns.tolist() == [[1, 1, 2], [3, 3, 0], [0, 1, 2]]  # (1,3,0) < (1,3,1) < (2,0,2)
+    assert inverse.tolist() == [1, 2, 1, 0] and counts.tolist() == [1, 2, 1]
+    assert x.unique(dim=0).tolist() == [[1, 2, 1, 0], [1, 2, 1, 1], [3, 0, 3, 3]]
+    empty = edugrad.zeros(0, 3).unique(dim=0, return_counts=True)
+    assert empty[0].shape == (0, 3) and empty[1].shape == (0,) and empty[1].dtype is edugrad.int64
+
+
 def test_allclose_and_equal_return_python_bools():
     a = edugrad.tensor([1.0, 2.0, NAN])
     assert edugrad.allclose(a, a) is False and edugrad.allclose(a, a, equal_nan=True) is True
@@ -512,7 +539,8 @@ ERRORS = [
     ("meshgrid 2-D", lambda: edugrad.meshgrid(edugrad.ones(2, 2)), ["meshgrid", "(2, 2)"]),
     ("meshgrid indexing", lambda: edugrad.meshgrid(edugrad.ones(2), indexing="yx"),
      ["meshgrid", "'yx'"]),
-    ("unique dim", lambda: edugrad.ones(2).unique(dim=0), ["unique", "dim"]),
+    ("unique dim", lambda: edugrad.ones(2).unique(dim=1), ["unique", "1"]),
+    ("unique empty slices", lambda: edugrad.ones(2, 0).unique(dim=0), ["unique", "(2, 0)"]),
     ("repeat_interleave counts", lambda: edugrad.ones(3).repeat_interleave(edugrad.tensor([1, 2])),
      ["repeat_interleave", "(2,)", "3"]),
     ("equal number", lambda: edugrad.ones(2).equal(1.0), ["equal", "float"]),
