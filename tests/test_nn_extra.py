@@ -291,6 +291,14 @@ FUNCTIONS = {
                                      [real(1, 2, 4)]),
     "adaptive_avg_pool2d_f": (lambda F, x: F.adaptive_avg_pool2d(x, (5, 2)), [real(2, 11, 6)]),
     "adaptive_max_pool2d_f": (lambda F, x: F.adaptive_max_pool2d(x, (3, None)), [real(2, 2, 7, 3)]),
+    "max_unpool2d_f": (lambda F, x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2),
+                       [real(2, 3, 4, 6)]),
+    "max_unpool2d_output_size_f": (
+        lambda F, x: F.max_unpool2d(*F.max_pool2d(x, (2, 3), (2, 3), 1, return_indices=True),
+                                    (2, 3), (2, 3), 1, output_size=(1, 2, 5, 5)),
+        [real(1, 2, 5, 5)]),
+    "max_unpool1d_f": (lambda F, x: F.max_unpool1d(*F.max_pool1d(x, 3, return_indices=True), 3),
+                       [real(2, 7)]),
     "conv1d_f": (lambda F, x, w, b: F.conv1d(x, w, b, stride=2, groups=2),
                  [real(2, 4, 9), real(6, 2, 3), real(6)]),
     "conv_transpose2d_f": (lambda F, x, w, b: F.conv_transpose2d(x, w, b, stride=3, padding=2,
@@ -341,6 +349,10 @@ GRADCHECK = {  # name: (fn, input shapes)
                          [(1, 4, 2, 3), (4, 1, 3, 2)]),
     "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x, (2, 5)), [(1, 2, 3, 4)]),
     "adaptive_max_pool2d": (lambda x: F.adaptive_max_pool2d(x, (2, 3)), [(1, 2, 3, 4)]),
+    "max_unpool2d": (lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2),
+                     [(1, 2, 4, 4)]),
+    "adaptive_max_pool2d_indices": (
+        lambda x: F.adaptive_max_pool2d(x, (2, 3), return_indices=True)[0], [(1, 2, 3, 4)]),
     "group_norm": (lambda x, w, b: F.group_norm(x, 2, w, b), [(2, 4, 3), (4,), (4,)]),
     "instance_norm": (lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
                       [(2, 3, 2, 2), (3,), (3,)]),
@@ -455,6 +467,54 @@ def test_adaptive_pools_drawn_sizes_match_torch(torch, size, out, seed):
         _compare_function(torch, lambda F, x: getattr(F, name)(x, out), [x], (name, size, out))
     _compare_function(torch, lambda F, x: F.adaptive_avg_pool1d(x, out[0]), [x[:, :, 0]],
                       ("adaptive_avg_pool1d", size, out))
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.tuples(st.integers(1, 7), st.integers(1, 7)), data=st.data())
+def test_max_pools_with_indices_match_torch(torch, size, data):
+    """Values, indices (int64, flat in each input plane, the first maximum where windows hold
+    ties: the inputs are small integers) and gradients of max_pool2d/1d and the adaptive ones,
+    as functions and as layers; then max_unpool of them."""
+    kernel = tuple(data.draw(st.integers(1, min(s, 3))) for s in size)
+    stride = tuple(data.draw(st.integers(1, 3)) for _ in size)
+    padding = tuple(data.draw(st.integers(0, k // 2)) for k in kernel)
+    out = tuple(data.draw(st.integers(1, 8)) for _ in size)
+    x = np.random.default_rng(data.draw(st.integers(0, 99))).integers(-2, 3, (2, 2) + size)
+    x = x.astype(data.draw(st.sampled_from(["float32", "float64"])))
+    cases = [
+        lambda F, x: F.max_pool2d(x, kernel, stride, padding, return_indices=True),
+        lambda F, x: F.max_pool1d(x[0], kernel[1], stride[1], padding[1], return_indices=True),
+        lambda F, x: F.adaptive_max_pool2d(x, out, return_indices=True),
+        lambda F, x: F.adaptive_max_pool1d(x[:, 0], out[1], return_indices=True),
+        lambda F, x: F.max_pool2d(x[0], kernel, stride, padding, return_indices=True),  # (C, H, W)
+    ]
+    for case in cases:
+        ours, theirs = edugrad.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        (value, index), (expected, expected_index) = case(F, ours), case(torch.nn.functional,
+                                                                          theirs)
+        same(value, expected, "values")
+        assert_same(index, expected_index, "indices")
+        value.backward(edugrad.ones(*value.shape, dtype=value.dtype))
+        expected.backward(torch.ones_like(expected))
+        same(ours.grad, theirs.grad, "gradient")
+    layers = [(nn.MaxPool2d(kernel, stride, padding, return_indices=True),
+               torch.nn.MaxPool2d(kernel, stride, padding, return_indices=True)),
+              (nn.AdaptiveMaxPool2d(out, return_indices=True),
+               torch.nn.AdaptiveMaxPool2d(out, return_indices=True))]
+    for mine, reference in layers:
+        assert_same(mine(edugrad.tensor(x))[1], reference(torch.tensor(x))[1], "layer indices")
+    # unpool where torch can (its default output size may be too small for the indices)
+    values_x, index_x = F.max_pool2d(edugrad.tensor(x), kernel, stride, padding,
+                                     return_indices=True)
+    expected_values, expected_index = torch.nn.functional.max_pool2d(
+        torch.tensor(x), kernel, stride, padding, return_indices=True)
+    try:
+        expected = torch.nn.MaxUnpool2d(kernel, stride, padding)(expected_values, expected_index)
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match="max_unpool2d: found an invalid max index"):
+            nn.MaxUnpool2d(kernel, stride, padding)(values_x, index_x)
+    else:
+        assert_same(nn.MaxUnpool2d(kernel, stride, padding)(values_x, index_x), expected)
 
 
 @settings(max_examples=40, deadline=None)
@@ -591,6 +651,16 @@ def test_hand_computed_pools_and_resizes():
     # windows [0, 2), [1, 4), [3, 5): PyTorch's floor/ceil rule
     assert values(F.adaptive_avg_pool1d(x, 3)) == [[[1.5, 3.0, 4.5]]]
     assert values(F.adaptive_max_pool1d(x, 3)) == [[[2.0, 4.0, 5.0]]]
+    # return_indices: the first maximum of each window, as a flat index into the H*W plane
+    ties = edugrad.tensor([[[[1.0, 1.0, 2.0], [3.0, 0.0, 3.0]]]])
+    pooled, where = F.max_pool2d(ties, 2, stride=1, return_indices=True)
+    assert values(pooled) == [[[[3.0, 3.0]]]] and where.tolist() == [[[[3, 5]]]]
+    assert where.dtype is edugrad.int64
+    assert values(F.max_unpool2d(pooled, where, 2, stride=1)) == [[[[0.0, 0.0, 0.0],
+                                                                     [3.0, 0.0, 3.0]]]]
+    pooled, where = F.adaptive_max_pool2d(ties, (1, 2), return_indices=True)
+    assert values(pooled) == [[[[3.0, 3.0]]]] and where.tolist() == [[[[3, 5]]]]
+    assert F.adaptive_max_pool1d(x, 3, return_indices=True)[1].tolist() == [[[1, 3, 4]]]
     grid = edugrad.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
     assert values(F.interpolate(grid, scale_factor=2))[0][0][1] == [1.0, 1.0, 2.0, 2.0]
     assert values(F.interpolate(grid, size=(3, 3), mode="bilinear", align_corners=True)) == \
@@ -732,6 +802,14 @@ def test_kl_div_mean_warns_as_torch():
     (lambda: F.triplet_margin_loss(edugrad.zeros(2, 3), edugrad.zeros(3), edugrad.zeros(2, 3)),
      RuntimeError, "same number of dimensions"),
     (lambda: nn.Softmax2d()(edugrad.zeros(2, 2)), ValueError, "3 or 4 dims"),
+    (lambda: F.max_unpool2d(edugrad.zeros(1, 1, 2, 2), edugrad.zeros(1, 1, 2, 2).long() + 16, 2),
+     RuntimeError, "max_unpool2d: found an invalid max index .* 16, output planes are 4x4"),
+    (lambda: F.max_unpool2d(edugrad.zeros(1, 1, 2, 2), edugrad.zeros(1, 1, 2).long(), 2),
+     RuntimeError, r"max_unpool2d: expected integer indices of the input's shape \(1, 1, 2, 2\)"),
+    (lambda: F.max_unpool2d(edugrad.zeros(1, 1, 2, 2), edugrad.zeros(1, 1, 2, 2).long(), 2,
+                            output_size=(7, 4)), ValueError, "dim 0 must be between 2 and 6"),
+    (lambda: nn.MaxPool2d(2, ceil_mode=True), NotImplementedError, "MaxPool2d: dilation and "
+     "ceil_mode"),
 ])
 def test_errors_name_the_op_and_shapes(call, error, words):
     with pytest.raises(error, match=words):
