@@ -174,6 +174,10 @@ LAYERS = {
         [real(1, 2, 3, 4)]),
     "upsample_bilinear_shrink": (lambda nn: nn.Upsample(size=(2, 3), mode="bilinear"),
                                  [real(1, 2, 5, 7)]),
+    "upsample_bicubic": (lambda nn: nn.Upsample(size=(5, 7), mode="bicubic"), [real(2, 2, 3, 4)]),
+    "upsample_bicubic_align": (
+        lambda nn: nn.Upsample(scale_factor=(0.6, 2.5), mode="bicubic", align_corners=True),
+        [real(1, 2, 5, 3)]),
     "upsampling_nearest2d": (lambda nn: nn.UpsamplingNearest2d(scale_factor=2), [real(1, 2, 2, 3)]),
     "upsampling_bilinear2d": (lambda nn: nn.UpsamplingBilinear2d(size=(4, 5)), [real(1, 2, 2, 3)]),
     "upsample_linear_align": (
@@ -361,6 +365,13 @@ GRADCHECK = {  # name: (fn, input shapes)
     "interpolate_bilinear_align": (lambda x: F.interpolate(x, scale_factor=1.5, mode="bilinear",
                                                            align_corners=True), [(1, 1, 3, 2)]),
     "interpolate_nearest": (lambda x: F.interpolate(x, size=(5, 3)), [(1, 2, 3, 4)]),
+    "interpolate_bicubic": (lambda x: F.interpolate(x, size=(5, 2), mode="bicubic"),
+                            [(1, 2, 3, 4)]),
+    "interpolate_bicubic_align_scale": (
+        lambda x: F.interpolate(x, scale_factor=(1.3, 1.5), mode="bicubic", align_corners=True),
+        [(1, 1, 3, 2)]),
+    "interpolate_bicubic_same_size_scale": (
+        lambda x: F.interpolate(x, scale_factor=1.3, mode="bicubic"), [(1, 1, 3, 3)]),
     "pad_reflect": (lambda x: F.pad(x, (2, 1, 1, 1), mode="reflect"), [(1, 2, 3, 4)]),
     "pad_replicate": (lambda x: F.pad(x, (2, 1, 0, 3), mode="replicate"), [(1, 2, 3, 4)]),
     "pad_circular": (lambda x: F.pad(x, (3, 1, 1, 2), mode="circular"), [(1, 2, 3, 4)]),
@@ -467,6 +478,59 @@ def test_adaptive_pools_drawn_sizes_match_torch(torch, size, out, seed):
         _compare_function(torch, lambda F, x: getattr(F, name)(x, out), [x], (name, size, out))
     _compare_function(torch, lambda F, x: F.adaptive_avg_pool1d(x, out[0]), [x[:, :, 0]],
                       ("adaptive_avg_pool1d", size, out))
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.tuples(st.integers(1, 6), st.integers(1, 6)),
+       target=st.one_of(st.tuples(st.integers(1, 9), st.integers(1, 9)),
+                        st.tuples(st.sampled_from([0.5, 1.0, 1.5, 2.0, 2.5, 0.7, 1.3]),
+                                  st.sampled_from([0.5, 1.0, 1.75, 2.0, 4.0, 0.6]))),
+       align_corners=st.sampled_from([None, False, True]),
+       dtype=st.sampled_from(["float32", "float64"]), seed=st.integers(0, 99))
+def test_interpolate_bicubic_drawn_sizes_match_torch(torch, size, target, align_corners, dtype,
+                                                     seed):
+    """mode='bicubic', by size or by scale, both align_corners: values and gradients."""
+    key = "size" if isinstance(target[0], int) else "scale_factor"
+    options = {key: target, "mode": "bicubic", "align_corners": align_corners}
+    out = target if key == "size" else tuple(math.floor(s * f) for s, f in zip(size, target))
+    x = np.random.default_rng(seed).standard_normal((2, 2) + size).astype(dtype)
+    if min(out) == 0:
+        with pytest.raises(RuntimeError, match="greater than 0"):
+            F.interpolate(edugrad.tensor(x), **options)
+        return
+    if out == size and key == "scale_factor":
+        # torch's bicubic resamples by the scale here, but its backward copies the gradient
+        # as if nothing had moved: its gradient is not its forward's; ours (the forward's
+        # derivative) is gradcheck'ed below, so only the values are compared
+        same(F.interpolate(edugrad.tensor(x), **options),
+             torch.nn.functional.interpolate(torch.tensor(x), **options), "same-size values")
+        return
+    _compare_function(torch, lambda F, x: F.interpolate(x, **options), [x], options)
+
+
+def test_upsample_bicubic_layer_and_hand_computed_weights(torch):
+    """nn.Upsample(mode='bicubic') against torch's, and one output by hand: at a source point
+    t = 0.25 past a pixel, Keys' weights with A = -0.75 are (-0.1055, 0.8789, 0.2617, -0.0352):
+    near(t) = (1.25 t - 2.25) t^2 + 1, far(x) = ((-0.75 x + 3.75) x - 6) x + 3, summing to 1."""
+    layer = nn.Upsample(scale_factor=2, mode="bicubic", align_corners=False)
+    reference = torch.nn.Upsample(scale_factor=2, mode="bicubic", align_corners=False)
+    assert repr(layer) == repr(reference)
+    x = np.random.default_rng(2).standard_normal((1, 2, 3, 4)).astype("float32")
+    same(layer(edugrad.tensor(x)), reference(torch.tensor(x)), "Upsample bicubic")
+    a = -0.75
+    near = lambda t: ((a + 2) * t - (a + 3)) * t * t + 1  # noqa: E731
+    far = lambda t: ((a * t - 5 * a) * t + 8 * a) * t - 4 * a  # noqa: E731
+    weights = [far(1.25), near(0.25), near(0.75), far(1.75)]
+    np.testing.assert_allclose(weights, [-0.10546875, 0.87890625, 0.26171875, -0.03515625])
+    assert sum(weights) == 1.0
+    row = edugrad.tensor([[[[1.0, 2.0, 4.0, 8.0]]]])
+    # output 3 of 8 reads source (3 + 0.5) / 2 - 0.5 = 1.25: pixels 0..3, t = 0.25
+    got = F.interpolate(row, size=(1, 8), mode="bicubic").tolist()[0][0][0][3]
+    assert got == pytest.approx(sum(w * v for w, v in zip(weights, [1.0, 2.0, 4.0, 8.0])))
+    # the first output reads source -0.25: pixels -2..1, clamped to 0, 0, 0, 1
+    first = F.interpolate(row, size=(1, 8), mode="bicubic").tolist()[0][0][0][0]
+    w = [far(1.75), near(0.75), near(0.25), far(1.25)]
+    assert first == pytest.approx((w[0] + w[1] + w[2]) * 1.0 + w[3] * 2.0)
 
 
 @settings(max_examples=40, deadline=None)
