@@ -471,13 +471,27 @@ def test_addmm_beta_zero_ignores_nan_input():
 def test_matrix_norms_against_torch():
     values = np.random.default_rng(3).standard_normal((2, 3, 4))
     ours, theirs = edugrad.tensor(values), torch.tensor(values)
-    for ord in ("fro", 1, -1, INF, -INF):
+    for ord in ("fro", 1, -1, INF, -INF, 2, -2, "nuc"):
         assert_same(edugrad.linalg.matrix_norm(ours, ord), torch.linalg.matrix_norm(theirs, ord))
         assert_same(edugrad.linalg.norm(ours[0], ord), torch.linalg.norm(theirs[0], ord))
     assert_same(edugrad.linalg.vector_norm(ours, 0, dim=(0, 2)),
                 torch.linalg.vector_norm(theirs, 0, dim=(0, 2)))
     assert_same(edugrad.linalg.norm(ours, dim=(1, 2)), torch.linalg.norm(theirs, dim=(1, 2)))
     assert_same(ours.norm(p="fro", dim=(0, 1)), theirs.norm(p="fro", dim=(0, 1)))
+
+
+def test_svdvals_keeps_small_singular_values_accurate():
+    """Jacobi on A itself, not A^T A: singular values 1e-8 and 1e-14 of a rotated diagonal
+    matrix come out to float64 round-off, relative to themselves."""
+    rng = np.random.default_rng(0)
+    rotation = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    values = np.array([1.0, 1e-8, 1e-14])
+    got = edugrad.linalg.svdvals(edugrad.tensor(np.diag(values) @ rotation)).numpy()
+    np.testing.assert_allclose(got, values, rtol=1e-12)
+    wide = rng.standard_normal((2, 4, 7))  # wide and batched: the transposes' values
+    assert_same(edugrad.linalg.svdvals(edugrad.tensor(wide)),
+                torch.linalg.svdvals(torch.tensor(wide)), rtol=1e-13)
+    assert edugrad.linalg.svdvals(edugrad.zeros(2, 0, 3)).shape == (2, 0)
 
 
 # ---- bad input ------------------------------------------------------------------------------------
@@ -523,11 +537,13 @@ ERRORS = [
     ("diagonal dims", lambda: edugrad.ones(2, 2).diagonal(0, 1, 1), ["diagonal", "dim"]),
     ("diagonal 1-D", lambda: edugrad.ones(2).diagonal(), ["diagonal", "(2,)"]),
     ("trace 3-D", lambda: edugrad.ones(2, 2, 2).trace(), ["trace", "(2, 2, 2)"]),
-    ("norm nuc", lambda: edugrad.ones(2, 2).norm(p="nuc"), ["norm", "nuc"]),
+    ("norm nuc", lambda: edugrad.ones(2, 2, 2).norm(p="nuc"), ["norm", "nuc", "(2, 2, 2)"]),
+    ("svdvals int", lambda: edugrad.linalg.svdvals(edugrad.ones(2, 2).long()),
+     ["svdvals", "int64"]),
     ("vector_norm int", lambda: edugrad.linalg.vector_norm(edugrad.tensor([1, 2])),
      ["vector_norm", "int64"]),
-    ("matrix_norm 2", lambda: edugrad.linalg.matrix_norm(edugrad.ones(2, 2), 2),
-     ["matrix_norm", "ord=2"]),
+    ("matrix_norm 3", lambda: edugrad.linalg.matrix_norm(edugrad.ones(2, 2), 3),
+     ["matrix_norm", "order 3"]),
     ("scatter reduce", lambda: edugrad.ones(2).scatter(0, edugrad.tensor([0]), 1.0,
                                                        reduce="max"), ["scatter", "'max'"]),
     ("scatter_reduce reduce", lambda: edugrad.ones(2).scatter_reduce(
