@@ -58,7 +58,8 @@ for _name in ("exp log sqrt sin cos tanh sigmoid relu abs clamp maximum minimum 
               "isnan sign neg square floor ceil trunc round fmod cumsum sort argsort topk "
               "multinomial narrow select unbind movedim "
               # issue 10's tensor ops
-              "masked_fill tril triu roll mm bmm addmm baddbmm scatter scatter_add index_select "
+              "masked_fill tril triu roll mm bmm addmm baddbmm scatter scatter_add scatter_reduce "
+              "index_select "
               "index_add index_fill cumprod prod norm outer log1p expm1 log2 log10 tan atan "
               "arctan atan2 arctan2 sinh cosh isinf isposinf isneginf isfinite nan_to_num "
               "isclose allclose equal nonzero argwhere unique tile diag diag_embed diagonal "

@@ -104,7 +104,8 @@ class TensorData:
 
     def to_host(self) -> np.ndarray:
         values = self.backend.to_host(self.buffer)
-        return np.asarray(values, dtype=self.dtype.name).reshape(self.shape)
+        return np.asarray(values, dtype=dtypes.HOST_NAME.get(self.dtype.name, self.dtype.name)
+                          ).reshape(self.shape)
 
     def to(self, device: str) -> "TensorData":
         """Copy to another device, through the host (the one place data crosses devices)."""

@@ -1,12 +1,13 @@
 """Linear algebra: mm, bmm, addmm, baddbmm, outer, einsum, diag/diagonal/trace, norms; and the
-`edugrad.linalg` namespace (vector_norm, matrix_norm, norm), as torch.linalg.
+`edugrad.linalg` namespace (vector_norm, matrix_norm, norm, svdvals), as torch.linalg.
 
 Layer: Tensor (top). A mixin of Tensor (LinalgMixin) plus module-level functions; imports
-edugrad.function, edugrad.views and edugrad.dtypes, never NumPy.
+edugrad.function, edugrad.views, edugrad.shape and edugrad.dtypes, never NumPy.
 
 Everything here is a composition: products are `matmul` (MATMUL when the backend has it, else
 its composition), einsum is permute/reshape/matmul/sum, a diagonal is a strided read of the
-flattened matrix, a norm is sums, powers and maxima. So every gradient is right by construction.
+flattened matrix, a norm is sums, powers and maxima, singular values are Jacobi rotations
+(svdvals). So every gradient is right by construction.
 
 einsum, by example: "bij,bjk->bik" has labels b (in both operands and the output: a batch dim),
 i (first only), k (second only) and j (both, not in the output: contracted). The operands are
@@ -23,6 +24,7 @@ import math
 from edugrad import dtypes, views
 from edugrad.data import TensorData
 from edugrad.function import Pad, Permute, Reshape, Shrink, Strided, Unstrided, Where
+from edugrad.shape import stack
 from edugrad.views import ViewStep
 
 
@@ -98,12 +100,17 @@ class LinalgMixin:
     # ---- norms --------------------------------------------------------------------------------------
     def norm(self, p="fro", dim=None, keepdim: bool = False, dtype=None):
         """torch.norm: 'fro' (the 2-norm of the elements) or a number p, over dim (all dims
-        when None). 'nuc' needs singular values, which edugrad does not compute."""
+        when None); 'nuc' (the sum of the singular values) of a matrix, or over 2 dims."""
         if p == "fro" or p is None:
             p = 2
+        if p == "nuc":
+            dims = tuple(range(self.ndim)) if dim is None else tuple(dim)
+            if len(dims) != 2:
+                raise RuntimeError(f"norm: p='nuc' needs a 2-D input or 2 dims, got shape "
+                                   f"{tuple(self.shape)} and dim={dim!r}")
+            return matrix_norm(self, "nuc", dims, keepdim, dtype=dtype)
         if isinstance(p, str):
-            raise NotImplementedError(f"norm: p={p!r} is not implemented (needs singular values); "
-                                      "use 'fro' or a number")
+            raise RuntimeError(f"norm: p={p!r} is not supported (use 'fro', 'nuc' or a number)")
         return vector_norm(self, p, dim, keepdim, dtype=dtype)
 
 
@@ -240,8 +247,8 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None):
 
 
 def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None):
-    """'fro' and the norms of the column sums (ord 1, -1) and row sums (inf, -inf) of |x|.
-    ord 2, -2 and 'nuc' need singular values, which edugrad does not compute."""
+    """'fro' and the norms of the column sums (ord 1, -1) and row sums (inf, -inf) of |x|;
+    ord 2 / -2 the largest / smallest singular value and 'nuc' their sum (svdvals)."""
     if x.ndim < 2:
         raise RuntimeError(f"linalg.matrix_norm: expected a tensor of 2 or more dims, got shape "
                            f"{tuple(x.shape)}")
@@ -253,8 +260,81 @@ def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
         sums = vector_norm(x, 1, summed, keepdim=True, dtype=dtype)
         out = sums.amax(reduced, keepdim=True) if ord > 0 else sums.amin(reduced, keepdim=True)
         return out if keepdim else out.squeeze((rows, cols))
-    raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} is not implemented (needs "
-                              "singular values); use 'fro', 1, -1, inf or -inf")
+    if ord in (2, -2, "nuc"):
+        if dtype is not None:
+            x = x.to(dtype)
+        rest = [d for d in range(x.ndim) if d not in (rows, cols)]
+        values = svdvals(x.permute(*rest, rows, cols))
+        out = values.sum(-1) if ord == "nuc" else values[..., 0 if ord == 2 else -1]
+        return out.unsqueeze(min(rows, cols)).unsqueeze(max(rows, cols)) if keepdim else out
+    raise RuntimeError(f"linalg.matrix_norm: order {ord!r} not supported (use 'fro', 'nuc', "
+                       "1, -1, 2, -2, inf or -inf)")
+
+
+def svdvals(A, *, driver=None):
+    """The singular values of the matrices in A's last two dims, largest first, as
+    torch.linalg.svdvals. Differentiable (distinct singular values: the gradient of a
+    repeated one is not unique, and the iteration below then picks one).
+
+    No primitive computes them, so this is one-sided Jacobi (Hestenes): rotate pairs of
+    columns (p, q) of A until every pair is orthogonal; then A = U S V^T with the columns'
+    lengths the singular values. Each rotation is a few tensor ops on whole batches of
+    columns, so autograd differentiates through it. It works on A itself, never A^T A, so a
+    small singular value keeps its relative accuracy (float64 round-off for small matrices).
+    Sweeps repeat until no pair's cosine exceeds the dtype's epsilon (one host read a sweep);
+    convergence is quadratic, a handful of sweeps for the sizes this is meant for (n^2/2
+    rotations a sweep, each ~20 ops: fine for n up to a few dozen)."""
+    if A.ndim < 2 or not A.dtype.is_floating_point:
+        raise RuntimeError(f"linalg.svdvals: expected a float tensor of 2 or more dims, got "
+                           f"shape {tuple(A.shape)} of {A.dtype.name}")
+    if A.shape[-2] < A.shape[-1]:
+        A = A.mT  # the same singular values; fewer, longer columns
+    n = A.shape[-1]
+    if n == 0 or A.shape[-2] == 0 or A.numel() == 0:
+        return A.new_zeros(A.shape[:-2] + (min(A.shape[-2:]),))
+    columns = [A[..., i] for i in range(n)]
+    tolerance = 8 * (2.0 ** -52 if A.dtype is dtypes.float64 else 2.0 ** -23)
+    for _ in range(60):  # ~ 10 sweeps suffice; the cap only guards against NaN input
+        worst = [_rotate(columns, p, q) for p in range(n - 1) for q in range(p + 1, n)]
+        if not worst or float(_stack(worst).amax().item()) <= tolerance:
+            break
+    lengths = _stack([_length(column) for column in columns])
+    return lengths.sort(dim=-1, descending=True).values
+
+
+def _rotate(columns: list, p: int, q: int):
+    """One Jacobi rotation: make columns p and q orthogonal (in place in the list). Returns
+    their cosine before the rotation, to tell when to stop."""
+    a, b = columns[p], columns[q]
+    alpha, beta, gamma = (a * a).sum(-1), (b * b).sum(-1), (a * b).sum(-1)
+    # the angle that diagonalises [[alpha, gamma], [gamma, beta]]: t = tan(theta), the smaller
+    # root of t^2 + 2 zeta t - 1 = 0 with zeta = (beta - alpha) / (2 gamma), written without
+    # dividing by gamma (0 when the pair is already orthogonal)
+    spread = beta - alpha
+    sign = spread.where(spread < 0, 1).sign()
+    radius = _safe_sqrt(spread * spread + 4 * gamma * gamma)
+    denominator = spread.abs() + radius
+    t = 2 * gamma * sign / denominator.where(denominator > 0, 1)
+    cos = 1 / (1 + t * t).sqrt()
+    sin = cos * t
+    columns[p], columns[q] = cos.unsqueeze(-1) * a - sin.unsqueeze(-1) * b, \
+        sin.unsqueeze(-1) * a + cos.unsqueeze(-1) * b
+    scale = _safe_sqrt(alpha * beta)
+    return (gamma.abs() / scale.where(scale > 0, 1)).detach()
+
+
+def _safe_sqrt(x):
+    """sqrt with a zero gradient at 0 (not inf, which times 0 would be NaN)."""
+    positive = x > 0
+    return x.where(positive, 1).sqrt().where(positive, 0)
+
+
+def _length(column):
+    return _safe_sqrt((column * column).sum(-1))
+
+
+def _stack(tensors: list):
+    return stack(tensors, -1)
 
 
 def norm(x, ord=None, dim=None, keepdim: bool = False, *, dtype=None):

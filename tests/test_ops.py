@@ -416,6 +416,22 @@ ISSUE10 = [
            combined(lambda a: ((2 + a, 4), (2, 2)), (0, 2)), ((2, 4), (2, 2))),
     OpCase("scatter_value", lambda lib, x: x.scatter(0, lib.tensor([[1, 0, 2]]), 1.5),
            sizes((3, 4), (3, 4)), ((3, 3),)),
+    # scatter_reduce: every reduction, with and without self; index repeats positions (src as
+    # large as index: torch's backward refuses a larger src)
+    *[OpCase(f"scatter_reduce_{reduce}" + ("" if include_self else "_no_self"),
+             lambda lib, x, y, reduce=reduce, include_self=include_self: x.scatter_reduce(
+                 0, lib.tensor([[0, 1, 2, 0], [2, 0, 0, 1], [2, 1, 0, 0]]), y, reduce,
+                 include_self=include_self),
+             combined(lambda a, b: ((3 + a, 4 + b), (3, 4)), (0, 2), (0, 2)),
+             ((3, 5), (3, 4)))
+      for reduce in ("sum", "prod", "mean", "amax", "amin") for include_self in (True, False)],
+    OpCase("scatter_reduce_dim1_smaller_index",
+           lambda lib, x, y: lib.scatter_reduce(x, 1, lib.tensor([[1, 1], [0, 1]]), y, "amax"),
+           combined(lambda a: ((3 + a, 3), (2, 2)), (0, 2)), ((4, 3), (2, 2))),
+    OpCase("scatter_multiply",
+           lambda lib, x, y: lib.scatter_reduce(x, 1, lib.tensor([[2, 0, 2]]), y, "prod")
+           if lib is torch else x.scatter(1, lib.tensor([[2, 0, 2]]), y, reduce="multiply"),
+           combined(lambda a: ((1 + a, 3), (1, 3)), (0, 2)), ((2, 3), (1, 3))),
     OpCase("index_select", lambda lib, x: x.index_select(1, lib.tensor([2, 0, 2])),
            sizes((0, 3), (3, 5)), ((2, 3),)),
     OpCase("index_select_dim0", lambda lib, x: lib.index_select(x, 0, lib.tensor([1])),
@@ -444,6 +460,20 @@ ISSUE10 = [
            shape(min_dims=2, max_dims=2, min_side=1), ((3, 2),)),
     OpCase("matrix_norm_inf", lambda lib, x: lib.linalg.matrix_norm(x, ord=-math.inf),
            shape(min_dims=2, min_side=1), ((2, 3, 2),)),
+    # singular values by one-sided Jacobi: random matrices have distinct ones
+    OpCase("svdvals", lambda lib, x: lib.linalg.svdvals(x), shape(min_dims=2, min_side=1),
+           ((3, 2),)),
+    OpCase("matrix_norm_2", lambda lib, x: lib.linalg.matrix_norm(x, ord=2),
+           shape(min_dims=2, min_side=1), ((2, 3, 3),)),
+    OpCase("matrix_norm_neg2_dims_keepdim",
+           lambda lib, x: lib.linalg.matrix_norm(x, -2, dim=(0, -1), keepdim=True),
+           shape(min_dims=3, min_side=1), ((3, 2, 4),)),
+    OpCase("matrix_norm_nuc", lambda lib, x: lib.linalg.matrix_norm(x, "nuc"),
+           shape(min_dims=2, min_side=1), ((2, 4, 3),)),
+    OpCase("norm_nuc", lambda lib, x: x.norm(p="nuc"), shape(min_dims=2, max_dims=2, min_side=1),
+           ((2, 3),)),
+    OpCase("linalg_norm_2_dims", lambda lib, x: lib.linalg.norm(x, 2, dim=(1, 0)),
+           shape(min_dims=2, max_dims=2, min_side=1), ((3, 3),)),
     OpCase("repeat_interleave", lambda lib, x: x.repeat_interleave(2, dim=0),
            shape(min_dims=1), ((2, 3),)),
     OpCase("repeat_interleave_flat", lambda lib, x: lib.repeat_interleave(x, 3), shape(),
@@ -679,6 +709,13 @@ HAND = [
     ("sum", lambda x: x.sum(), [[1.0, 2.0, 3.0]], 6.0, [[1.0, 1.0, 1.0]]),
     ("mean", lambda x: x.mean(), [[1.0, 2.0, 3.0]], 2.0, [[1 / 3, 1 / 3, 1 / 3]]),
     ("amax tie", lambda x: x.amax(), [[1.0, 3.0, 3.0]], 3.0, [[0.0, 0.5, 0.5]]),
+    # [[3, 0], [4, 5]]: A^T A has eigenvalues 45 and 5 (vectors (1, 1), (1, -1)), so the
+    # singular values are 3 sqrt 5 and sqrt 5, and d sigma_i / dA = u_i v_i^T
+    ("spectral norm", lambda x: edugrad.linalg.matrix_norm(x, 2), [[[3.0, 0.0], [4.0, 5.0]]],
+     3 * math.sqrt(5), [[[1 / (2 * math.sqrt(5)), 1 / (2 * math.sqrt(5))],
+                         [3 / (2 * math.sqrt(5)), 3 / (2 * math.sqrt(5))]]]),
+    ("nuclear norm", lambda x: x.norm(p="nuc"), [[[3.0, 0.0], [4.0, 5.0]]], 4 * math.sqrt(5),
+     [[[2 / math.sqrt(5), -1 / math.sqrt(5)], [1 / math.sqrt(5), 2 / math.sqrt(5)]]]),
     ("max(dim) picks one", lambda x: x.max(dim=1).values, [[[1.0, 3.0, 2.0]]], [3.0],
      [[[0.0, 1.0, 0.0]]]),
     ("var", lambda x: x.var(), [[1.0, 2.0, 3.0, 4.0]], 5 / 3, [[-1.0, -1 / 3, 1 / 3, 1.0]]),

@@ -186,15 +186,17 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
-        if _pair(dilation, "dilation") != (1, 1) or return_indices or ceil_mode:
-            raise NotImplementedError("MaxPool2d: dilation, return_indices and ceil_mode are "
-                                      "not implemented")
+        if _pair(dilation, "dilation") != (1, 1) or ceil_mode:
+            raise NotImplementedError(f"{type(self).__name__}: dilation and ceil_mode are not "
+                                      "implemented")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
+        self.return_indices = return_indices
 
     def forward(self, input):
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding)
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding,
+                            return_indices=self.return_indices)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -234,7 +236,36 @@ class MaxPool1d(MaxPool2d):
     """The maximum of each window along the last dim of (N, C, L)."""
 
     def forward(self, input):
-        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding)
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding,
+                            return_indices=self.return_indices)
+
+
+class MaxUnpool2d(Module):
+    """The partial inverse of MaxPool2d(return_indices=True): unpool(values, indices) puts each
+    value back where its maximum was, zeros elsewhere."""
+
+    dims = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0) -> None:
+        super().__init__()
+        sizes = (lambda value, name: _pair(value, name)[-self.dims:])  # noqa: E731
+        self.kernel_size = sizes(kernel_size, "kernel_size")
+        self.stride = sizes(stride if stride is not None else kernel_size, "stride")
+        self.padding = sizes(padding, "padding")
+
+    def forward(self, input, indices, output_size=None):
+        function = F.max_unpool2d if self.dims == 2 else F.max_unpool1d
+        return function(input, indices, self.kernel_size, self.stride, self.padding,
+                        output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    """MaxUnpool2d's 1-D sibling, for MaxPool1d's indices over (N, C, L)."""
+
+    dims = 1
 
 
 class AvgPool1d(Module):

@@ -32,7 +32,7 @@ reduction combines a few long contiguous rows rather than many tiny windows.
 
 from __future__ import annotations
 
-from edugrad.factories import ones
+from edugrad.factories import arange, ones
 from edugrad.function import ColumnsProduct, Fold, Unfold, WindowMax
 from edugrad.shape import cat
 from edugrad.tensor import Tensor
@@ -196,14 +196,96 @@ def _pool_arguments(kernel_size, stride, padding, op: str):
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     """The maximum of each KHxKW window (stride defaults to the kernel size). Padding is -inf,
-    so it is never the maximum."""
-    if _pair(dilation, "dilation") != (1, 1) or ceil_mode or return_indices:
-        raise NotImplementedError("max_pool2d: dilation, ceil_mode and return_indices are not "
-                                  "implemented")
+    so it is never the maximum. return_indices: also where each maximum is, as PyTorch gives
+    it (int64, the flat index h * W + w into the input's plane, of the first maximum in
+    row-major order), ready for max_unpool2d."""
+    if _pair(dilation, "dilation") != (1, 1) or ceil_mode:
+        raise NotImplementedError("max_pool2d: dilation and ceil_mode are not implemented")
     input, unbatched = _batched(input, "max_pool2d")
     kernel, stride, padding = _pool_arguments(kernel_size, stride, padding, "max_pool2d")
     windows, shape = _windows(input, kernel, stride, padding, float("-inf"), "max_pool2d")
     output = WindowMax.apply(windows).reshape(shape)
+    if return_indices:
+        indices = _window_argmax(windows, shape, input.shape[3], kernel, stride, padding)
+        return (output.squeeze(0), indices.squeeze(0)) if unbatched else (output, indices)
+    return output.squeeze(0) if unbatched else output
+
+
+def _window_argmax(windows: Tensor, shape: tuple, width: int, kernel: tuple, stride: tuple,
+                   padding: tuple) -> Tensor:
+    """Where in the input plane each window's first maximum is: window (i, j) starts at row
+    i*SH - PH, column j*SW - PW, and its k-th element sits KW-wise inside it."""
+    n, c, oh, ow = shape
+    k = windows.detach().argmax(0).reshape(shape)  # argmax: the first maximum (NaN counts)
+    rows = arange(oh, device=windows.device).reshape(oh, 1) * stride[0] - padding[0]
+    cols = arange(ow, device=windows.device).reshape(1, ow) * stride[1] - padding[1]
+    return (rows + k // kernel[1]) * width + cols + k % kernel[1]
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    """max_pool2d undone as far as it can be: each value back at its index (from max_pool2d's
+    return_indices), zeros elsewhere. The output's H, W are (H_in - 1)*stride - 2*padding +
+    kernel, or output_size. A scatter along each flattened plane; its gradient gathers back.
+    Windows that overlap can report one index twice: the value lands once, and so its gradient
+    reaches one copy (PyTorch's backward gathers the gradient into every copy, so through
+    max_pool2d then max_unpool2d it counts that element's gradient twice)."""
+    input, unbatched = _batched(input, "max_unpool2d")
+    indices = indices.unsqueeze(0) if unbatched else indices
+    kernel, stride, padding = _pool_arguments(kernel_size, stride, padding, "max_unpool2d")
+    return _unpool(input, indices, kernel, stride, padding, output_size, "max_unpool2d",
+                   unbatched)
+
+
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    """max_unpool2d's 1-D sibling, for max_pool1d's indices over (N, C, L)."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"max_unpool1d: expected a 2D (C, L) or 3D (N, C, L) input, got "
+                           f"shape {tuple(input.shape)}")
+    stride = kernel_size if stride is None or stride == [] or stride == () else stride
+    kernel, stride = (_single(kernel_size, "kernel_size"),), (_single(stride, "stride"),)
+    unbatched = input.ndim == 2
+    batched = (input.unsqueeze(0), indices.unsqueeze(0)) if unbatched else (input, indices)
+    return _unpool(*batched, kernel, stride, (_single(padding, "padding"),), output_size,
+                   "max_unpool1d", unbatched)
+
+
+def _unpool(input: Tensor, indices: Tensor, kernel: tuple, stride: tuple, padding: tuple,
+            output_size, op: str, unbatched: bool) -> Tensor:
+    spatial = len(kernel)
+    if tuple(indices.shape) != tuple(input.shape) or indices.dtype.is_floating_point:
+        raise RuntimeError(f"{op}: expected integer indices of the input's shape "
+                           f"{tuple(input.shape)}, got shape {tuple(indices.shape)} of "
+                           f"{indices.dtype.name}")
+    default = [(size - 1) * st - 2 * pad + k for size, k, st, pad
+               in zip(input.shape[2:], kernel, stride, padding)]
+    sizes = default
+    if output_size is not None:
+        sizes = list(output_size)[-spatial:] if len(output_size) == spatial + 2 else \
+            list(output_size)
+        if len(sizes) != spatial:
+            raise ValueError(f"{op}: output_size should be a sequence containing {spatial} or "
+                             f"{spatial + 2} elements, but it has a length of "
+                             f"{len(output_size)}")
+        for d, (size, base, st) in enumerate(zip(sizes, default, stride)):
+            if not base - st < size < base + st:
+                raise ValueError(f"{op}: invalid output_size {tuple(output_size)} (dim {d} must "
+                                 f"be between {base - st} and {base + st})")
+    n, c = input.shape[:2]
+    plane = 1
+    for size in sizes:
+        plane *= size
+    flat = indices.reshape(n, c, -1).long()
+    if plane and flat.numel():  # (an empty output takes no values, whatever the indices say)
+        low, high = int(flat.min().item()), int(flat.max().item())
+        if low < 0 or high >= plane:
+            raise RuntimeError(f"{op}: found an invalid max index (indices run from {low} to "
+                               f"{high}, output planes are {'x'.join(map(str, sizes))})")
+    output = input.new_zeros((n, c, plane))
+    if plane:
+        output = output.scatter(2, flat, input.reshape(n, c, -1))
+    output = output.reshape(n, c, *sizes)
     return output.squeeze(0) if unbatched else output
 
 
@@ -363,31 +445,37 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
 
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False) -> Tensor:
     """Maximum over adaptive windows: along W first, then along H, each by WindowMax, so the
-    gradient reaches PyTorch's element: the first maximum in row-major order."""
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool2d: return_indices is not implemented")
+    gradient reaches PyTorch's element: the first maximum in row-major order. return_indices:
+    also that element's flat index h * W + w in its plane (int64), as PyTorch's."""
     _check_rank(input, 2, "adaptive_max_pool2d")
-    oh, ow = _output_sizes(output_size, tuple(input.shape[-2:]), "adaptive_max_pool2d")
-    return _adaptive_max(_adaptive_max(input, -1, ow), -2, oh)
+    h, w = input.shape[-2:]
+    oh, ow = _output_sizes(output_size, (h, w), "adaptive_max_pool2d")
+    along_w, columns = _adaptive_max(input, -1, ow)
+    output, rows = _adaptive_max(along_w, -2, oh)
+    if not return_indices:
+        return output
+    # the first row holding the window's maximum, and in it the first column holding it
+    return output, rows * w + columns.gather(-2, rows)
 
 
 def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False) -> Tensor:
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool1d: return_indices is not implemented")
     _check_rank(input, 1, "adaptive_max_pool1d")
     (out,) = _output_sizes(output_size, tuple(input.shape[-1:]), "adaptive_max_pool1d")
-    return _adaptive_max(input, -1, out)
+    output, positions = _adaptive_max(input, -1, out)
+    return (output, positions) if return_indices else output
 
 
-def _adaptive_max(input: Tensor, dim: int, out: int) -> Tensor:
-    """The maximum of each adaptive window along one dim (moved to the front for WindowMax)."""
+def _adaptive_max(input: Tensor, dim: int, out: int) -> tuple:
+    """The maximum of each adaptive window along one dim (moved to the front for WindowMax),
+    and where along that dim it is (the first one)."""
     moved = input.movedim(dim, 0)
     rest = tuple(moved.shape[1:])
-    pieces = []
+    pieces, positions = [], []
     for start, end in _adaptive_windows(moved.shape[0], out):
         windows = moved.narrow(0, start, end - start).reshape(end - start, -1)
         pieces.append(WindowMax.apply(windows).reshape((1,) + rest))
-    return cat(pieces, 0).movedim(0, dim)
+        positions.append((windows.detach().argmax(0) + start).reshape((1,) + rest))
+    return cat(pieces, 0).movedim(0, dim), cat(positions, 0).movedim(0, dim)
 
 
 # ---- 1-D pooling and transposed convolution: the 2-D ones on a (N, C, 1, L) view ---------------
@@ -402,10 +490,12 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     """The maximum of each window along the last dim (stride defaults to the kernel size)."""
     stride = kernel_size if stride is None or stride == [] or stride == () else stride
-    return max_pool2d(_as_2d(input, "max_pool1d"), (1, _single(kernel_size, "kernel_size")),
-                      (1, _single(stride, "stride")), (0, _single(padding, "padding")),
-                      (1, _single(dilation, "dilation")), ceil_mode,
-                      return_indices).squeeze(-2)
+    output = max_pool2d(_as_2d(input, "max_pool1d"), (1, _single(kernel_size, "kernel_size")),
+                        (1, _single(stride, "stride")), (0, _single(padding, "padding")),
+                        (1, _single(dilation, "dilation")), ceil_mode, return_indices)
+    if return_indices:  # on the (1, L) plane, h * L + w is w
+        return output[0].squeeze(-2), output[1].squeeze(-2)
+    return output.squeeze(-2)
 
 
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
