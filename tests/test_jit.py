@@ -36,6 +36,19 @@ OPTIMIZERS = {
 }
 
 
+def training_step(model, optimizer):
+    """The step every test jits: forward, cross-entropy, backward, the optimizer's update."""
+
+    def step(x, y):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
 def batches(count: int, seed: int = 1):
     rng = np.random.default_rng(seed)
     return [(edugrad.tensor(rng.standard_normal((8, 12)).astype(np.float32)),
@@ -45,14 +58,7 @@ def batches(count: int, seed: int = 1):
 def train(make_optimizer, jit: bool, dropout: float = 0.0, steps: int = STEPS):
     model = make_model(dropout=dropout)
     optimizer = make_optimizer(model.parameters())
-
-    def step(x, y):
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        optimizer.step()
-        return loss
-
+    step = training_step(model, optimizer)
     runner = edugrad.jit(step) if jit else step
     edugrad.manual_seed(123)  # the dropout masks
     losses = [runner(x, y).item() for x, y in batches(steps)]
@@ -102,15 +108,7 @@ def test_the_same_loss_statistics_with_dropout_over_many_seeds():
     for seed in range(4):
         for jit in (True, False):
             model = make_model(seed, dropout=0.3)
-            optimizer = make(model.parameters())
-
-            def step(x, y):
-                optimizer.zero_grad()
-                loss = F.cross_entropy(model(x), y)
-                loss.backward()
-                optimizer.step()
-                return loss
-
+            step = training_step(model, make(model.parameters()))
             runner = edugrad.jit(step) if jit else step
             edugrad.manual_seed(1000 + seed)
             finals[jit].append(np.mean([runner(x, y).item() for x, y in batches(STEPS, seed)]))
@@ -153,14 +151,7 @@ def test_guards_record_again_when_the_mode_or_an_option_changes():
     optimizer = optim.SGD(model.parameters(), lr=0.1)
     x, y = batches(1)[0]
 
-    @edugrad.jit
-    def step(x, y):
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        optimizer.step()
-        return loss
-
+    step = edugrad.jit(training_step(model, optimizer))
     for _ in range(4):
         step(x, y)
     assert step.replays == 1
@@ -186,14 +177,7 @@ def test_a_tensor_learning_rate_follows_its_scheduler_in_replays():
     scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
     x, y = batches(1)[0]
 
-    @edugrad.jit
-    def step(x, y):
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        optimizer.step()
-        return loss
-
+    step = edugrad.jit(training_step(model, optimizer))
     reference = make_model()
     reference_opt = optim.Adam(reference.parameters(), lr=0.01, capturable=True)
     reference_sched = optim.lr_scheduler.StepLR(reference_opt, step_size=2, gamma=0.5)
@@ -243,13 +227,8 @@ def test_a_python_number_that_changes_is_refused_and_names_capturable():
     optimizer = optim.Adam(model.parameters(), lr=0.01)  # bias correction in Python floats
     x, y = batches(1)[0]
 
-    def step(x, y):
-        optimizer.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
-
     with pytest.raises(JitError, match=r"Python number that changes.*capturable=True"):
-        three_calls(edugrad.jit(step), x, y)
+        three_calls(edugrad.jit(training_step(model, optimizer)), x, y)
 
 
 def test_a_tensor_replaced_instead_of_updated_in_place_is_refused():
@@ -339,12 +318,7 @@ def test_draw_trace_draws_every_replayed_call_and_marks_the_writes():
     optimizer = optim.SGD(model.parameters(), lr=0.1)
     x, y = batches(1)[0]
 
-    @edugrad.jit
-    def step(x, y):
-        optimizer.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
-
+    step = edugrad.jit(training_step(model, optimizer))
     with pytest.raises(ValueError, match="no recorded program yet"):
         draw_trace(step)
     three_calls(step, x, y)
