@@ -171,7 +171,7 @@ class TensorData:
         return magnitude.cmplt(one).where(near, far)
 
     def tanh(self) -> "TensorData":
-        """The hyperbolic tangent: the backend's TANH, else nine required primitives."""
+        """The hyperbolic tangent: the backend's TANH, else thirteen required primitive calls."""
         if not self.dtype.is_floating_point:
             raise ValueError(_float_only("tanh", self))
         if Op.TANH in self.backend.accelerated:
@@ -187,7 +187,7 @@ class TensorData:
         return x.cmplt(x.full_like(0)).where(magnitude.neg(), magnitude)
 
     def sigmoid(self) -> "TensorData":
-        """The logistic function: the backend's SIGMOID, else required primitives."""
+        """The logistic function: the backend's SIGMOID, else twelve required primitive calls."""
         if not self.dtype.is_floating_point:
             raise ValueError(_float_only("sigmoid", self))
         if Op.SIGMOID in self.backend.accelerated:

@@ -168,9 +168,9 @@ class Op(Enum):
         Never overflows: tanh(x) is +-1 for large |x| (tanh(1e4) = 1, tanh(+-inf) = +-1),
         tanh(nan) = nan, without raising. As accurate as EXP, relative to the result also near
         0 (tanh(1e-8) = 1e-8). Fallback: sign(x) (1 - e) / (1 + e) with e = exp(-2|x|), which
-        never overflows, from MAXIMUM, NEG, MUL, EXP, SUB, ADD, DIV, CMPLT and WHERE: nine
-        primitives for one activation (and its 1 - e loses the digits of a tiny x, leaving an
-        error near the dtype's epsilon).""")
+        never overflows, from FULL, MAXIMUM, NEG, MUL, EXP, SUB, ADD, DIV, CMPLT and WHERE:
+        thirteen backend calls for one activation (and its 1 - e loses the digits of a tiny
+        x, leaving an error near the dtype's epsilon).""")
     SIGMOID = (Kind.ACCELERATED, """sigmoid(x) -> the logistic function 1 / (1 + e**-x),
         elementwise; float dtypes. Never overflows and never raises: sigmoid(+inf) = 1,
         sigmoid(-inf) = 0, sigmoid(nan) = nan, and where e**-x is inf the result is 0 (a result
@@ -178,7 +178,7 @@ class Op(Enum):
         result, also for x << 0, so that log(sigmoid(x)) stays finite: 1 - sigmoid(-x) and
         0.5 + 0.5 tanh(x / 2) are not (they lose the digits of every result below the dtype's
         epsilon). Fallback: with e = exp(-|x|), e / (1 + e) where x < 0 and 1 / (1 + e)
-        elsewhere, from MAXIMUM, NEG, EXP, FULL, ADD, DIV, CMPLT and WHERE.""")
+        elsewhere, from FULL, MAXIMUM, NEG, EXP, ADD, DIV, CMPLT and WHERE (twelve calls).""")
 
     def __init__(self, kind: Kind, spec: str) -> None:
         self.kind = kind
