@@ -6,11 +6,12 @@ glibc's malloc when asked to: see keep_freed_memory_for_reuse).
 NumPy reports floating-point edge cases (log(0), sqrt(-1), 0/0, exp(1000), nan cast to an int)
 as RuntimeWarnings. The primitive specs say these give inf or nan "without raising", and
 PyTorch prints nothing, so the methods that meet them in ordinary use (EXP, LOG, SQRT, DIV,
-CAST) run under `np.errstate(all="ignore")`: the decorator `@quiet`, which sets NumPy's error
-state for that call only (per thread and per context, never process-wide). It costs about
-0.7 us a call, so the hot ADD, SUB, MUL, SUM, MATMUL and SIN stay unwrapped: they warn only
-when given an inf (inf - inf, inf * 0, sin(inf)) or on overflow. The CuPy backend inherits the
-methods; GPU kernels raise no such warnings, and NumPy's error state changes nothing there.
+CAST, ERF, SIGMOID) run under `np.errstate(all="ignore")`: the decorator `@quiet`, which sets
+NumPy's error state for that call only (per thread and per context, never process-wide). It
+costs about 0.7 us a call, so the hot ADD, SUB, MUL, SUM, MATMUL, SIN and TANH stay
+unwrapped: they warn only when given an inf (inf - inf, inf * 0, sin(inf)) or on overflow.
+The CuPy backend inherits the methods; GPU kernels raise no such warnings, and NumPy's error
+state changes nothing there.
 """
 
 from __future__ import annotations
@@ -214,6 +215,16 @@ class NumpyBackend(Backend):
             out[start:start + ERF_BLOCK] = _erf_block(flat[start:start + ERF_BLOCK])
         out = out.reshape(x.shape)
         return to_bfloat16(out) if type(x) is BFloat16Array else out  # computed in float32
+
+    def tanh(self, x):  # saturates at +-1: nothing to warn about
+        return self.xp.tanh(x)
+
+    @quiet
+    def sigmoid(self, x):
+        # the plain formula is the stable one: e**-x overflows to inf only where the result
+        # is 0 anyway (x < -88 in float32), and keeps ~2 ulp relative accuracy for x << 0,
+        # where a where() over e**-|x| would cost four more passes
+        return 1 / (1 + self.xp.exp(-x))
 
     @quiet
     def sqrt(self, x):

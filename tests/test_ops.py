@@ -17,6 +17,7 @@ Then one hand-computed case per family, and numerical stability at magnitude 1e4
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -759,14 +760,16 @@ STABLE = [
 ]
 
 
+@pytest.mark.parametrize("device", ["cpu", NOACCEL])
 @pytest.mark.parametrize("name,fn", STABLE, ids=[s[0] for s in STABLE])
-def test_stable_for_large_logits(name, fn):
-    """float32 logits of magnitude 1e4, against torch in float32, to float32 precision. (torch's
-    float32 gradient of logsumexp is exp(x - result) from the rounded result, 1e4 + log 2, so two
-    tied maxima get 0.49989 each, not 0.5: edugrad computes the same.)"""
+def test_stable_for_large_logits(name, fn, device):
+    """float32 logits of magnitude 1e4, against torch in float32, to float32 precision, with
+    the backend's TANH and SIGMOID and with their compositions. (torch's float32 gradient of
+    logsumexp is exp(x - result) from the rounded result, 1e4 + log 2, so two tied maxima get
+    0.49989 each, not 0.5: edugrad computes the same.)"""
     values = np.array([[1e4, 0.0, -1e4], [-1e4, -1e4, -1e4], [5e3, 1e4, 1e4],
                        [1e4, 9999.999, 0.0]], dtype=np.float32)
-    ours = edugrad.tensor(values, requires_grad=True)
+    ours = edugrad.tensor(values, requires_grad=True, device=device)
     theirs = torch.tensor(values, requires_grad=True)
     out_ours, out_theirs = fn(edugrad, ours), fn(torch, theirs)
     assert np.all(np.isfinite(out_ours.detach().numpy())), f"{name}: {out_ours}"
@@ -775,6 +778,30 @@ def test_stable_for_large_logits(name, fn):
     out_theirs.sum().backward()
     assert np.all(np.isfinite(ours.grad.numpy()))
     assert_same(ours.grad, theirs.grad, f"{name} gradient", rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("device", ["cpu", NOACCEL, "python"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_activations_saturate_quietly(name, dtype, device):
+    """Past exp's overflow, at inf and at nan: torch's values and gradients, and no warning,
+    whether the backend offers TANH and SIGMOID (cpu) or edugrad composes them."""
+    values = np.array([-1e4, -800.0, -100.0, -20.0, -1e-8, -0.0, 0.0, 1e-8, 3.0, 20.0, 100.0,
+                       800.0, 1e4, np.inf, -np.inf, np.nan], dtype=dtype)
+    ours = edugrad.tensor(values, requires_grad=True, device=device)
+    theirs = torch.tensor(values, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = getattr(ours, name)()
+        out.sum().backward()
+    expected = getattr(theirs, name)()
+    expected.sum().backward()
+    atol = 1e-7 if dtype == "float32" else 1e-15  # the compositions lose the digits of tanh(1e-8)
+    assert out.dtype is getattr(edugrad, dtype) and out.shape == expected.shape
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-6,
+                               atol=atol, equal_nan=True)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=atol,
+                               equal_nan=True)
 
 
 def test_clamp_keeps_nan_as_pytorch_does():
