@@ -334,6 +334,7 @@ class Program:
             raise JitError(self._different_calls(first, second))
         self.sources = self._classify_reads(first, second)
         self._check_statics(first, second)
+        self._check_results(first.result, second.result)
         self._build(second)
         self.guards = ([(m, flag) for m, flag in second.modules.values()],
                        [(o, options) for o, options in second.optimizers.values()])
@@ -409,6 +410,27 @@ class Program:
                     f"({where}: {a!r} then {b!r}). A replay would keep the first value. Keep it "
                     "in a tensor instead: Adam(..., capturable=True) for Adam's bias correction, "
                     "lr=edugrad.tensor(0.01) for a learning rate a scheduler changes")
+
+    def _check_results(self, first, second) -> None:
+        """The step must return the same structure, each tensor made by the same call, and
+        the same Python values: a replay returns what the recording returned."""
+        if isinstance(second, (tuple, list, dict)):
+            if type(first) is type(second) and len(first) == len(second) and (
+                    not isinstance(second, dict) or first.keys() == second.keys()):
+                pairs = (zip(first.values(), second.values()) if isinstance(second, dict)
+                         else zip(first, second))
+                for a, b in pairs:
+                    self._check_results(a, b)
+                return
+        elif isinstance(second, Result):
+            if isinstance(first, Result) and (first.source == second.source
+                                              or isinstance(second.source, Read)):
+                return
+        elif not isinstance(first, Result) and same(first, second):
+            return
+        raise JitError(f"edugrad.jit: {self.name} returns something that changes between calls "
+                       f"({_short_value(first)} then {_short_value(second)}); a replay returns "
+                       "tensors it computes, and Python values only when they never change")
 
     # -- building ----------------------------------------------------------------------------------
     def _build(self, recording: Recording) -> None:
@@ -525,6 +547,11 @@ class Program:
 
 def alive(refs) -> list:
     return [t for t in (ref() for ref in refs) if t is not None]
+
+
+def _short_value(value) -> str:
+    text = "a tensor" if isinstance(value, Result) else repr(value)
+    return text if len(text) < 60 else text[:57] + "..."
 
 
 def _short(value) -> str:

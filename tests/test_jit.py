@@ -334,3 +334,15 @@ def test_draw_trace_draws_every_replayed_call_and_marks_the_writes():
     assert "<svg" in graph.svg() and "digraph" in graph.dot
     with pytest.raises(TypeError, match="expected a step made by edugrad.jit"):
         draw_trace(lambda: None)
+
+
+def test_a_python_value_the_step_returns_must_not_change():
+    model = make_model()
+    calls = [0]
+
+    def step(x):
+        calls[0] += 1
+        return model(x).sum(), calls[0]
+
+    with pytest.raises(JitError, match=r"returns something that changes between calls \(2 then 3\)"):
+        three_calls(edugrad.jit(step), edugrad.randn(2, 12))
