@@ -63,7 +63,7 @@ for _name in ("exp log sqrt sin cos tanh sigmoid relu abs clamp maximum minimum 
               "index_add index_fill cumprod prod norm outer log1p expm1 log2 log10 tan atan "
               "arctan atan2 arctan2 sinh cosh isinf isposinf isneginf isfinite nan_to_num "
               "isclose allclose equal nonzero argwhere unique tile diag diag_embed diagonal "
-              "trace lerp all any").split():
+              "trace lerp all any svd pinverse").split():
     globals()[_name] = _unary(_name)
 del _name
 

@@ -1152,6 +1152,50 @@ class Atan2(Function):
                 -scale * y if self.needs_input_grad[1] else None)
 
 
+# ---- linear algebra: decompositions, with PyTorch's derivatives ---------------------------------
+# No primitive decomposes a matrix: linalg.py computes the SVD, eigh and pinv by Jacobi rotations
+# composed from Tensor ops and hands that routine in as `decompose` (this layer does not see
+# Tensor). The gradient is not autograd through the rotations, which would hold every rotation of
+# every sweep and be right only in the limit: it is PyTorch's formula, one per class below. They
+# are written in PyTorch's style (forward on Tensors, several outputs, defined after the adapter
+# at the end of this file) and their backwards in Tensor ops, so grad-of-grad works.
+def _fresh(tensors) -> tuple:
+    """Copies that are no view of anything: the adapter links these very objects into the
+    graph, so the ones saved for backward carry it (grad-of-grad needs that)."""
+    return tuple(t.clone() for t in tensors)
+
+
+def _identity_like(values):
+    """(..., k, k) identities for a (..., k) tensor."""
+    return values.new_ones(values.shape).diag_embed()
+
+
+def _svd_backward(grad_U, grad_S, grad_Vh, U, S, Vh):
+    """PyTorch's svd_backward (real case) for thin factors U (m, k), S (k,), Vh (k, n); a
+    gradient that is None was not asked for."""
+    if grad_U is None and grad_Vh is None:  # singular values only: U diag(gS) Vh
+        return U @ (grad_S.unsqueeze(-1) * Vh)
+    squares = S * S
+    gaps = squares.unsqueeze(-2) - squares.unsqueeze(-1) + _identity_like(S)  # s_j^2 - s_i^2
+    inner = 0
+    if grad_U is not None:
+        UtgU = U.mT @ grad_U
+        inner = (UtgU - UtgU.mT) * S.unsqueeze(-2) / gaps
+    if grad_Vh is not None:
+        VtgV = Vh @ grad_Vh.mT
+        inner = inner + S.unsqueeze(-1) * (VtgV - VtgV.mT) / gaps
+    if grad_S is not None:
+        inner = inner + grad_S.diag_embed()
+    m, n = U.shape[-2], Vh.shape[-1]
+    if m > n and grad_U is not None:  # gU's part outside U's columns: (I - U U^T) gU S^-1
+        scaled = grad_U / S.unsqueeze(-2)
+        return (U @ inner + scaled - U @ (U.mT @ scaled)) @ Vh
+    if m < n and grad_Vh is not None:  # and gVh's outside Vh's rows
+        scaled = grad_Vh / S.unsqueeze(-1)
+        return U @ (inner @ Vh + scaled - (scaled @ Vh.mT) @ Vh)
+    return U @ inner @ Vh
+
+
 # ---- PyTorch's style: @staticmethod forward(ctx, ...) on Tensors, a thin adapter ----------------
 # A class whose forward is a staticmethod is written as in PyTorch:
 #
@@ -1289,6 +1333,84 @@ class PyTorchStyleBackward(Function):
     @property
     def name(self) -> str:
         return self.function.__name__ + "Backward"
+
+
+# ---- the decompositions of linalg.py (see "linear algebra" above), in PyTorch's style -----------
+class SVD(Function):
+    """A = U diag(S) Vh (linalg.svd). The gradient assumes distinct singular values, and nonzero
+    ones where U or Vh has a gradient and A is not square (as PyTorch's)."""
+
+    formula = ("gA = U [(F o (U^T gU - gU^T U)) S + S (F o (V^T gV - gV^T V)) + diag(gS)] Vh, "
+               "F_ij = 1 / (s_j^2 - s_i^2); plus (I - U U^T) gU S^-1 Vh when A is tall")
+
+    @staticmethod
+    def forward(ctx, A, full_matrices: bool, decompose):
+        U, S, Vh = _fresh(decompose(A, full_matrices))
+        ctx.save_for_backward(U, S, Vh)
+        ctx.full_matrices = full_matrices
+        ctx.set_materialize_grads(False)  # None for an unused output: svdvals pays U gS Vh only
+        return U, S, Vh
+
+    @staticmethod
+    def backward(ctx, grad_U, grad_S, grad_Vh):
+        U, S, Vh = ctx.saved_tensors
+        if ctx.full_matrices:  # the columns that complete U and Vh to squares have no defined
+            k = S.shape[-1]  # gradient: PyTorch leaves them out, and so do we
+            U, Vh = U[..., :k], Vh[..., :k, :]
+            grad_U = None if grad_U is None else grad_U[..., :k]
+            grad_Vh = None if grad_Vh is None else grad_Vh[..., :k, :]
+        return _svd_backward(grad_U, grad_S, grad_Vh, U, S, Vh), None, None
+
+
+class Eigh(Function):
+    """A = V diag(L) V^T for a symmetric A (linalg.eigh). The gradient assumes distinct
+    eigenvalues where V has a gradient (as PyTorch's)."""
+
+    formula = "gA = V [diag(gL) + (V^T gV - gV^T V) / (2 E)] V^T, E_ij = l_j - l_i"
+
+    @staticmethod
+    def forward(ctx, A, UPLO: str, decompose):
+        eigenvalues, eigenvectors = _fresh(decompose(A, UPLO))
+        ctx.save_for_backward(eigenvalues, eigenvectors)
+        ctx.set_materialize_grads(False)
+        return eigenvalues, eigenvectors
+
+    @staticmethod
+    def backward(ctx, grad_L, grad_V):
+        L, V = ctx.saved_tensors
+        inner = 0
+        if grad_V is not None:
+            VtgV = V.mT @ grad_V
+            inner = (VtgV - VtgV.mT) / (2 * (L.unsqueeze(-2) - L.unsqueeze(-1) + _identity_like(L)))
+        if grad_L is not None:
+            inner = inner + grad_L.diag_embed()
+        return V @ inner @ V.mT, None, None
+
+
+class PInv(Function):
+    """P = A^+, the pseudo-inverse (linalg.pinv). The gradient is PyTorch's pinv_backward (Golub
+    and Pereyra's, for A of constant rank: small changes keep the singular values it drops)."""
+
+    formula = ("dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P, read backwards "
+               "(transposed) for gA")
+
+    @staticmethod
+    def forward(ctx, A, decompose):
+        (P,) = _fresh((decompose(A),))
+        ctx.save_for_backward(A, P)
+        return P
+
+    @staticmethod
+    def backward(ctx, grad):
+        A, P = ctx.saved_tensors
+        gradT, PT = grad.mT, P.mT
+        if A.shape[-2] <= A.shape[-1]:  # the products of the smaller size
+            K = gradT @ P
+            KPT = K @ PT
+            return -(P @ K).mT + KPT - (A @ P) @ KPT + (PT @ P) @ (gradT - K @ A), None
+        K = P @ gradT
+        PTK = PT @ K
+        return -(K @ P).mT + (gradT - A @ K) @ P @ PT + PTK - PTK @ P @ A, None
 
 
 def once_differentiable(backward):

@@ -88,6 +88,52 @@ def square_matrices(b, n, k, m):
     return ((b, n, k), (b, k, m))
 
 
+def conditioned(lib, x):
+    """0.05 x + diag(1, 2, ..., k): singular values within 0.4 of 1, 2, ... (Weyl; entries of x
+    are below 2, sides at most 4), so distinct and nonzero, as the SVD's gradient needs."""
+    m, n = x.shape[-2:]
+    return x * 0.05 + lib.eye(m, n, dtype=x.dtype) * lib.arange(1, n + 1, dtype=x.dtype)
+
+
+def symmetric(lib, x):
+    """A symmetric conditioned matrix: eigenvalues within 0.4 of 1, 2, ..., n."""
+    return conditioned(lib, x + x.mT)
+
+
+def signs_fixed(U, Vh):
+    """Singular (or eigen-) vectors with the sign that makes each one's diagonal entry positive:
+    the decomposition leaves it free (u_i, v_i -> -u_i, -v_i), and LAPACK and Jacobi differ.
+    (For conditioned matrices those entries are near 1.)"""
+    return (U * U.diagonal(0, -2, -1).sign().unsqueeze(-2),
+            Vh * Vh.diagonal(0, -2, -1).sign().unsqueeze(-1))
+
+
+def svd_fixed(lib, x, full_matrices):
+    """linalg.svd of a conditioned matrix, signs fixed; with full_matrices the columns that
+    complete U and Vh are any basis of what the others miss, so only the first k compare."""
+    U, S, Vh = lib.linalg.svd(conditioned(lib, x), full_matrices=full_matrices)
+    k = S.shape[-1]
+    U, Vh = signs_fixed(U[..., :k], Vh[..., :k, :])
+    return U, S, Vh
+
+
+def torch_style_svd(lib, x):
+    U, S, V = conditioned(lib, x).svd()
+    U, Vt = signs_fixed(U, V.mT)
+    return U, S, Vt.mT
+
+
+def eigh_fixed(lib, x, UPLO="L"):
+    """(Symmetric input: the gradient, PyTorch's formula, is not the derivative of a function of
+    one triangle; test_ops_extra.py checks that only UPLO's triangle is read.)"""
+    eigenvalues, eigenvectors = lib.linalg.eigh(symmetric(lib, x), UPLO=UPLO)
+    return eigenvalues, signs_fixed(eigenvectors, eigenvectors.mT)[0]
+
+
+def square(*sides):
+    return combined(lambda *drawn: (drawn[:-1] + (drawn[-1], drawn[-1]),), *sides)
+
+
 # ---- the table -----------------------------------------------------------------------------------
 ELEMENTWISE = [
     OpCase("add", lambda lib, x, y: x + y, broadcastable(2), ((2, 3), (3,)), gradgrad=True),
@@ -500,7 +546,39 @@ ISSUE10 = [
            ((3, 2),)),
 ]
 
-CASES = ELEMENTWISE + REDUCTIONS + SHAPE_OPS + MATMUL + INDEXING + ISSUE10
+# decompositions by Jacobi rotations, with PyTorch's gradient formulas: on conditioned matrices
+# (distinct, nonzero singular values), singular vectors with their signs fixed
+DECOMPOSITIONS = [
+    OpCase("svd", lambda lib, x: svd_fixed(lib, x, False), shape(min_dims=2, min_side=1),
+           ((4, 3),), gradgrad=True),
+    OpCase("svd_full_tall", lambda lib, x: svd_fixed(lib, x, True), shape(min_dims=2, min_side=1),
+           ((3, 2),)),
+    OpCase("svd_full_wide_batched", lambda lib, x: svd_fixed(lib, x, True),
+           shape(min_dims=3, min_side=1), ((2, 2, 4),)),
+    OpCase("svd_reconstructs", lambda lib, x: (lambda U, S, Vh: (U * S.unsqueeze(-2)) @ Vh)(
+        *lib.linalg.svd(conditioned(lib, x), full_matrices=False)) * x,
+           shape(min_dims=2, min_side=1), ((2, 3),)),
+    OpCase("svd_polar_factor", lambda lib, x: (lambda U, S, Vh: U @ Vh)(
+        *lib.linalg.svd(conditioned(lib, x), full_matrices=False)),
+           shape(min_dims=2, min_side=1), ((3, 3),), gradgrad=True),
+    OpCase("torch_svd", torch_style_svd, shape(min_dims=2, min_side=1), ((2, 4),)),
+    OpCase("eigh", lambda lib, x: eigh_fixed(lib, x), square((1, 4)), ((3, 3),), gradgrad=True),
+    OpCase("eigh_upper_batched", lambda lib, x: eigh_fixed(lib, x, "U"), square((1, 2), (1, 4)),
+           ((2, 3, 3),)),
+    # the eigenvalues' gradient V diag(gL) V^T needs no distinct eigenvalues: any matrix
+    OpCase("eigvalsh", lambda lib, x: lib.linalg.eigvalsh(x + x.mT), square((0, 2), (1, 4)),
+           ((2, 2, 2),)),
+    OpCase("pinv", lambda lib, x: lib.linalg.pinv(conditioned(lib, x)),
+           shape(min_dims=2, min_side=1), ((4, 2),), gradgrad=True),
+    OpCase("pinv_wide_rtol", lambda lib, x: lib.linalg.pinv(conditioned(lib, x), rtol=0.01),
+           shape(min_dims=2, min_side=1), ((2, 3),)),
+    OpCase("pinv_hermitian", lambda lib, x: lib.linalg.pinv(symmetric(lib, x), hermitian=True),
+           square((1, 4)), ((3, 3),)),
+    OpCase("pinverse", lambda lib, x: conditioned(lib, x).pinverse(), shape(min_dims=2,
+           min_side=1), ((3, 2),)),
+]
+
+CASES = ELEMENTWISE + REDUCTIONS + SHAPE_OPS + MATMUL + INDEXING + ISSUE10 + DECOMPOSITIONS
 GRADGRAD_CASES = [case for case in CASES if case.gradgrad]
 
 
@@ -660,6 +738,9 @@ FORWARD_ONLY = [
     ("int_fmod", lambda lib, x: lib.fmod((x * 5).long(), 3), shape()),
     ("int_pow", lambda lib, x: (x * 3).long() ** 3, shape()),
     ("int_pow_tensor", lambda lib, x: (x * 3).long() ** lib.tensor(2), shape()),
+    ("matrix_rank", lambda lib, x: lib.linalg.matrix_rank(x), shape(min_dims=2)),
+    ("matrix_rank_hermitian_atol",
+     lambda lib, x: lib.linalg.matrix_rank(x @ x.mT, atol=0.5, hermitian=True), shape(min_dims=2)),
 ]
 
 
@@ -715,6 +796,13 @@ HAND = [
     ("spectral norm", lambda x: edugrad.linalg.matrix_norm(x, 2), [[[3.0, 0.0], [4.0, 5.0]]],
      3 * math.sqrt(5), [[[1 / (2 * math.sqrt(5)), 1 / (2 * math.sqrt(5))],
                          [3 / (2 * math.sqrt(5)), 3 / (2 * math.sqrt(5))]]]),
+    # diag(2, 4): the inverse diag(1/2, 1/4); d(A^-1) = -A^-1 dA A^-1, so the gradient of the
+    # inverse's sum is -A^-T 1 1^T A^-T = -(1/2, 1/4)^T (1/2, 1/4)
+    ("pseudo-inverse", lambda x: edugrad.linalg.pinv(x), [[[2.0, 0.0], [0.0, 4.0]]],
+     [[0.5, 0.0], [0.0, 0.25]], [[[-0.25, -0.125], [-0.125, -0.0625]]]),
+    # [[2, 1], [1, 2]]: eigenvalues 1, 3; the largest's gradient is v v^T, v = (1, 1)/sqrt 2
+    ("largest eigenvalue", lambda x: edugrad.linalg.eigvalsh(x)[-1], [[[2.0, 1.0], [1.0, 2.0]]],
+     3.0, [[[0.5, 0.5], [0.5, 0.5]]]),
     ("nuclear norm", lambda x: x.norm(p="nuc"), [[[3.0, 0.0], [4.0, 5.0]]], 4 * math.sqrt(5),
      [[[2 / math.sqrt(5), -1 / math.sqrt(5)], [1 / math.sqrt(5), 2 / math.sqrt(5)]]]),
     ("max(dim) picks one", lambda x: x.max(dim=1).values, [[[1.0, 3.0, 2.0]]], [3.0],

@@ -494,6 +494,145 @@ def test_svdvals_keeps_small_singular_values_accurate():
     assert edugrad.linalg.svdvals(edugrad.zeros(2, 0, 3)).shape == (2, 0)
 
 
+# ---- decompositions: the cases test_ops.py's table cannot hold -----------------------------------
+def orthonormal_columns(U) -> bool:
+    u = U.detach().numpy()
+    return np.allclose(np.swapaxes(u, -1, -2) @ u, np.eye(u.shape[-1]), atol=1e-12)
+
+
+def test_svd_by_hand():
+    """[[3, 0], [4, 5]]: A^T A = [[25, 20], [20, 25]] has eigenvalues 45 and 5 with vectors
+    (1, 1)/sqrt 2 and (1, -1)/sqrt 2, so s = 3 sqrt 5, sqrt 5 and u_i = A v_i / s_i =
+    (1, 3)/sqrt 10, (3, -1)/sqrt 10; each pair (u_i, v_i) up to a common sign."""
+    U, S, Vh = edugrad.linalg.svd(edugrad.tensor([[3.0, 0.0], [4.0, 5.0]], dtype=edugrad.float64))
+    np.testing.assert_allclose(S.numpy(), [3 * math.sqrt(5), math.sqrt(5)], rtol=1e-14)
+    signs = np.sign(U.numpy()[0])  # make each u_i's first entry positive, v_i alike
+    np.testing.assert_allclose(U.numpy() * signs, np.array([[1, 3], [3, -1]]) / math.sqrt(10),
+                               atol=1e-14)
+    np.testing.assert_allclose(Vh.numpy() * signs[:, None],
+                               np.array([[1, 1], [1, -1]]) / math.sqrt(2), atol=1e-14)
+    U, S, V = edugrad.tensor([[3.0, 0.0], [4.0, 5.0]]).svd()  # torch.svd's V, not V^T
+    np.testing.assert_allclose(np.abs(V.numpy()), np.full((2, 2), 1 / math.sqrt(2)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("full_matrices", [True, False])
+def test_svd_of_rank_deficient_and_empty_matrices(full_matrices):
+    """Where a singular value is 0 its u has no direction: U is completed to orthonormal
+    columns (Jacobi on the projector onto what the others miss) and A = U S Vh still holds."""
+    rng = np.random.default_rng(2)
+    low_rank = rng.standard_normal((2, 5, 2)) @ rng.standard_normal((2, 2, 3))
+    for values in (low_rank, np.swapaxes(low_rank, -1, -2), np.zeros((2, 3)),
+                   np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])):
+        U, S, Vh = edugrad.linalg.svd(edugrad.tensor(values), full_matrices=full_matrices)
+        expected = torch.linalg.svd(torch.tensor(values), full_matrices=full_matrices)
+        assert U.shape == expected.U.shape and Vh.shape == expected.Vh.shape
+        assert_same(S, expected.S, atol=1e-14)
+        assert orthonormal_columns(U) and orthonormal_columns(Vh.mT)
+        k = S.shape[-1]
+        rebuilt = (U[..., :k] * S.unsqueeze(-2)) @ Vh[..., :k, :]
+        np.testing.assert_allclose(rebuilt.numpy(), values, atol=1e-13)
+    for shape in [(0, 3), (3, 0), (2, 0, 3), (0, 2, 2)]:  # no elements: torch's shapes and
+        ours = edugrad.linalg.svd(edugrad.zeros(*shape), full_matrices=full_matrices)
+        theirs = torch.linalg.svd(torch.zeros(*shape), full_matrices=full_matrices)
+        for mine, expected in zip(ours, theirs):  # identities
+            assert_same(mine, expected, str(shape))
+    assert_same(edugrad.linalg.svd(edugrad.zeros(2, 3)).U, torch.eye(2))  # zero: identities
+
+
+def test_svd_completing_columns_get_no_gradient_as_in_torch():
+    """full_matrices=True: the columns beyond k are any basis of the rest; PyTorch gives them
+    no gradient (its backward narrows U and Vh to k), and so do we."""
+    values = np.random.default_rng(3).standard_normal((4, 2))
+    for transpose in (False, True):
+        a = values.T if transpose else values
+        ours, theirs = edugrad.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        U, S, Vh = edugrad.linalg.svd(ours)
+        expected = torch.linalg.svd(theirs)
+        (U[..., 2:].sum() + Vh[2:].sum() + S.sum()).backward()
+        (expected.U[..., 2:].sum() + expected.Vh[2:].sum() + expected.S.sum()).backward()
+        assert_same(ours.grad, theirs.grad)
+
+
+def test_svdvals_gradient_where_singular_values_repeat():
+    """2Q, Q orthogonal: every singular value is 2, U and V are not unique, but the gradient of
+    their sum, U V^T = Q, is; as torch's."""
+    q = np.linalg.qr(np.random.default_rng(4).standard_normal((3, 3)))[0]
+    ours = edugrad.tensor(2 * q, requires_grad=True)
+    edugrad.linalg.svdvals(ours).sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), q, atol=1e-12)
+    eigenvalue_sum = edugrad.tensor(np.eye(3), requires_grad=True)
+    edugrad.linalg.eigvalsh(eigenvalue_sum).sum().backward()  # the trace: gradient I
+    np.testing.assert_allclose(eigenvalue_sum.grad.numpy(), np.eye(3), atol=1e-12)
+
+
+def test_eigh_reads_only_its_triangle():
+    values = np.random.default_rng(5).standard_normal((2, 4, 4))
+    for UPLO in ("L", "U"):
+        ours = edugrad.linalg.eigh(edugrad.tensor(values), UPLO=UPLO)
+        theirs = torch.linalg.eigh(torch.tensor(values), UPLO=UPLO)
+        assert_same(ours.eigenvalues, theirs.eigenvalues)
+        signs = np.sign((ours.eigenvectors.numpy() * theirs.eigenvectors.numpy()).sum(-2))
+        np.testing.assert_allclose(ours.eigenvectors.numpy() * signs[..., None, :],
+                                   theirs.eigenvectors.numpy(), atol=1e-12)
+        assert_same(edugrad.linalg.eigvalsh(edugrad.tensor(values), UPLO), theirs.eigenvalues)
+
+
+def test_eigh_by_hand():
+    """[[2, 1], [1, 2]]: eigenvalues 1 and 3, vectors (1, -1)/sqrt 2 and (1, 1)/sqrt 2; the
+    largest's gradient is v v^T."""
+    x = edugrad.tensor([[2.0, 1.0], [1.0, 2.0]], requires_grad=True)
+    eigenvalues, eigenvectors = edugrad.linalg.eigh(x)
+    np.testing.assert_allclose(eigenvalues.detach().numpy(), [1.0, 3.0], rtol=1e-6)
+    np.testing.assert_allclose(np.abs(eigenvectors.detach().numpy()), np.full((2, 2), 0.5 ** 0.5),
+                               rtol=1e-6)
+    eigenvalues[1].backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 2), 0.5), rtol=1e-6)
+
+
+def test_pinv_and_matrix_rank_of_rank_deficient_matrices():
+    """pinv drops the singular values at round-off (rank 2 of 4x3 here), and its gradient is
+    PyTorch's formula for constant rank; matrix_rank with torch's tolerances."""
+    rng = np.random.default_rng(6)
+    low_rank = rng.standard_normal((2, 4, 2)) @ rng.standard_normal((2, 2, 3))
+    ours, theirs = edugrad.tensor(low_rank, requires_grad=True), torch.tensor(low_rank,
+                                                                             requires_grad=True)
+    out, expected = edugrad.linalg.pinv(ours), torch.linalg.pinv(theirs)
+    assert_same(out, expected)
+    upstream = rng.standard_normal(tuple(expected.shape))
+    out.backward(edugrad.tensor(upstream)), expected.backward(torch.tensor(upstream))
+    assert_same(ours.grad, theirs.grad)
+    spread = np.diag([1.0, 1e-3, 1e-9])
+    symmetric = low_rank[0] @ low_rank[0].T  # 4x4 of rank 2
+    tolerances = [{}, {"atol": 1e-2}, {"rtol": 1e-5}, {"atol": 1e-12, "rtol": 0.0},
+                  {"atol": 0.0}, {"hermitian": True}]
+    for values in (low_rank, spread, symmetric, np.zeros((3, 2)), np.zeros((0, 3))):
+        for options in tolerances[:-1] if values.shape[-1] != values.shape[-2] else tolerances:
+            assert_same(edugrad.linalg.matrix_rank(edugrad.tensor(values), **options),
+                        torch.linalg.matrix_rank(torch.tensor(values), **options),
+                        str(options))
+            if values.size:
+                assert_same(edugrad.linalg.pinv(edugrad.tensor(values), **options),
+                            torch.linalg.pinv(torch.tensor(values), **options), str(options))
+    assert_same(edugrad.linalg.matrix_rank(edugrad.tensor(spread), 1e-4),  # the old tol=
+                torch.linalg.matrix_rank(torch.tensor(spread), tol=1e-4))
+    batched_atol = edugrad.tensor([1e-2, 1e-12])
+    assert edugrad.linalg.matrix_rank(edugrad.tensor(np.stack([spread, spread])),
+                                      atol=batched_atol).tolist() == [1, 3]
+    assert edugrad.linalg.pinv(edugrad.zeros(0, 3)).shape == (3, 0)
+
+
+def test_torch_svd_spellings():
+    values = np.random.default_rng(7).standard_normal((2, 4, 3))
+    for options in ({}, {"some": False}, {"compute_uv": False}):
+        ours = edugrad.svd(edugrad.tensor(values), **options)
+        theirs = torch.svd(torch.tensor(values), **options)
+        assert type(ours).__name__ == "SvdResult" and ours._fields == ("U", "S", "V")
+        for mine, expected in zip(ours, theirs):
+            assert mine.shape == expected.shape and mine.dtype is edugrad.float64
+        assert_same(ours.S, theirs.S)
+    assert_same(edugrad.tensor(values).pinverse(), torch.tensor(values).pinverse())
+
+
 # ---- bad input ------------------------------------------------------------------------------------
 ERRORS = [
     ("mm 3-D", lambda: edugrad.ones(2, 3, 4).mm(edugrad.ones(4, 2)), ["mm", "(2, 3, 4)", "(4, 2)"]),
@@ -540,6 +679,14 @@ ERRORS = [
     ("norm nuc", lambda: edugrad.ones(2, 2, 2).norm(p="nuc"), ["norm", "nuc", "(2, 2, 2)"]),
     ("svdvals int", lambda: edugrad.linalg.svdvals(edugrad.ones(2, 2).long()),
      ["svdvals", "int64"]),
+    ("svd 1-D", lambda: edugrad.linalg.svd(edugrad.ones(3)), ["linalg.svd", "(3,)"]),
+    ("eigh not square", lambda: edugrad.linalg.eigh(edugrad.ones(2, 3)),
+     ["linalg.eigh", "2 by 3"]),
+    ("eigh UPLO", lambda: edugrad.linalg.eigvalsh(edugrad.ones(2, 2), UPLO="X"),
+     ["linalg.eigvalsh", "'X'"]),
+    ("pinv int", lambda: edugrad.linalg.pinv(edugrad.ones(2, 2).long()), ["linalg.pinv", "int64"]),
+    ("matrix_rank 1-D", lambda: edugrad.linalg.matrix_rank(edugrad.ones(2)),
+     ["linalg.matrix_rank", "(2,)"]),
     ("vector_norm int", lambda: edugrad.linalg.vector_norm(edugrad.tensor([1, 2])),
      ["vector_norm", "int64"]),
     ("matrix_norm 3", lambda: edugrad.linalg.matrix_norm(edugrad.ones(2, 2), 3),

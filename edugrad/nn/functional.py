@@ -30,7 +30,7 @@ from edugrad.math import where
 from edugrad.nn.functional_conv import (
     _check_like_input, adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
     adaptive_max_pool2d, avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d,
-    conv_transpose2d, max_pool1d, max_pool2d, max_unpool1d, max_unpool2d,
+    conv_transpose2d, lp_pool1d, lp_pool2d, max_pool1d, max_pool2d, max_unpool1d, max_unpool2d,
 )
 from edugrad.nn.functional_extra import (
     cosine_similarity, dropout1d, dropout2d, group_norm, hardtanh, instance_norm, mish, normalize,
@@ -54,7 +54,7 @@ __all__ = [
     "instance_norm", "dropout2d", "interpolate", "upsample", "smooth_l1_loss", "huber_loss",
     "kl_div", "margin_ranking_loss", "triplet_margin_loss", "max_pool1d", "avg_pool1d",
     "conv_transpose1d", "dropout1d", "upsample_nearest", "upsample_bilinear",
-    "max_unpool1d", "max_unpool2d",
+    "max_unpool1d", "max_unpool2d", "lp_pool1d", "lp_pool2d",
 ]
 
 # `inplace=` is accepted everywhere PyTorch has it; edugrad always returns a new tensor.

@@ -72,15 +72,6 @@ def _pad2d(input: Tensor, kernel: tuple, padding: tuple, value: float, op: str) 
     return input.pad(((0, 0), (0, 0), (ph, ph), (pw, pw)), value=value) if ph or pw else input
 
 
-def _windows(input: Tensor, kernel: tuple, stride: tuple, padding: tuple, value: float, op: str):
-    """The KH*KW windows of a padded (N, C, H, W) input as a (KH*KW, N*C*OH*OW) tensor, and
-    the output shape (N, C, OH, OW)."""
-    n, c = input.shape[:2]
-    windows = Unfold.apply(_pad2d(input, kernel, padding, value, op), kernel=kernel, stride=stride)
-    oh, ow = windows.shape[2:4]
-    return windows.permute(4, 5, 0, 1, 2, 3).reshape(-1, n * c * oh * ow), (n, c, oh, ow)
-
-
 # ---- convolution --------------------------------------------------------------------------------
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
@@ -183,43 +174,110 @@ def _string_padding(input: Tensor, padding: str, kernel: tuple, stride: tuple):
 
 
 # ---- pooling ------------------------------------------------------------------------------------
-def _pool_arguments(kernel_size, stride, padding, op: str):
+def _pool_arguments(kernel_size, stride, padding, op: str, dilation=1):
+    """kernel, stride, padding and dilation as pairs, with PyTorch's checks."""
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None or stride == [] or stride == () else _pair(stride, "stride")
-    padding = _pair(padding, "padding")
+    padding, dilation = _pair(padding, "padding"), _pair(dilation, "dilation")
+    if min(kernel + stride + dilation) < 1 or min(padding) < 0:
+        raise RuntimeError(f"{op}: kernel_size {kernel}, stride {stride} and dilation {dilation} "
+                           f"must be positive and padding {padding} non-negative")
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise RuntimeError(f"{op}: pad should be at most half of kernel size, but got "
                            f"pad={padding} and kernel_size={kernel}")
-    return kernel, stride, padding
+    return kernel, stride, padding, dilation
+
+
+def _pooled_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                 ceil_mode: bool) -> int:
+    """How many windows fit along one dim (PyTorch's pooling_output_shape). A window spans
+    dilation*(kernel-1) + 1 elements; ceil_mode also counts a last window that hangs over the
+    padded end, unless it would start past the input, in the padding (PyTorch drops those)."""
+    room = size + 2 * padding - dilation * (kernel - 1) - 1
+    count = (-(-room // stride) if ceil_mode else room // stride) + 1
+    if ceil_mode and (count - 1) * stride >= size + padding:
+        count -= 1
+    return count
+
+
+def _pool_geometry(input: Tensor, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple,
+                   ceil_mode: bool, op: str) -> tuple:
+    """The output's (OH, OW), and how far past the padding ceil_mode's last windows reach."""
+    out, beyond = [], []
+    for size, k, s, p, d in zip(input.shape[2:], kernel, stride, padding, dilation):
+        count = _pooled_size(size, k, s, p, d, ceil_mode)
+        out.append(count)
+        beyond.append(max(0, (count - 1) * s + d * (k - 1) + 1 - size - 2 * p))
+    if min(out) < 1:
+        raise RuntimeError(f"{op}: given input size {tuple(input.shape[1:])}, the calculated "
+                           f"output size {(input.shape[1], *out)} is too small (kernel {kernel}, "
+                           f"stride {stride}, padding {padding}, dilation {dilation})")
+    return tuple(out), tuple(beyond)
+
+
+def _windows(input: Tensor, geometry: tuple, kernel: tuple, stride: tuple, padding: tuple,
+             dilation: tuple, value: float, beyond_value: float | None = None):
+    """The KH*KW taps of every window of an (N, C, H, W) input as a (KH*KW, N*C*OH*OW) tensor,
+    and the output shape (N, C, OH, OW). The input is padded with `value`, and past that as far
+    as ceil_mode's last windows reach with `beyond_value` (default: `value`). A dilated window
+    is the spread-out window of dilation*(K-1) + 1 elements with every dilation-th one kept."""
+    (oh, ow), (eh, ew) = geometry
+    (ph, pw), n, c = padding, *input.shape[:2]
+    if beyond_value is None or not (eh or ew):
+        amounts = ((0, 0), (0, 0), (ph, ph + eh), (pw, pw + ew))
+        padded = input.pad(amounts, value=value) if any(map(any, amounts)) else input
+    else:
+        padded = input.pad(((0, 0), (0, 0), (ph, ph), (pw, pw)), value=value)
+        padded = padded.pad(((0, 0), (0, 0), (0, eh), (0, ew)), value=beyond_value)
+    spans = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    windows = Unfold.apply(padded, kernel=spans, stride=stride)  # exactly (OH, OW) of them
+    if dilation != (1, 1):
+        windows = windows[..., ::dilation[0], ::dilation[1]]
+    return windows.permute(4, 5, 0, 1, 2, 3).reshape(-1, n * c * oh * ow), (n, c, oh, ow)
 
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     """The maximum of each KHxKW window (stride defaults to the kernel size). Padding is -inf,
-    so it is never the maximum. return_indices: also where each maximum is, as PyTorch gives
-    it (int64, the flat index h * W + w into the input's plane, of the first maximum in
-    row-major order), ready for max_unpool2d."""
-    if _pair(dilation, "dilation") != (1, 1) or ceil_mode:
-        raise NotImplementedError("max_pool2d: dilation and ceil_mode are not implemented")
+    so it is never the maximum. dilation spreads the window's taps dilation apart; ceil_mode
+    rounds the number of windows up (see _pooled_size). return_indices: also where each
+    maximum is, as PyTorch gives it (int64, the flat index h * W + w into the input's plane, of
+    the first maximum in row-major order), ready for max_unpool2d."""
     input, unbatched = _batched(input, "max_pool2d")
-    kernel, stride, padding = _pool_arguments(kernel_size, stride, padding, "max_pool2d")
-    windows, shape = _windows(input, kernel, stride, padding, float("-inf"), "max_pool2d")
+    kernel, stride, padding, dilation = _pool_arguments(kernel_size, stride, padding,
+                                                        "max_pool2d", dilation)
+    geometry = _pool_geometry(input, kernel, stride, padding, dilation, ceil_mode, "max_pool2d")
+    windows, shape = _windows(input, geometry, kernel, stride, padding, dilation, float("-inf"))
     output = WindowMax.apply(windows).reshape(shape)
     if return_indices:
-        indices = _window_argmax(windows, shape, input.shape[3], kernel, stride, padding)
+        indices = _window_argmax(windows, output, input.shape[3], kernel, stride, padding,
+                                 dilation)
         return (output.squeeze(0), indices.squeeze(0)) if unbatched else (output, indices)
     return output.squeeze(0) if unbatched else output
 
 
-def _window_argmax(windows: Tensor, shape: tuple, width: int, kernel: tuple, stride: tuple,
-                   padding: tuple) -> Tensor:
-    """Where in the input plane each window's first maximum is: window (i, j) starts at row
-    i*SH - PH, column j*SW - PW, and its k-th element sits KW-wise inside it."""
-    n, c, oh, ow = shape
-    k = windows.detach().argmax(0).reshape(shape)  # argmax: the first maximum (NaN counts)
-    rows = arange(oh, device=windows.device).reshape(oh, 1) * stride[0] - padding[0]
-    cols = arange(ow, device=windows.device).reshape(1, ow) * stride[1] - padding[1]
-    return (rows + k // kernel[1]) * width + cols + k % kernel[1]
+def _window_argmax(windows: Tensor, output: Tensor, width: int, kernel: tuple, stride: tuple,
+                   padding: tuple, dilation: tuple) -> Tensor:
+    """Where in the input plane each window's maximum is, as PyTorch's loop finds it: it starts
+    at the window's first tap inside the input (past the padding before it) and moves on only
+    for a larger value or a NaN. So: the first tap, padding before the input left out, that
+    holds the maximum; in a window holding NaN, the last NaN. Tap (a, b) of window (i, j) sits
+    at row i*SH - PH + a*DH, column j*SW - PW + b*DW."""
+    (kh, kw), (n, c, oh, ow) = kernel, output.shape
+    device = windows.device
+    rows = (arange(oh, device=device) * stride[0] - padding[0]).reshape(1, 1, 1, 1, oh, 1)
+    rows = rows + (arange(kh, device=device) * dilation[0]).reshape(kh, 1, 1, 1, 1, 1)
+    cols = (arange(ow, device=device) * stride[1] - padding[1]).reshape(1, 1, 1, 1, 1, ow)
+    cols = cols + (arange(kw, device=device) * dilation[1]).reshape(1, kw, 1, 1, 1, 1)
+    taps = windows.detach().reshape(kh, kw, n, c, oh, ow)
+    rank = arange(kh * kw, 0, -1, device=device).reshape(kh, kw, 1, 1, 1, 1)  # K, ..., 1
+    hit = (taps == output.detach()) & (rows >= 0) & (cols >= 0)
+    first = kh * kw - (hit.long() * rank).amax((0, 1))  # the highest rank is the first hit
+    last_nan = (taps.isnan().long() * (kh * kw + 1 - rank)).amax((0, 1)) - 1
+    k = last_nan.where(last_nan >= 0, first)
+    row = arange(oh, device=device).reshape(oh, 1) * stride[0] - padding[0]
+    col = arange(ow, device=device).reshape(1, ow) * stride[1] - padding[1]
+    return (row + k // kw * dilation[0]) * width + col + k % kw * dilation[1]
 
 
 def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
@@ -232,7 +290,7 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
     max_pool2d then max_unpool2d it counts that element's gradient twice)."""
     input, unbatched = _batched(input, "max_unpool2d")
     indices = indices.unsqueeze(0) if unbatched else indices
-    kernel, stride, padding = _pool_arguments(kernel_size, stride, padding, "max_unpool2d")
+    kernel, stride, padding, _ = _pool_arguments(kernel_size, stride, padding, "max_unpool2d")
     return _unpool(input, indices, kernel, stride, padding, output_size, "max_unpool2d",
                    unbatched)
 
@@ -291,23 +349,42 @@ def _unpool(input: Tensor, indices: Tensor, kernel: tuple, stride: tuple, paddin
 
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
-    """The mean of each KHxKW window; padded zeros count unless count_include_pad=False."""
-    if ceil_mode:
-        raise NotImplementedError("avg_pool2d: ceil_mode is not implemented")
+    """The mean of each KHxKW window, with PyTorch's divisor: the window's size, padded zeros
+    included unless count_include_pad=False, but not the part of ceil_mode's last windows that
+    hangs past the padding; divisor_override replaces it."""
     input, unbatched = _batched(input, "avg_pool2d")
-    kernel, stride, padding = _pool_arguments(kernel_size, stride, padding, "avg_pool2d")
-    windows, shape = _windows(input, kernel, stride, padding, 0, "avg_pool2d")
+    kernel, stride, padding, _ = _pool_arguments(kernel_size, stride, padding, "avg_pool2d")
+    geometry = _pool_geometry(input, kernel, stride, padding, (1, 1), ceil_mode, "avg_pool2d")
+    windows, shape = _windows(input, geometry, kernel, stride, padding, (1, 1), 0)
     if divisor_override:
         output = windows.sum(0) / divisor_override
-    elif count_include_pad or padding == (0, 0):
-        output = windows.mean(0)
-    else:  # divide by the number of real (unpadded) elements in each window
-        real = ones(1, 1, *input.shape[2:], dtype=input.dtype, device=input.device)
-        counts, _ = _windows(real, kernel, stride, padding, 0, "avg_pool2d")
+    elif (count_include_pad or padding == (0, 0)) and geometry[1] == (0, 0):
+        output = windows.mean(0)  # every window counts its whole kernel
+    else:  # count what each window covers: ones over the counted region, windowed alike
+        counted = ones(1, 1, *input.shape[2:], dtype=input.dtype, device=input.device)
+        counts, _ = _windows(counted, geometry, kernel, stride, padding, (1, 1),
+                             1 if count_include_pad else 0, beyond_value=0)
         n, c = input.shape[:2]
         output = (windows.sum(0).reshape(n * c, -1) / counts.sum(0)).reshape(-1)
     output = output.reshape(shape)
     return output.squeeze(0) if unbatched else output
+
+
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None,
+              ceil_mode: bool = False) -> Tensor:
+    """The p-norm of each window, (sum x^p)^(1/p), composed as PyTorch composes it: avg_pool2d
+    of x^p times the kernel's size (so ceil_mode's short windows are scaled as if whole)."""
+    kh, kw = _pair(kernel_size, "kernel_size")
+    out = avg_pool2d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu()).mul(kh * kw).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input: Tensor, norm_type: float, kernel_size, stride=None,
+              ceil_mode: bool = False) -> Tensor:
+    """lp_pool2d's 1-D sibling: the p-norm of each window along the last dim."""
+    out = avg_pool1d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu()).mul(_single(kernel_size, "kernel_size")).pow(
+        1.0 / norm_type)
 
 
 # ---- 1-D convolution and the transposed convolution -------------------------------------------
