@@ -133,8 +133,17 @@ class Function:
 
     @property
     def inputs(self) -> tuple:
-        self._check_versions()
-        return self.parents
+        parents = self.parents
+        if parents is None:
+            raise RuntimeError(
+                f"{self.name}: its saved tensors were freed by an earlier backward; "
+                "pass retain_graph=True to the first backward to keep them"
+            )
+        for tensor, version in zip(parents, self.versions):  # no enumerate: a backward's hot path
+            if tensor._version != version:
+                index = next(i for i, each in enumerate(parents) if each is tensor)
+                raise RuntimeError(self._modified_message(f"input {index}", tensor))
+        return parents
 
     @property
     def output(self):
@@ -142,16 +151,6 @@ class Function:
         if out._version != self.output_version:
             raise RuntimeError(self._modified_message("its output", out))
         return out
-
-    def _check_versions(self) -> None:
-        if self.parents is None:
-            raise RuntimeError(
-                f"{self.name}: its saved tensors were freed by an earlier backward; "
-                "pass retain_graph=True to the first backward to keep them"
-            )
-        for i, (tensor, version) in enumerate(zip(self.parents, self.versions)):
-            if tensor._version != version:
-                raise RuntimeError(self._modified_message(f"input {i}", tensor))
 
     def _modified_message(self, what: str, tensor) -> str:
         return (
