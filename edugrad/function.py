@@ -114,13 +114,14 @@ class Function:
         Every op passes here, so this is where mixed devices are caught, once for all ops."""
         if observer is not None:  # edugrad.jit is recording a step: it notes what ops read
             observer.tensors_read(inputs)
-        data = [t._data for t in inputs]
-        backend = data[0].backend
-        for each in data:
-            if each.backend is not backend:
+        backend = inputs[0]._data.backend
+        data = []  # what forward runs on; one loop, not a comprehension and a loop: ~0.08 us
+        for tensor in inputs:
+            if tensor._data.backend is not backend:
                 raise RuntimeError(f"{op_name(cls)}: expected all tensors on the same device, got "
-                                   f"{backend.device} and {each.backend.device} (move one with "
-                                   ".to(device))")
+                                   f"{backend.device} and {tensor._data.backend.device} (move one "
+                                   "with .to(device))")
+            data.append(tensor._data)
         result_class = inputs[0]._result_class  # Tensor, also for an nn.Parameter input
         if not GradMode.enabled:
             # no_grad, or a backward without create_graph (where most such calls come from):
