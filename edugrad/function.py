@@ -98,8 +98,15 @@ class Function:
             cls.apply = classmethod(_apply_pytorch_style)
 
     def __init__(self, *parents) -> None:
+        # the graph's bookkeeping, in one pass (one loop costs less than two comprehensions):
+        # which inputs need a gradient, and the version each had, for `inputs` to check
         self.parents = parents
-        self.needs_input_grad = tuple([p.requires_grad for p in parents])
+        needs_input_grad, versions = [], []
+        for parent in parents:
+            needs_input_grad.append(parent.requires_grad)
+            versions.append(parent._version)
+        self.needs_input_grad = tuple(needs_input_grad)
+        self.versions = tuple(versions)
 
     def forward(self, *inputs, **options):
         raise NotImplementedError(f"{type(self).__name__}.forward is not written")
@@ -132,7 +139,6 @@ class Function:
         out_data = ctx.forward(*data, **options)
         if True not in ctx.needs_input_grad:
             return result_class._make(out_data, None)
-        ctx.versions = tuple([t._version for t in inputs])
         out = result_class._make(out_data, ctx)
         # a weak reference: a strong one makes a cycle out -> ctx -> out, and a graph nobody
         # calls backward on would wait for the cycle collector. Backward holds every tensor.
@@ -1251,7 +1257,6 @@ def _link_outputs(cls, ctx, args, outputs) -> tuple:
         node = PyTorchStyleBackward(*inputs)
         node.function, node.ctx, node.index = cls, ctx, index
         node.args_are_tensors = tuple(_is_tensor(a) for a in args)
-        node.versions = tuple(t._version for t in inputs)
         ctx.live_nodes += 1
         if not out.requires_grad and out._view is None and not any(out is t for t in inputs):
             out._ctx, out.requires_grad = node, True  # the same object: a saved output is linked
@@ -1314,7 +1319,6 @@ def once_differentiable(backward):
         if not (create_graph and sources):
             return results
         node = OnceDifferentiable(*sources)
-        node.versions = tuple(t._version for t in sources)
         single = not isinstance(results, tuple)
         wrapped = tuple(g._result_class._make(g._data, node) if _is_tensor(g) else g
                         for g in ((results,) if single else results))
