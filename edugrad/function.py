@@ -82,8 +82,9 @@ class Function:
         output            the output Tensor (for ops whose derivative is their result)
         needs_input_grad  one bool per input: compute that gradient or return None
 
-    forward sees its TensorData and options, and sets on self what backward will need; it
-    reads none of the above (with grad off, apply runs it on an object that has none).
+    forward sees its TensorData and options, and sets on self what backward will need. It
+    reads none of the above: with grad off, apply runs it on a bare object (cls.__new__, no
+    __init__), as no graph is recorded.
     """
 
     formula = ""  # the local derivative, for the teaching tools
@@ -122,7 +123,7 @@ class Function:
         if observer is not None:  # edugrad.jit is recording a step: it notes what ops read
             observer.tensors_read(inputs)
         backend = inputs[0]._data.backend
-        data = []  # what forward runs on; one loop, not a comprehension and a loop: ~0.08 us
+        data = []  # what forward runs on: one loop, not a comprehension then a loop (~0.08 us)
         for tensor in inputs:
             if tensor._data.backend is not backend:
                 raise RuntimeError(f"{op_name(cls)}: expected all tensors on the same device, got "
