@@ -373,6 +373,20 @@ def used_then_modified(lib, x, w):
     return (z * 2).sum() + y.sum()
 
 
+def used_twice_then_modified(lib, x, w):
+    y = x * w
+    z = y + y  # one tensor passed twice: both uses reach the node y had then
+    y.mul_(x)
+    return (z * 3).sum() + (y * y).sum()
+
+
+def squared_then_modified(lib, x, w):
+    y = x * w
+    z = y * y  # mul saves y, passed twice: modifying it afterwards is refused
+    y.add_(1)
+    return z.sum()
+
+
 def constant_modified_with_grad(lib, x, w):
     c = lib.ones(3, dtype=x.dtype)
     z = c + x  # c is used at version 0; the update below must not reroute z's gradient
@@ -396,6 +410,8 @@ IN_PLACE = [
     (setitem_with_grads, False),
     (zero_and_mul_in_place, False),
     (used_then_modified, False),
+    (used_twice_then_modified, False),
+    (squared_then_modified, True),
     (constant_modified_with_grad, False),
     (leaf_param_updated_under_no_grad, False),
 ]
