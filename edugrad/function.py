@@ -109,6 +109,16 @@ class Function:
         self.needs_input_grad = tuple(needs_input_grad)
         self.versions = tuple(versions)
 
+    def __getattr__(self, name: str):
+        # called only when the attribute is missing: a forward that read the graph's
+        # bookkeeping while grad was off (apply then runs forward on a bare object)
+        if name in ("parents", "needs_input_grad", "versions"):
+            raise AttributeError(
+                f"{type(self).__name__}.forward read self.{name}, which forward doesn't get: "
+                "with grad off (no_grad, or inside a backward) no graph is recorded; read it "
+                "in backward")
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     def forward(self, *inputs, **options):
         raise NotImplementedError(f"{type(self).__name__}.forward is not written")
 

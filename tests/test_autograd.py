@@ -527,3 +527,18 @@ def test_memory_flat_over_training_steps():
             counts.append(_live_tensors())
     assert counts[1] <= counts[0], f"live tensors grew from {counts[0]} to {counts[1]}"
     assert losses[-1] < losses[0]
+
+
+def test_a_forward_that_reads_the_graph_bookkeeping_with_grad_off_is_told_why():
+    from edugrad.function import Function
+
+    class Peeking(Function):
+        def forward(self, x):
+            self.needs_input_grad  # not given to forward: the graph is backward's
+            return x
+
+    x = edugrad.ones(2, requires_grad=True)
+    with edugrad.no_grad():
+        with pytest.raises(AttributeError, match=r"Peeking.forward read self.needs_input_grad.*"
+                                                 r"with grad off"):
+            Peeking.apply(x)
