@@ -174,7 +174,7 @@ class NumpyBackend(Backend):
         flat = self.xp.ascontiguousarray(x).reshape(-1)
         out = self.xp.empty_like(flat)
         for start in range(0, flat.size, ERF_BLOCK):
-            out[start:start + ERF_BLOCK] = _erf_block(flat[start:start + ERF_BLOCK])
+            _erf_block(flat[start:start + ERF_BLOCK], out[start:start + ERF_BLOCK])
         return out.reshape(x.shape)
 
     @quiet
@@ -291,22 +291,32 @@ class NumpyBackend(Backend):
 ERF_BLOCK = 65536  # elements: measured best on (32, 64, 512) float32 (16K and 256K are slower)
 
 
-def _erf_block(x):
-    def polynomial(v, coefficients):  # Horner's rule, highest power first
-        result = coefficients[0] * v + coefficients[1]
-        for c in coefficients[2:]:
-            result = result * v + c
-        return result
-
+def _erf_block(x, out):
+    """erf of one block, written into out. In float32 each polynomial is evaluated in one
+    buffer updated in place (`p *= s; p += c`) and the quotient is built in `out`: the same
+    operations in the same order as a fresh array per step, so the same results, in half the
+    time (no allocation and first touch of a new buffer per step)."""
     if x.dtype == np.float32:
-        clamped = np.minimum(np.maximum(x, -4.0), 4.0)
-        square = clamped * clamped
-        return clamped * polynomial(square, ERF_FLOAT32["P"]) / polynomial(square, ERF_FLOAT32["Q"])
+        np.clip(x, -4.0, 4.0, out=out)  # clamped
+        square = out * out
+        out *= _horner(square, ERF_FLOAT32["P"])
+        out /= _horner(square, ERF_FLOAT32["Q"])
+        return
     magnitude = np.abs(x)
     square = x * x
-    near = x * polynomial(square, ERF_FLOAT64["T"]) / polynomial(square, ERF_FLOAT64["U"])
+    near = x * _horner(square, ERF_FLOAT64["T"]) / _horner(square, ERF_FLOAT64["U"])
     z = np.minimum(magnitude, 8.0)
-    erfc = np.exp(-(z * z)) * polynomial(z, ERF_FLOAT64["P"]) / polynomial(z, ERF_FLOAT64["Q"])
+    erfc = np.exp(-(z * z)) * _horner(z, ERF_FLOAT64["P"]) / _horner(z, ERF_FLOAT64["Q"])
     far = 1.0 - erfc
     far = np.where(x < 0, -far, far)
-    return np.where(magnitude < 1.0, near, far)
+    np.copyto(out, np.where(magnitude < 1.0, near, far))
+
+
+def _horner(v, coefficients):
+    """c0 v^n + ... + cn by Horner's rule, highest power first, in one buffer."""
+    result = v * coefficients[0]
+    result += coefficients[1]
+    for c in coefficients[2:]:
+        result *= v
+        result += c
+    return result

@@ -492,6 +492,7 @@ def _run_on(device, make_inputs, fn):
      [(3, 4)]),
     ("embedding", lambda w: F.embedding(edugrad.tensor([[0, 3], [3, 1]], device=w.device), w),
      [(4, 3)]),
+    ("gelu", lambda x: F.gelu(x * 3), [(4, 5)]),
 ])
 def test_fast_path_matches_composition(slow_device, name, fn, shapes):
     assert edugrad.get_backend(slow_device).accelerated == frozenset()
@@ -503,6 +504,17 @@ def test_fast_path_matches_composition(slow_device, name, fn, shapes):
     for slow, fast in zip(slow_grads, fast_grads):
         assert slow.shape == fast.shape
         np.testing.assert_allclose(slow.numpy(), fast.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_float32_erf_fast_path_is_the_composition_exactly(slow_device):
+    """The NumPy backend's ERF (blocked, in place) and TensorData's composition make the same
+    operations in the same order, so float32 results agree to the bit, clamp, nan and inf too."""
+    values = np.concatenate([np.linspace(-6, 6, 70001), [0.0, -0.0, 4.0, -4.0, np.inf, -np.inf,
+                                                         np.nan, 1e-30]]).astype(np.float32)
+    fast = F.erf(edugrad.tensor(values)).numpy()
+    slow = F.erf(edugrad.tensor(values, device=slow_device)).numpy()
+    assert fast.dtype == slow.dtype == np.float32
+    np.testing.assert_array_equal(fast, slow)
 
 
 def test_small_model_runs_on_every_backend(backend_name):
