@@ -213,6 +213,10 @@ class NumpyBackend(Backend):
 
     # ---- reduce ----------------------------------------------------------------------------
     def sum(self, x, axes):
+        if self.xp is np and x.dtype in _BLAS_FLOATS and x.flags.c_contiguous and x.size:
+            product = _sum_as_product(x, axes)
+            if product is not None:
+                return product
         return x.sum(axis=axes, keepdims=True, dtype=x.dtype)  # NumPy would widen ints
 
     def max(self, x, axes):
@@ -286,6 +290,25 @@ class NumpyBackend(Backend):
         src = self.xp.moveaxis(src, tuple(range(axis, axis + index.ndim)), tuple(range(index.ndim)))
         self.xp.add.at(moved, index, src)
         return out
+
+
+_BLAS_FLOATS = (np.float32, np.float64)
+
+
+def _sum_as_product(x, axes):
+    """The sum over the trailing (or the leading) dims of a contiguous float array as a matrix
+    times a vector of ones, or None for other axes. NumPy's reduction loop pays per row, so on
+    short rows (a LayerNorm's 128 features, attention's 64 keys) it is 4-10x slower than BLAS
+    doing the same additions (in another order: float sums may differ in the last bits)."""
+    count = 1
+    for axis in axes:
+        count *= x.shape[axis]
+    kept = tuple(1 if axis in axes else size for axis, size in enumerate(x.shape))
+    if axes == tuple(range(x.ndim - len(axes), x.ndim)):  # trailing: one sum per row
+        return (x.reshape(-1, count) @ np.ones(count, x.dtype)).reshape(kept)
+    if axes == tuple(range(len(axes))):  # leading: one sum per column (a bias gradient)
+        return (np.ones(count, x.dtype) @ x.reshape(count, -1)).reshape(kept)
+    return None
 
 
 ERF_BLOCK = 65536  # elements: measured best on (32, 64, 512) float32 (16K and 256K are slower)
