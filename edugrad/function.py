@@ -939,7 +939,7 @@ class ToDevice(Function):
 
 # ---- for nn: the error function, convolution, pooling, module hooks ------------------------------
 # Every Function lives in this file, so that each derivative is found in one place; these
-# serve nn: F.erf, F.gelu, F.conv2d, F.max_pool2d, and Module's full backward hooks.
+# serve nn: F.erf, F.gelu, F.layer_norm, F.conv2d, F.max_pool2d, and Module's full backward hooks.
 
 
 class Erf(Function):
@@ -983,6 +983,58 @@ class Gelu(Function):
     def release(self) -> None:
         super().release()
         self.cdf = None
+
+
+class LayerNorm(Function):
+    """F.layer_norm over the trailing `axes`: xhat = (x - mean) / sqrt(var + eps) (biased
+    variance), then xhat * weight + bias when both are given (`affine`).
+
+    Composed from Tensor ops it is right as well, but it is nine Functions forward and about
+    twenty backward, each a pass over the whole input (1.8 ms forward+backward on a GPT block's
+    (32, 64, 128), 1.35 ms here). The forward keeps xhat and 1/sqrt(var + eps); the backward is
+    the textbook formula, in Tensor ops."""
+
+    formula = ("dx = rstd (g - mean(g) - xhat mean(g xhat)), g = grad weight; "
+               "dweight = sum grad xhat, dbias = sum grad over the leading dims")
+
+    def forward(self, x, *affine, axes: tuple, eps: float):
+        self.axes, self.eps = axes, eps
+        total = x.sum(axes)
+        count = _constant(total, math.prod(x.shape[axis] for axis in axes))
+        mean = total.div(count)
+        centred = x.sub(mean.expand(x.shape))
+        variance = centred.mul(centred).sum(axes).div(count)
+        rstd = _constant(variance, 1).div(variance.add(_constant(variance, eps)).sqrt())
+        xhat = centred.mul(rstd.expand(x.shape))
+        self.saved = (xhat, rstd)
+        if not affine:
+            return xhat
+        weight, bias = (p.reshape((1,) * (x.ndim - p.ndim) + p.shape).expand(x.shape)
+                        for p in affine)
+        return xhat.mul(weight).add(bias)
+
+    def backward(self, grad_output):
+        x, *affine = self.inputs
+        axes = self.axes
+        if GradMode.enabled:  # create_graph: xhat and rstd must be ops of x, for grad of grad
+            centred = x - x.mean(axes, keepdim=True)
+            rstd = ((centred * centred).mean(axes, keepdim=True) + self.eps).rsqrt()
+            xhat = centred * rstd
+        else:
+            xhat, rstd = (x._result_class._make(saved, None) for saved in self.saved)
+        g = grad_output * affine[0] if affine else grad_output
+        dx = (g - g.mean(axes, keepdim=True) - xhat * (g * xhat).mean(axes, keepdim=True)) * rstd
+        if not affine:
+            return dx
+        rows = tuple(range(x.ndim - len(axes)))
+        needs = self.needs_input_grad
+        return (dx if needs[0] else None,
+                (grad_output * xhat).sum(rows) if needs[1] else None,
+                grad_output.sum(rows) if needs[2] else None)
+
+    def release(self) -> None:
+        super().release()
+        self.saved = None
 
 
 class ColumnsProduct(Function):

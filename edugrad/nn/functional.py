@@ -6,9 +6,9 @@ edugrad.function; never NumPy.
 The functions here are compositions of Tensor operations, so their gradients are right by
 construction and need no code of their own. Where a Function with its own derivative is used
 instead (each in edugrad/function.py), it says why: Erf, because no primitive computes it;
-Gelu, whose derivative as one expression saves passes over a transformer's widest activations;
-ColumnsProduct and WindowMax for convolution and max pooling (functional_conv.py); Linear for
-`linear`. Convolution and pooling are in functional_conv.py, losses in
+Gelu and LayerNorm, whose derivatives as one expression save passes over a transformer's
+activations; ColumnsProduct and WindowMax for convolution and max pooling (functional_conv.py);
+Linear for `linear`. Convolution and pooling are in functional_conv.py, losses in
 functional_loss.py, the bounded activations, norms, distances and group/instance norm in
 functional_extra.py, interpolate and pad's reflect/replicate/circular modes (Take picks the
 rows) in functional_resample.py; all are importable from here:
@@ -26,6 +26,7 @@ from edugrad import dtypes
 from edugrad.autograd import no_grad
 from edugrad.factories import arange, rand
 from edugrad.function import Erf, Gelu, Reshape, Take
+from edugrad.function import LayerNorm as LayerNormFunction  # normalize, scale, shift as one op
 from edugrad.function import Linear as LinearFunction  # x @ W.T + b as one op
 from edugrad.math import where
 from edugrad.nn.functional_conv import (
@@ -269,7 +270,24 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
         raise RuntimeError(f"layer_norm: expected input with shape [*, "
                            f"{', '.join(map(str, normalized_shape))}], but got input of size "
                            f"{tuple(input.shape)}")
+    for name, parameter in (("weight", weight), ("bias", bias)):
+        if parameter is not None and tuple(parameter.shape) != normalized_shape:
+            raise RuntimeError(f"layer_norm: expected {name} of shape {normalized_shape} (the "
+                               f"normalized_shape), got {tuple(parameter.shape)}")
     axes = tuple(range(input.ndim - count, input.ndim))
+    affine = () if weight is None or bias is None else (weight, bias)
+    if not input.dtype.is_floating_point or any(p.dtype is not input.dtype for p in affine):
+        return _layer_norm_composed(input, axes, weight, bias, eps)  # promotes, or raises
+    output = LayerNormFunction.apply(input, *affine, axes=axes, eps=eps)
+    if not affine and weight is not None:
+        output = output * weight
+    if not affine and bias is not None:
+        output = output + bias
+    return output
+
+
+def _layer_norm_composed(input: Tensor, axes: tuple, weight, bias, eps: float) -> Tensor:
+    """What the LayerNorm Function computes, in Tensor ops: the reference it is tested against."""
     centred = input - input.mean(axes, keepdim=True)
     output = centred * ((centred * centred).mean(axes, keepdim=True) + eps).rsqrt()
     if weight is not None:
