@@ -335,9 +335,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         attn_mask = causal_mask(length, source, device=query.device)
     if attn_mask is not None:
         if attn_mask.dtype is dtypes.bool_:
-            scores = where(attn_mask, scores, -math.inf)
-        else:
-            scores = scores + attn_mask
+            # -inf added where masked, as PyTorch's reference implementation does: WHERE on the
+            # mask (often just (L, S)) and an ADD cost less than WHERE on the scores, and the
+            # ADD's backward is free
+            attn_mask = where(attn_mask, 0.0, -math.inf).to(scores.dtype)
+        scores = scores + attn_mask
     weights = scores.softmax(-1)
     if dropout_p > 0:
         weights = dropout(weights, dropout_p, training=True)
