@@ -245,8 +245,8 @@ class Sigmoid(Function):
     def forward(self, x):
         # stable for |x| of 1e4: e = exp(-|x|) never overflows
         e = x.maximum(x.neg()).neg().exp()
-        one = x.full_like(1)
-        return x.cmplt(x.full_like(0)).where(e.div(one.add(e)), one.div(one.add(e)))
+        one = _constant(x, 1)  # cached, not a buffer: an LSTM step makes five of these
+        return x.cmplt(_constant(x, 0)).where(e, one).div(one.add(e))  # e/(1+e) or 1/(1+e)
 
     def backward(self, grad_output):
         s = self.output
@@ -258,10 +258,10 @@ class Tanh(Function):
 
     def forward(self, x):
         # tanh x = sign(x) (1 - e) / (1 + e) with e = exp(-2|x|), which never overflows
-        e = x.maximum(x.neg()).mul(x.full_like(-2)).exp()
-        one = x.full_like(1)
+        e = x.maximum(x.neg()).mul(_constant(x, -2)).exp()
+        one = _constant(x, 1)
         magnitude = one.sub(e).div(one.add(e))
-        return x.cmplt(x.full_like(0)).where(magnitude.neg(), magnitude)
+        return x.cmplt(_constant(x, 0)).where(magnitude.neg(), magnitude)
 
     def backward(self, grad_output):
         t = self.output
