@@ -245,7 +245,7 @@ class Sigmoid(Function):
     def forward(self, x):
         # stable for |x| of 1e4: e = exp(-|x|) never overflows
         e = x.maximum(x.neg()).neg().exp()
-        one = _constant(x, 1)  # cached, not a buffer: an LSTM step makes five of these
+        one = _constant(x, 1)  # cached, not a buffer: an LSTM step has five activations
         return x.cmplt(_constant(x, 0)).where(e, one).div(one.add(e))  # e/(1+e) or 1/(1+e)
 
     def backward(self, grad_output):
@@ -990,8 +990,8 @@ class LayerNorm(Function):
     variance), then xhat * weight + bias when both are given (`affine`).
 
     Composed from Tensor ops it is right as well, but it is nine Functions forward and about
-    twenty backward, each a pass over the whole input (1.8 ms forward+backward on a GPT block's
-    (32, 64, 128), 1.35 ms here). The forward keeps xhat and 1/sqrt(var + eps); the backward is
+    twenty backward, each a pass over the whole input (1.5 ms forward+backward on a GPT block's
+    (32, 64, 128) at one thread; 1.1 ms as one Function). The forward keeps xhat and 1/sqrt(var + eps); the backward is
     the textbook formula, in Tensor ops."""
 
     formula = ("dx = rstd (g - mean(g) - xhat mean(g xhat)), g = grad weight; "
