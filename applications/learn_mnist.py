@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mnist  # noqa: E402  (the data module beside this script)
 
 import edugrad  # noqa: E402
-from edugrad import nn, optim  # noqa: E402
+from edugrad import Tensor, nn, optim  # noqa: E402
 
 
 def build_model(kind: str) -> nn.Module:
@@ -44,16 +44,16 @@ def build_model(kind: str) -> nn.Module:
     )
 
 
-OPTIMIZERS = {
-    "adam": lambda params, lr: optim.Adam(params, lr=lr),
-    "adamw": lambda params, lr: optim.AdamW(params, lr=lr),
+OPTIMIZERS = {  # under --jit, lr is a tensor (the scheduler fills it) and Adam is capturable
+    "adam": lambda params, lr: optim.Adam(params, lr=lr, capturable=isinstance(lr, Tensor)),
+    "adamw": lambda params, lr: optim.AdamW(params, lr=lr, capturable=isinstance(lr, Tensor)),
     "sgd": lambda params, lr: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True),
     "rmsprop": lambda params, lr: optim.RMSprop(params, lr=lr),
     "lion": lambda params, lr: optim.Lion(params, lr=lr),
 }
 
 
-def build_optimizer(name: str, params, lr: float):
+def build_optimizer(name: str, params, lr):
     return OPTIMIZERS[name](params, lr)
 
 
@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", default="mnist_curves.png",
                         help="where to save the curves; --monitor's gradient plot goes beside "
                              "it as NAME_gradients.png (default: %(default)s)")
+    parser.add_argument("--jit", action="store_true",
+                        help="run the training step under edugrad.jit: recorded once, then "
+                             "replayed primitive by primitive (faster on small models)")
     parser.add_argument("--monitor", action="store_true",
                         help="record gradient norms per layer and flag vanishing/exploding "
                              "gradients and dead ReLUs (edugrad.viz.GradientMonitor)")
@@ -216,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> str | None:
     """What is wrong with the options, in one line; None if nothing."""
+    if args.jit and args.monitor:
+        return ("--jit and --monitor don't go together: the monitor reads every layer's "
+                "gradient on the host each step, which a replayed step can't do")
     for option, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
                           ("--limit", args.limit)):
         if value is not None and value < 1:
@@ -278,6 +284,8 @@ def main(argv=None) -> dict:
 
     model = build_model(args.model).to(args.device)
     lr = args.lr if args.lr is not None else {"sgd": 0.05, "lion": 3e-4}.get(args.optimizer, 2e-3)
+    if args.jit:  # a tensor the scheduler fills in place, which the replayed step reads
+        lr = edugrad.tensor(lr, device=args.device)
     optimizer = build_optimizer(args.optimizer, model.parameters(), lr)
     steps_per_epoch = math.ceil(len(train_x) / args.batch_size)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * steps_per_epoch)
@@ -286,6 +294,23 @@ def main(argv=None) -> dict:
         from edugrad.viz import GradientMonitor
 
         monitor = GradientMonitor(model)
+
+
+    def train_step(x, y):
+        logits = model(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        optimizer.zero_grad()
+        loss.backward()
+        if monitor is not None:
+            monitor.record(step)
+            with monitor.record_update():  # measures |update| / |weight| per layer
+                optimizer.step()
+        else:
+            optimizer.step()
+        return loss.detach(), logits.detach()
+
+    if args.jit:
+        train_step = edugrad.jit(train_step)
 
     history = {"step": [], "train_loss": [], "epoch_step": [], "test_loss": [], "test_acc": []}
     step = 0
@@ -304,22 +329,13 @@ def main(argv=None) -> dict:
                                device=args.device)
             y = edugrad.tensor(labels[batch * args.batch_size:(batch + 1) * args.batch_size],
                                device=args.device)
-            logits = model(x)
-            loss = nn.functional.cross_entropy(logits, y)
-            optimizer.zero_grad()
-            loss.backward()
-            if monitor is not None:
-                monitor.record(step)
-                with monitor.record_update():  # measures |update| / |weight| per layer
-                    optimizer.step()
-            else:
-                optimizer.step()
+            loss, logits = train_step(x, y)
             scheduler.step()
             step += 1
             loss_value = loss.item()
             history["step"].append(step)
             history["train_loss"].append(loss_value)
-            correct += (logits.detach().argmax(1) == y).sum().item()
+            correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
             bar.set_postfix(loss=f"{loss_value:.3f}", acc=f"{100 * correct / seen:.1f}%")
         bar.close()

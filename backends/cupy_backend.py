@@ -3,6 +3,7 @@
 Layer: backends. Imports edugrad.backend, edugrad.dtypes, the NumPy backend and CuPy (only when
 a "cuda" device is first used: importing edugrad never imports CuPy).
 
+TANH is cupy.tanh through `xp`; ERF and SIGMOID are cupyx.scipy.special's kernels.
 Everything stays on the GPU: the only device-to-host copy is `to_host`, which TensorData calls
 for `.numpy()`, `.item()`, `.tolist()` and printing, never inside an op.
 """
@@ -66,8 +67,13 @@ class CupyBackend(NumpyBackend):
         cupy.add.at(moved, index, src)  # unbuffered: repeated indices add up
         return out
 
+    # cupyx's special functions are one kernel each; they compute float16 in float32 and
+    # return float32, so the result is cast back (a no-op for float32 and float64)
     def erf(self, x):
-        return cupyx.scipy.special.erf(x)  # one kernel
+        return cupyx.scipy.special.erf(x).astype(x.dtype, copy=False)
+
+    def sigmoid(self, x):  # 1 / (1 + exp(-x)) in one kernel; the GPU raises no overflow warning
+        return cupyx.scipy.special.expit(x).astype(x.dtype, copy=False)
 
     def synchronize(self) -> None:
         self.gpu.synchronize()

@@ -6,11 +6,12 @@ glibc's malloc when asked to: see keep_freed_memory_for_reuse).
 NumPy reports floating-point edge cases (log(0), sqrt(-1), 0/0, exp(1000), nan cast to an int)
 as RuntimeWarnings. The primitive specs say these give inf or nan "without raising", and
 PyTorch prints nothing, so the methods that meet them in ordinary use (EXP, LOG, SQRT, DIV,
-CAST) run under `np.errstate(all="ignore")`: the decorator `@quiet`, which sets NumPy's error
-state for that call only (per thread and per context, never process-wide). It costs about
-0.7 us a call, so the hot ADD, SUB, MUL, SUM, MATMUL and SIN stay unwrapped: they warn only
-when given an inf (inf - inf, inf * 0, sin(inf)) or on overflow. The CuPy backend inherits the
-methods; GPU kernels raise no such warnings, and NumPy's error state changes nothing there.
+CAST, ERF, SIGMOID) run under `np.errstate(all="ignore")`: the decorator `@quiet`, which sets
+NumPy's error state for that call only (per thread and per context, never process-wide). It
+costs about 0.7 us a call, so the hot ADD, SUB, MUL, SUM, MATMUL, SIN and TANH stay
+unwrapped: they warn only when given an inf (inf - inf, inf * 0, sin(inf)) or on overflow.
+The CuPy backend inherits the methods; GPU kernels raise no such warnings, and NumPy's error
+state changes nothing there.
 """
 
 from __future__ import annotations
@@ -33,9 +34,41 @@ class _NativeTypes(dict):
     """edugrad dtype -> NumPy type; a dtype NumPy lacks (bfloat16) is a clear error."""
 
     def __missing__(self, dtype):
-        raise TypeError(f"{dtype.name}: NumPy (and CuPy) have no {dtype.name} type, so the "
-                        "cpu and cuda backends cannot hold it; use float16 for half precision, "
-                        "or float32 (see edugrad/dtypes.py)")
+        raise TypeError(f"{dtype.name}: CuPy has no {dtype.name} type, so the cuda backend "
+                        "cannot hold it (the cpu one emulates it); use float16 for half "
+                        "precision, or float32 (see edugrad/dtypes.py)")
+
+
+# ---- bfloat16, emulated: float32 storage, every result rounded to bfloat16 --------------------
+class BFloat16Array(np.ndarray):
+    """A bfloat16 buffer of the cpu backend. NumPy has no bfloat16, so the values are stored
+    as float32 numbers that bfloat16 can hold (its 8 significant bits; float32's exponent).
+    NumPy computes each ufunc on them in float32 (ADD, MUL, EXP, SUM, MATMUL, ...), and
+    __array_ufunc__ rounds the float32 result to the nearest bfloat16: one rounding per
+    primitive, as PyTorch's CPU kernels compute bfloat16 in float32 and round each op's
+    result. Views (reshape, transpose, slices) keep the class; the backend methods that build
+    new arrays (where, expand, pad, unfold, fold, index_add, cast) put it back on."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        plain = tuple(np.asarray(x) if isinstance(x, BFloat16Array) else x for x in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(np.asarray(x) for x in kwargs["out"])
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        if method == "at":  # in place (index_add), rounded by its caller
+            return None
+        return to_bfloat16(result) if np.asarray(result).dtype == np.float32 else result
+
+
+def to_bfloat16(values) -> BFloat16Array:
+    """float32 -> the nearest bfloat16 (ties to even), as a BFloat16Array: add half of the
+    16 bits that go (less one, plus the last kept bit, for ties to even), then cut them. NaN
+    stays NaN (the carry could turn a NaN with only low bits set into inf)."""
+    values = np.asarray(values, dtype=np.float32)
+    bits = values.view(np.uint32)
+    kept = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) & \
+        np.uint32(0xFFFF0000)
+    rounded = np.where(np.isnan(values), values, kept.view(np.float32))
+    return np.asarray(rounded, dtype=np.float32).view(BFloat16Array)
 
 
 NATIVE = _NativeTypes({
@@ -136,6 +169,8 @@ class NumpyBackend(Backend):
 
     # ---- load ------------------------------------------------------------------------------
     def full(self, shape, value, dtype):
+        if dtype is dtypes.bfloat16 and self.xp is np:
+            return to_bfloat16(np.full(shape, value, dtype=np.float32))
         return self.xp.full(shape, value, dtype=NATIVE[dtype])
 
     def rand(self, shape, dtype):
@@ -143,13 +178,16 @@ class NumpyBackend(Backend):
             # k / 2**11, exact in float16 and below 1 (plain rounding could reach 1.0)
             draws = self.generator.random(shape, dtype=self.xp.float32)
             return (self.xp.floor(draws * 2**11) / 2**11).astype(self.xp.float16)
+        if dtype is dtypes.bfloat16 and self.xp is np:  # k / 2**8, as PyTorch's bfloat16 rand
+            return to_bfloat16(np.floor(self.generator.random(shape, dtype=np.float32) * 2**8)
+                               / 2**8)
         return self.generator.random(shape, dtype=NATIVE[dtype])
 
     def from_host(self, array):
         return self.xp.array(array, copy=True)
 
     def to_host(self, x):
-        return x
+        return np.asarray(x)  # a bfloat16 buffer's float32 values (exact), as a plain array
 
     # ---- unary -----------------------------------------------------------------------------
     def neg(self, x):
@@ -175,7 +213,18 @@ class NumpyBackend(Backend):
         out = self.xp.empty_like(flat)
         for start in range(0, flat.size, ERF_BLOCK):
             _erf_block(flat[start:start + ERF_BLOCK], out[start:start + ERF_BLOCK])
-        return out.reshape(x.shape)
+        out = out.reshape(x.shape)
+        return to_bfloat16(out) if type(x) is BFloat16Array else out  # computed in float32
+
+    def tanh(self, x):  # saturates at +-1: nothing to warn about
+        return self.xp.tanh(x)
+
+    @quiet
+    def sigmoid(self, x):
+        # the plain formula is the stable one: e**-x overflows to inf only where the result
+        # is 0 anyway (x < -88 in float32), and keeps ~2 ulp relative accuracy for x << 0,
+        # where a where() over e**-|x| would cost four more passes
+        return 1 / (1 + self.xp.exp(-x))
 
     @quiet
     def sqrt(self, x):
@@ -183,6 +232,10 @@ class NumpyBackend(Backend):
 
     @quiet
     def cast(self, x, dtype):
+        if dtype is dtypes.bfloat16 and self.xp is np:  # double -> float -> bfloat16: PyTorch's
+            return to_bfloat16(np.asarray(x).astype(np.float32))  # double rounding too
+        if type(x) is BFloat16Array:
+            return np.asarray(x).astype(NATIVE[dtype])
         return x.astype(NATIVE[dtype])
 
     # ---- binary ----------------------------------------------------------------------------
@@ -209,7 +262,8 @@ class NumpyBackend(Backend):
         return x == y
 
     def where(self, cond, x, y):
-        return self.xp.where(cond, x, y)
+        out = self.xp.where(cond, x, y)
+        return out.view(BFloat16Array) if type(x) is BFloat16Array else out
 
     # ---- reduce ----------------------------------------------------------------------------
     def sum(self, x, axes):
@@ -230,6 +284,8 @@ class NumpyBackend(Backend):
         return x.transpose(order)
 
     def expand(self, x, shape):
+        if type(x) is BFloat16Array:
+            return np.broadcast_to(x, shape, subok=True)
         return self.xp.broadcast_to(x, shape)
 
     def pad(self, x, padding, value):
@@ -244,7 +300,7 @@ class NumpyBackend(Backend):
                 out[lead + (slice(0, before),)] = value
             if after:
                 out[lead + (slice(shape[dim] - after, shape[dim]),)] = value
-        return out
+        return to_bfloat16(out) if type(x) is BFloat16Array else out  # (value rounded too)
 
     def shrink(self, x, bounds):
         return x[tuple(slice(start, end) for start, end in bounds)]
@@ -264,8 +320,8 @@ class NumpyBackend(Backend):
         # a read-only view: no copy until someone reshapes it into a matrix
         return self._strided(x, (n, c, oh, ow, kh, kw), (s[0], s[1], s[2] * sh, s[3] * sw, s[2], s[3]))
 
-    def _strided(self, x, shape, strides):
-        return as_strided(x, shape, strides, writeable=False)
+    def _strided(self, x, shape, strides):  # subok: a bfloat16 buffer's view stays one
+        return as_strided(x, shape, strides, subok=True, writeable=False)
 
     def fold(self, cols, shape, stride):
         out = self.xp.zeros(shape, dtype=cols.dtype)
@@ -279,7 +335,7 @@ class NumpyBackend(Backend):
                     target += cols[..., a, b]
                 else:  # nothing written there yet: a copy, twice as fast as an add
                     target[...] = cols[..., a, b]
-        return out
+        return to_bfloat16(out) if type(cols) is BFloat16Array else out  # sums in float32
 
     def take(self, x, axis, index):
         return self.xp.take(x, index, axis=axis)
@@ -289,7 +345,7 @@ class NumpyBackend(Backend):
         moved = self.xp.moveaxis(out, axis, 0)  # a view: adding into it fills `out`
         src = self.xp.moveaxis(src, tuple(range(axis, axis + index.ndim)), tuple(range(index.ndim)))
         self.xp.add.at(moved, index, src)
-        return out
+        return to_bfloat16(out) if type(src) is BFloat16Array else out  # sums in float32
 
 
 _BLAS_FLOATS = (np.float32, np.float64)

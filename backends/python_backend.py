@@ -145,10 +145,10 @@ def finish(vals: list, dtype: DType) -> list:
 
 
 def held(dtype: DType) -> None:
-    """bfloat16 is refused, as by the NumPy backend (see edugrad/dtypes.py for why)."""
+    """bfloat16 is refused here (the cpu backend emulates it: see edugrad/dtypes.py)."""
     if dtype is dtypes.bfloat16:
-        raise TypeError("bfloat16: the python backend does not hold bfloat16 (nor do NumPy and "
-                        "CuPy); use float16 for half precision, or float32")
+        raise TypeError("bfloat16: the python backend does not hold bfloat16 (the cpu backend "
+                        "emulates it); use float16 for half precision, or float32")
 
 
 def to_float16(vals: list) -> list:

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_training.py               # speed at 1 thread and the default count
     python benchmarks/bench_training.py --memory      # peak RSS of 500 CNN steps, and growth
+    python benchmarks/bench_training.py --jit         # adds edugrad.jit's replayed step
 
 A step is forward + backward + Adam on a batch of 128 MNIST-shaped inputs with cross-entropy:
 
@@ -18,6 +19,9 @@ For each thread setting one worker process builds every (model, framework) pair 
 them in interleaved rounds, so a noisy moment hits all of them alike; the best round counts.
 Targets (issue 6): at most 1.5x PyTorch everywhere, at most 1.3x NumPy on MLP-L and CNN-S;
 peak RSS of the CNN run at most 2x NumPy's, and no growth from step 100 to step 500.
+With --jit a fourth column times the same step under edugrad.jit (Adam with capturable=True,
+so that the replay has no Python number that changes); targets (issue 13): MLP-S within 1.1x
+NumPy and at most 0.9x PyTorch, MLP-L and CNN-S within 1.05x NumPy.
 """
 
 from __future__ import annotations
@@ -53,11 +57,12 @@ def gpt_module(library: str):
     return module
 
 
-def make_gpt(lib, device, synchronize):
+def make_gpt(lib, device, synchronize, jit=False):
     gpt = gpt_module(lib.__name__)
     lib.manual_seed(0)
     model = gpt.GPT(gpt.GPTConfig()).to(device)
-    opt = lib.optim.AdamW(model.parameter_groups(0.1), lr=1e-3, betas=(0.9, 0.99))
+    opt = lib.optim.AdamW(model.parameter_groups(0.1), lr=1e-3, betas=(0.9, 0.99),
+                          capturable=jit)
 
     def step(x, y):
         _, loss = model(x, y)
@@ -71,7 +76,7 @@ def make_gpt(lib, device, synchronize):
     def convert(array):
         return lib.tensor(array, device=device)
 
-    return step, convert, convert
+    return (lib.jit(step) if jit else step), convert, convert
 
 
 def lstm_classifier(nn):
@@ -90,12 +95,13 @@ def lstm_classifier(nn):
     return LastStep()
 
 
-def make_framework(lib, name, device="cpu", synchronize=lambda: None):
+def make_framework(lib, name, device="cpu", synchronize=lambda: None, jit=False):
     """The model in edugrad or PyTorch: the same code, `lib` is the module. On a GPU each step
-    ends with `synchronize`, so the time counted is the time the work took."""
+    ends with `synchronize`, so the time counted is the time the work took. With `jit`, the
+    step is edugrad.jit's (and Adam keeps its step count in a tensor: capturable=True)."""
     nn, optim = lib.nn, lib.optim
     if name == "GPT":
-        return make_gpt(lib, device, synchronize)
+        return make_gpt(lib, device, synchronize, jit)
     lib.manual_seed(0)
     if name == "MLP-S":
         model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
@@ -108,7 +114,7 @@ def make_framework(lib, name, device="cpu", synchronize=lambda: None):
         model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3),
                               nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 10))
     model = model.to(device)
-    opt = optim.Adam(model.parameters(), lr=1e-3)
+    opt = optim.Adam(model.parameters(), lr=1e-3, capturable=jit)
     loss_fn = nn.CrossEntropyLoss()
 
     def step(x, y):
@@ -122,13 +128,20 @@ def make_framework(lib, name, device="cpu", synchronize=lambda: None):
     def convert(array):
         return lib.tensor(array, device=device)
 
-    return step, convert, convert
+    return (lib.jit(step) if jit else step), convert, convert
 
 
 def make_edugrad(name, device="cpu"):
     import edugrad
 
     return make_framework(edugrad, name, device, edugrad.get_backend(device).synchronize)
+
+
+def make_edugrad_jit(name, device="cpu"):
+    import edugrad
+
+    return make_framework(edugrad, name, device, edugrad.get_backend(device).synchronize,
+                          jit=True)
 
 
 def make_torch(name, device="cpu"):
@@ -157,14 +170,17 @@ def make_numpy(name, device="cpu"):
     return step, lambda a: a, lambda a: a
 
 
-FRAMEWORKS = {"edugrad": make_edugrad, "torch": make_torch, "numpy": make_numpy}
+FRAMEWORKS = {"edugrad": make_edugrad, "jit": make_edugrad_jit, "torch": make_torch,
+              "numpy": make_numpy}
 
 
 def worker(threads: int | None, rounds: int, steps: int, device: str = "cpu",
-           models: tuple = MODELS) -> dict:
+           models: tuple = MODELS, jit: bool = False) -> dict:
     import numpy as np
 
     available = dict(FRAMEWORKS)
+    if not jit:
+        available.pop("jit")
     try:
         import torch
 
@@ -193,7 +209,7 @@ def worker(threads: int | None, rounds: int, steps: int, device: str = "cpu",
             runs[(model, framework)] = (step, convert_x(inputs), convert_y(labels))
     best = {key: float("inf") for key in runs}
     for key, (step, bx, by) in runs.items():  # warm up: first-call costs are not the subject
-        for _ in range(3):
+        for _ in range(4):  # (edugrad.jit: a warm-up call, two recordings, one replay)
             step(bx, by)
     for _ in range(rounds):
         for key, (step, bx, by) in runs.items():
@@ -248,6 +264,8 @@ def main(argv=None) -> int:
                         help=f"comma-separated, from {', '.join(MODELS)} (default: all)")
     parser.add_argument("--device", default="cpu",
                         help="cuda: edugrad on CuPy against PyTorch CUDA (when torch has CUDA)")
+    parser.add_argument("--jit", action="store_true",
+                        help="also time the step under edugrad.jit (capture and replay)")
     parser.add_argument("--worker", choices=["speed", "memory"], help=argparse.SUPPRESS)
     parser.add_argument("--framework", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
@@ -261,7 +279,7 @@ def main(argv=None) -> int:
 
     if args.worker == "speed":
         print(json.dumps(worker(args.threads or None, args.rounds, args.steps, args.device,
-                                tuple(args.models.split(",")))))
+                                tuple(args.models.split(",")), args.jit)))
         return 0
     if args.worker == "memory":
         print(json.dumps(memory_worker(args.framework, args.memory_steps)))
@@ -286,18 +304,27 @@ def main(argv=None) -> int:
         label = "1 thread" if threads else f"default threads ({os.cpu_count()} cores)"
         times = run_child(["--worker", "speed", "--rounds", str(args.rounds), "--steps",
                            str(args.steps), "--threads", str(threads or 0), "--device",
-                           args.device, "--models", args.models], threads)
+                           args.device, "--models", args.models] + ["--jit"] * args.jit,
+                          threads)
         print(f"\n{label}, device {args.device}: ms per training step (batch {BATCH}; LSTM: "
               f"batch {LSTM_SHAPE[0]} x {LSTM_SHAPE[1]} steps; Adam, cross-entropy)")
-        print(f"{'model':<7} {'edugrad':>9} {'torch':>9} {'numpy':>9} {'vs torch':>9} {'vs numpy':>9}")
+        columns = [f for f in FRAMEWORKS if args.jit or f != "jit"]
+        ours = ["edugrad", "jit"] if args.jit else ["edugrad"]
+        print(f"{'model':<7} " + " ".join(f"{f:>9}" for f in columns) + "".join(
+            f" {f + ' / torch':>15} {f + ' / numpy':>15}" for f in ours))
         for model in args.models.split(","):
-            t = {f: times.get(f"{model}|{f}") for f in FRAMEWORKS}
-            cells = [f"{t[f] * 1e3:9.2f}" if t[f] else f"{'-':>9}" for f in FRAMEWORKS]
-            vs_torch = f"{t['edugrad'] / t['torch']:8.2f}x" if t["torch"] else f"{'-':>9}"
-            vs_numpy = f"{t['edugrad'] / t['numpy']:8.2f}x" if t["numpy"] else f"{'-':>9}"
-            print(f"{model:<7} {' '.join(cells)} {vs_torch} {vs_numpy}")
+            t = {f: times.get(f"{model}|{f}") for f in columns}
+            cells = [f"{t[f] * 1e3:9.2f}" if t[f] else f"{'-':>9}" for f in columns]
+            ratios = []
+            for f in ours:
+                for other in ("torch", "numpy"):
+                    ratios.append(f"{t[f] / t[other]:14.2f}x" if t[f] and t[other]
+                                  else f"{'-':>15}")
+            print(f"{model:<7} {' '.join(cells)} {' '.join(ratios)}")
     print("\ntargets: <= 1.5x torch on every model (GPT: <= 1.3x); <= 1.3x numpy on MLP-L "
           "and CNN-S")
+    if args.jit:
+        print("jit targets: MLP-S <= 1.1x numpy and <= 0.9x torch; MLP-L and CNN-S <= 1.05x numpy")
     return 0
 
 

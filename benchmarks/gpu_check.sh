@@ -9,9 +9,11 @@
 # 2. installs edugrad from this checkout (no dependencies pulled: numpy is already there);
 # 3. runs tests/test_cuda.py (every primitive, every op of the op table, training steps and the
 #    no-host-copy promise on "cuda");
-# 4. runs the training benchmark on cuda, edugrad on CuPy against PyTorch CUDA;
-# 5. trains the default MNIST CNN and the default GPT (2,000 steps) with --device cuda;
-# and prints a summary of the four. Every step's full output goes to LOG_DIR (default: a temp
+# 4. runs the training benchmark on cuda, edugrad on CuPy (eager and edugrad.jit) against
+#    PyTorch CUDA;
+# 5. trains the default MNIST CNN (eager, then --jit) and the default GPT (2,000 steps) with
+#    --device cuda;
+# and prints a summary of the five. Every step's full output goes to LOG_DIR (default: a temp
 # folder), and the script goes on past a failing step so that one run shows everything.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -50,14 +52,15 @@ echo "=== install edugrad from this checkout"
 $PY -m pip install --quiet --no-deps --no-build-isolation -e . || exit 1
 
 step tests $PY -m pytest tests/test_cuda.py -q -rf -p no:cacheprovider --maxfail=50
-step bench $PY benchmarks/bench_training.py --device cuda --rounds 5 --steps 20
+step bench $PY benchmarks/bench_training.py --device cuda --rounds 5 --steps 20 --jit
 step mnist $PY applications/learn_mnist.py --device cuda --quiet --no-plot --save ""
+step mnist_jit $PY applications/learn_mnist.py --device cuda --quiet --no-plot --save "" --jit
 step gpt $PY applications/learn_gpt.py --device cuda --quiet --save "" \
     --plot "$LOG_DIR/gpt_curves.png" --length 600
 
 echo
 echo "=== summary (logs in $LOG_DIR)"
-for name in tests bench mnist gpt; do
+for name in tests bench mnist mnist_jit gpt; do
     echo "$name: ${RESULT[$name]:-not run}"
 done
 grep -A 6 "^model" "$LOG_DIR/bench.log" | head -n 16

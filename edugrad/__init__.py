@@ -26,6 +26,7 @@ from edugrad.runtime import (
 )
 from edugrad.size import Size
 from edugrad.function import Function
+from edugrad.capture import JitError, jit
 from edugrad import linalg
 from edugrad.linalg import einsum
 from edugrad.math import where
@@ -57,11 +58,12 @@ for _name in ("exp log sqrt sin cos tanh sigmoid relu abs clamp maximum minimum 
               "isnan sign neg square floor ceil trunc round fmod cumsum sort argsort topk "
               "multinomial narrow select unbind movedim "
               # issue 10's tensor ops
-              "masked_fill tril triu roll mm bmm addmm baddbmm scatter scatter_add index_select "
+              "masked_fill tril triu roll mm bmm addmm baddbmm scatter scatter_add scatter_reduce "
+              "index_select "
               "index_add index_fill cumprod prod norm outer log1p expm1 log2 log10 tan atan "
               "arctan atan2 arctan2 sinh cosh isinf isposinf isneginf isfinite nan_to_num "
               "isclose allclose equal nonzero argwhere unique tile diag diag_embed diagonal "
-              "trace lerp all any").split():
+              "trace lerp all any svd pinverse").split():
     globals()[_name] = _unary(_name)
 del _name
 

@@ -10,12 +10,12 @@ deep inside NumPy:
   backend gets them sorted, distinct and non-negative (and keepdim=False is a RESHAPE after);
 - binary ops and WHERE need equal shapes, equal dtypes and one device: the backend never
   broadcasts or promotes (the Tensor layer does that with EXPAND and CAST, visibly);
-- EXP, LOG, SIN, SQRT and DIV need a float dtype.
+- EXP, LOG, SIN, SQRT, DIV and the activations ERF, TANH and SIGMOID need a float dtype.
 A violation raises ValueError (RuntimeError for mixed devices) naming the primitive and the
 shapes, dtypes or devices. The checks are a tuple comparison and identity tests, so the hot
 path stays cheap. TensorData also holds the fallbacks: when a backend lacks an accelerated
-primitive (matmul, unfold, fold, take, index_add), the method here composes it from required
-primitives, so a minimal backend runs everything.
+primitive (matmul, unfold, fold, take, index_add, erf, tanh, sigmoid), the method here composes
+it from required primitives, so a minimal backend runs everything.
 
     >>> a = TensorData.from_host(numpy.ones((2, 3), numpy.float32), get_backend("cpu"))
     >>> a.sum(-1, keepdim=False).shape
@@ -104,7 +104,8 @@ class TensorData:
 
     def to_host(self) -> np.ndarray:
         values = self.backend.to_host(self.buffer)
-        return np.asarray(values, dtype=self.dtype.name).reshape(self.shape)
+        return np.asarray(values, dtype=dtypes.HOST_NAME.get(self.dtype.name, self.dtype.name)
+                          ).reshape(self.shape)
 
     def to(self, device: str) -> "TensorData":
         """Copy to another device, through the host (the one place data crosses devices)."""
@@ -169,6 +170,38 @@ class TensorData:
         far = one.sub(erfc)
         far = x.cmplt(constant(0.0)).where(far.neg(), far)  # erf is odd
         return magnitude.cmplt(one).where(near, far)
+
+    def tanh(self) -> "TensorData":
+        """The hyperbolic tangent: the backend's TANH, else thirteen required primitive calls."""
+        if not self.dtype.is_floating_point:
+            raise ValueError(_float_only("tanh", self))
+        if Op.TANH in self.backend.accelerated:
+            return self._new(self.backend.tanh(self.buffer))
+        return self.tanh_composed()
+
+    def tanh_composed(self) -> "TensorData":
+        # tanh x = sign(x) (1 - e) / (1 + e) with e = exp(-2|x|), which never overflows
+        x = self
+        e = x.maximum(x.neg()).mul(x.full_like(-2)).exp()
+        one = x.full_like(1)
+        magnitude = one.sub(e).div(one.add(e))
+        return x.cmplt(x.full_like(0)).where(magnitude.neg(), magnitude)
+
+    def sigmoid(self) -> "TensorData":
+        """The logistic function: the backend's SIGMOID, else twelve required primitive calls."""
+        if not self.dtype.is_floating_point:
+            raise ValueError(_float_only("sigmoid", self))
+        if Op.SIGMOID in self.backend.accelerated:
+            return self._new(self.backend.sigmoid(self.buffer))
+        return self.sigmoid_composed()
+
+    def sigmoid_composed(self) -> "TensorData":
+        # stable for |x| of 1e4: e = exp(-|x|) never overflows, and e / (1 + e) keeps the
+        # digits of a tiny result where 1 - 1 / (1 + e) would lose them
+        x = self
+        e = x.maximum(x.neg()).neg().exp()
+        one = x.full_like(1)
+        return x.cmplt(x.full_like(0)).where(e.div(one.add(e)), one.div(one.add(e)))
 
     def cast(self, dtype: DType) -> "TensorData":
         if dtype is self.dtype:

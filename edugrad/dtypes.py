@@ -46,13 +46,19 @@ float64 = DType("float64", 8, FLOAT, 2)
 #             internally and rounds the result to float16; sums accumulate in float16 as
 #             well, unlike PyTorch, which accumulates half sums in float32). The pure-Python
 #             backend computes in double and rounds every result to float16.
-#   bfloat16  (8 exponent bits like float32, 7 mantissa bits.) NumPy and CuPy have no
-#             bfloat16 type, so no built-in backend can hold one: the dtype exists (code that
-#             names it, compares it or promotes with it runs), and making a bfloat16 tensor
-#             raises a TypeError that says so. Emulating it (float32 buffers rounded after
-#             every primitive) would hide the cost and still differ from real bfloat16
-#             hardware in its accumulations; edugrad prefers the honest error.
+#   bfloat16  (8 exponent bits like float32, 7 stored mantissa bits.) NumPy has no bfloat16
+#             type, so the NumPy backend ("cpu") emulates it: float32 buffers whose values are
+#             always bfloat16 numbers, each primitive computed in float32 and its result
+#             rounded to bfloat16 (to nearest, ties to even). That is what PyTorch does on the
+#             CPU op by op (a sum or matmul accumulates in float32, rounded once at the end),
+#             so results match its bfloat16 ones where an edugrad op is one primitive; ops
+#             composed of several primitives (mean = sum, then divide) round after each, and
+#             may differ from PyTorch's in the last bit (1/256 relative). It costs float32's
+#             memory and time plus a rounding pass. Host arrays (.numpy(), .tolist()) hold the
+#             values as float32, exactly (PyTorch's .numpy() refuses bfloat16). CuPy ("cuda")
+#             and the pure-Python backend refuse bfloat16 with a TypeError that says so.
 ALL = (bool_, int32, int64, float16, bfloat16, float32, float64)
+HOST_NAME = {"bfloat16": "float32"}  # the NumPy dtype of host arrays where NumPy lacks one
 BY_NAME = {dtype.name: dtype for dtype in ALL}
 BY_NAME.update({"float": float32, "double": float64, "long": int64, "int": int32,
                 "half": float16})

@@ -52,6 +52,19 @@ class _GradMode(threading.local):
 
 GradMode = _GradMode()  # read as GradMode.enabled: one attribute of this thread's own state
 
+# While edugrad.jit records a step (edugrad/capture.py), its Recording: Function.apply,
+# Module.__call__ and Optimizer.step tell it which tensors, modules and optimizers the step
+# used. None the rest of the time, so eager mode pays one test per op.
+observer = None
+
+
+def host_checks_allowed(tensor) -> bool:
+    """Whether a check that reads a tensor's values on the host (are the indices in range?)
+    may run. Not on a GPU, where it would wait for the device on every step (PyTorch checks
+    there with a device-side assert), and not while edugrad.jit records a step, whose
+    replays could not repeat it. The result is the same either way for valid input."""
+    return observer is None and not tensor.device.startswith("cuda")
+
 
 def _is_pytorch_style(cls) -> bool:
     """Whether a Function subclass is written in PyTorch's style (see the end of this file)."""
@@ -97,6 +110,8 @@ class Function:
         """Run forward on the inputs' TensorData; link the output to this op if grad is on.
 
         Every op passes here, so this is where mixed devices are caught, once for all ops."""
+        if observer is not None:  # edugrad.jit is recording a step: it notes what ops read
+            observer.tensors_read(inputs)
         data = [t._data for t in inputs]
         backend = data[0].backend
         for each in data:
@@ -243,10 +258,7 @@ class Sigmoid(Function):
     formula = "d(sigmoid x)/dx = s (1 - s), s = sigmoid x"
 
     def forward(self, x):
-        # stable for |x| of 1e4: e = exp(-|x|) never overflows
-        e = x.maximum(x.neg()).neg().exp()
-        one = _constant(x, 1)  # cached, not a buffer: an LSTM step has five activations
-        return x.cmplt(_constant(x, 0)).where(e, one).div(one.add(e))  # e/(1+e) or 1/(1+e)
+        return x.sigmoid()  # a backend's own SIGMOID, else a stable composition (TensorData)
 
     def backward(self, grad_output):
         s = self.output
@@ -257,11 +269,7 @@ class Tanh(Function):
     formula = "d(tanh x)/dx = 1 - tanh(x)^2"
 
     def forward(self, x):
-        # tanh x = sign(x) (1 - e) / (1 + e) with e = exp(-2|x|), which never overflows
-        e = x.maximum(x.neg()).mul(_constant(x, -2)).exp()
-        one = _constant(x, 1)
-        magnitude = one.sub(e).div(one.add(e))
-        return x.cmplt(_constant(x, 0)).where(magnitude.neg(), magnitude)
+        return x.tanh()  # a backend's own TANH, else a composition that never overflows
 
     def backward(self, grad_output):
         t = self.output
@@ -1225,6 +1233,50 @@ class Atan2(Function):
                 -scale * y if self.needs_input_grad[1] else None)
 
 
+# ---- linear algebra: decompositions, with PyTorch's derivatives ---------------------------------
+# No primitive decomposes a matrix: linalg.py computes the SVD, eigh and pinv by Jacobi rotations
+# composed from Tensor ops and hands that routine in as `decompose` (this layer does not see
+# Tensor). The gradient is not autograd through the rotations, which would hold every rotation of
+# every sweep and be right only in the limit: it is PyTorch's formula, one per class below. They
+# are written in PyTorch's style (forward on Tensors, several outputs, defined after the adapter
+# at the end of this file) and their backwards in Tensor ops, so grad-of-grad works.
+def _fresh(tensors) -> tuple:
+    """Copies that are no view of anything: the adapter links these very objects into the
+    graph, so the ones saved for backward carry it (grad-of-grad needs that)."""
+    return tuple(t.clone() for t in tensors)
+
+
+def _identity_like(values):
+    """(..., k, k) identities for a (..., k) tensor."""
+    return values.new_ones(values.shape).diag_embed()
+
+
+def _svd_backward(grad_U, grad_S, grad_Vh, U, S, Vh):
+    """PyTorch's svd_backward (real case) for thin factors U (m, k), S (k,), Vh (k, n); a
+    gradient that is None was not asked for."""
+    if grad_U is None and grad_Vh is None:  # singular values only: U diag(gS) Vh
+        return U @ (grad_S.unsqueeze(-1) * Vh)
+    squares = S * S
+    gaps = squares.unsqueeze(-2) - squares.unsqueeze(-1) + _identity_like(S)  # s_j^2 - s_i^2
+    inner = 0
+    if grad_U is not None:
+        UtgU = U.mT @ grad_U
+        inner = (UtgU - UtgU.mT) * S.unsqueeze(-2) / gaps
+    if grad_Vh is not None:
+        VtgV = Vh @ grad_Vh.mT
+        inner = inner + S.unsqueeze(-1) * (VtgV - VtgV.mT) / gaps
+    if grad_S is not None:
+        inner = inner + grad_S.diag_embed()
+    m, n = U.shape[-2], Vh.shape[-1]
+    if m > n and grad_U is not None:  # gU's part outside U's columns: (I - U U^T) gU S^-1
+        scaled = grad_U / S.unsqueeze(-2)
+        return (U @ inner + scaled - U @ (U.mT @ scaled)) @ Vh
+    if m < n and grad_Vh is not None:  # and gVh's outside Vh's rows
+        scaled = grad_Vh / S.unsqueeze(-1)
+        return U @ (inner @ Vh + scaled - (scaled @ Vh.mT) @ Vh)
+    return U @ inner @ Vh
+
+
 # ---- PyTorch's style: @staticmethod forward(ctx, ...) on Tensors, a thin adapter ----------------
 # A class whose forward is a staticmethod is written as in PyTorch:
 #
@@ -1362,6 +1414,84 @@ class PyTorchStyleBackward(Function):
     @property
     def name(self) -> str:
         return self.function.__name__ + "Backward"
+
+
+# ---- the decompositions of linalg.py (see "linear algebra" above), in PyTorch's style -----------
+class SVD(Function):
+    """A = U diag(S) Vh (linalg.svd). The gradient assumes distinct singular values, and nonzero
+    ones where U or Vh has a gradient and A is not square (as PyTorch's)."""
+
+    formula = ("gA = U [(F o (U^T gU - gU^T U)) S + S (F o (V^T gV - gV^T V)) + diag(gS)] Vh, "
+               "F_ij = 1 / (s_j^2 - s_i^2); plus (I - U U^T) gU S^-1 Vh when A is tall")
+
+    @staticmethod
+    def forward(ctx, A, full_matrices: bool, decompose):
+        U, S, Vh = _fresh(decompose(A, full_matrices))
+        ctx.save_for_backward(U, S, Vh)
+        ctx.full_matrices = full_matrices
+        ctx.set_materialize_grads(False)  # None for an unused output: svdvals pays U gS Vh only
+        return U, S, Vh
+
+    @staticmethod
+    def backward(ctx, grad_U, grad_S, grad_Vh):
+        U, S, Vh = ctx.saved_tensors
+        if ctx.full_matrices:  # the columns that complete U and Vh to squares have no defined
+            k = S.shape[-1]  # gradient: PyTorch leaves them out, and so do we
+            U, Vh = U[..., :k], Vh[..., :k, :]
+            grad_U = None if grad_U is None else grad_U[..., :k]
+            grad_Vh = None if grad_Vh is None else grad_Vh[..., :k, :]
+        return _svd_backward(grad_U, grad_S, grad_Vh, U, S, Vh), None, None
+
+
+class Eigh(Function):
+    """A = V diag(L) V^T for a symmetric A (linalg.eigh). The gradient assumes distinct
+    eigenvalues where V has a gradient (as PyTorch's)."""
+
+    formula = "gA = V [diag(gL) + (V^T gV - gV^T V) / (2 E)] V^T, E_ij = l_j - l_i"
+
+    @staticmethod
+    def forward(ctx, A, UPLO: str, decompose):
+        eigenvalues, eigenvectors = _fresh(decompose(A, UPLO))
+        ctx.save_for_backward(eigenvalues, eigenvectors)
+        ctx.set_materialize_grads(False)
+        return eigenvalues, eigenvectors
+
+    @staticmethod
+    def backward(ctx, grad_L, grad_V):
+        L, V = ctx.saved_tensors
+        inner = 0
+        if grad_V is not None:
+            VtgV = V.mT @ grad_V
+            inner = (VtgV - VtgV.mT) / (2 * (L.unsqueeze(-2) - L.unsqueeze(-1) + _identity_like(L)))
+        if grad_L is not None:
+            inner = inner + grad_L.diag_embed()
+        return V @ inner @ V.mT, None, None
+
+
+class PInv(Function):
+    """P = A^+, the pseudo-inverse (linalg.pinv). The gradient is PyTorch's pinv_backward (Golub
+    and Pereyra's, for A of constant rank: small changes keep the singular values it drops)."""
+
+    formula = ("dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P, read backwards "
+               "(transposed) for gA")
+
+    @staticmethod
+    def forward(ctx, A, decompose):
+        (P,) = _fresh((decompose(A),))
+        ctx.save_for_backward(A, P)
+        return P
+
+    @staticmethod
+    def backward(ctx, grad):
+        A, P = ctx.saved_tensors
+        gradT, PT = grad.mT, P.mT
+        if A.shape[-2] <= A.shape[-1]:  # the products of the smaller size
+            K = gradT @ P
+            KPT = K @ PT
+            return -(P @ K).mT + KPT - (A @ P) @ KPT + (PT @ P) @ (gradT - K @ A), None
+        K = P @ gradT
+        PTK = PT @ K
+        return -(K @ P).mT + (gradT - A @ K) @ P @ PT + PTK - PTK @ P @ A, None
 
 
 def once_differentiable(backward):

@@ -1,12 +1,16 @@
-"""Linear algebra: mm, bmm, addmm, baddbmm, outer, einsum, diag/diagonal/trace, norms; and the
-`edugrad.linalg` namespace (vector_norm, matrix_norm, norm), as torch.linalg.
+"""Linear algebra: mm, bmm, addmm, baddbmm, outer, einsum, diag/diagonal/trace, norms, svd; and
+the `edugrad.linalg` namespace (vector_norm, matrix_norm, norm, svd, svdvals, eigh, eigvalsh,
+pinv, matrix_rank), as torch.linalg.
 
 Layer: Tensor (top). A mixin of Tensor (LinalgMixin) plus module-level functions; imports
-edugrad.function, edugrad.views and edugrad.dtypes, never NumPy.
+edugrad.function, edugrad.views, edugrad.shape and edugrad.dtypes, never NumPy.
 
 Everything here is a composition: products are `matmul` (MATMUL when the backend has it, else
 its composition), einsum is permute/reshape/matmul/sum, a diagonal is a strided read of the
-flattened matrix, a norm is sums, powers and maxima. So every gradient is right by construction.
+flattened matrix, a norm is sums, powers and maxima. So every gradient is right by
+construction, except the decompositions': svd, eigh and pinv are Jacobi rotations, composed from
+Tensor ops too, but their gradients are PyTorch's formulas (edugrad/function.py, SVD, Eigh and
+PInv), not autograd through the rotations.
 
 einsum, by example: "bij,bjk->bik" has labels b (in both operands and the output: a batch dim),
 i (first only), k (second only) and j (both, not in the output: contracted). The operands are
@@ -19,10 +23,14 @@ first; more than two operands are multiplied left to right.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 from edugrad import dtypes, views
 from edugrad.data import TensorData
-from edugrad.function import Pad, Permute, Reshape, Shrink, Strided, Unstrided, Where
+from edugrad.function import (
+    SVD, Eigh, Pad, Permute, PInv, Reshape, Shrink, Strided, Unstrided, Where,
+)
+from edugrad.shape import stack
 from edugrad.views import ViewStep
 
 
@@ -98,13 +106,34 @@ class LinalgMixin:
     # ---- norms --------------------------------------------------------------------------------------
     def norm(self, p="fro", dim=None, keepdim: bool = False, dtype=None):
         """torch.norm: 'fro' (the 2-norm of the elements) or a number p, over dim (all dims
-        when None). 'nuc' needs singular values, which edugrad does not compute."""
+        when None); 'nuc' (the sum of the singular values) of a matrix, or over 2 dims."""
         if p == "fro" or p is None:
             p = 2
+        if p == "nuc":
+            dims = tuple(range(self.ndim)) if dim is None else tuple(dim)
+            if len(dims) != 2:
+                raise RuntimeError(f"norm: p='nuc' needs a 2-D input or 2 dims, got shape "
+                                   f"{tuple(self.shape)} and dim={dim!r}")
+            return matrix_norm(self, "nuc", dims, keepdim, dtype=dtype)
         if isinstance(p, str):
-            raise NotImplementedError(f"norm: p={p!r} is not implemented (needs singular values); "
-                                      "use 'fro' or a number")
+            raise RuntimeError(f"norm: p={p!r} is not supported (use 'fro', 'nuc' or a number)")
         return vector_norm(self, p, dim, keepdim, dtype=dtype)
+
+
+    # ---- decompositions (the torch.svd spelling; edugrad.linalg has the rest) ---------------
+    def svd(self, some: bool = True, compute_uv: bool = True):
+        """torch.svd: (U, S, V) with V, not linalg.svd's Vh = V^T; some=False gives the full U
+        and V. compute_uv=False: S, with U and V zeros of (m, m) and (n, n), as torch's."""
+        if not compute_uv:
+            m, n, batch = self.shape[-2], self.shape[-1], tuple(self.shape[:-2])
+            return SvdResult(self.new_zeros(batch + (m, m)), svdvals(self),
+                             self.new_zeros(batch + (n, n)))
+        U, S, Vh = svd(self, full_matrices=not some)
+        return SvdResult(U, S, Vh.mT)
+
+    def pinverse(self, rcond: float = 1e-15):
+        """torch.pinverse: linalg.pinv with singular values below rcond * s_max dropped."""
+        return pinv(self, rtol=rcond)
 
 
 # ---- the view a diagonal is ----------------------------------------------------------------------
@@ -240,8 +269,8 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None):
 
 
 def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None):
-    """'fro' and the norms of the column sums (ord 1, -1) and row sums (inf, -inf) of |x|.
-    ord 2, -2 and 'nuc' need singular values, which edugrad does not compute."""
+    """'fro' and the norms of the column sums (ord 1, -1) and row sums (inf, -inf) of |x|;
+    ord 2 / -2 the largest / smallest singular value and 'nuc' their sum (svdvals)."""
     if x.ndim < 2:
         raise RuntimeError(f"linalg.matrix_norm: expected a tensor of 2 or more dims, got shape "
                            f"{tuple(x.shape)}")
@@ -253,8 +282,15 @@ def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
         sums = vector_norm(x, 1, summed, keepdim=True, dtype=dtype)
         out = sums.amax(reduced, keepdim=True) if ord > 0 else sums.amin(reduced, keepdim=True)
         return out if keepdim else out.squeeze((rows, cols))
-    raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} is not implemented (needs "
-                              "singular values); use 'fro', 1, -1, inf or -inf")
+    if ord in (2, -2, "nuc"):
+        if dtype is not None:
+            x = x.to(dtype)
+        rest = [d for d in range(x.ndim) if d not in (rows, cols)]
+        values = svdvals(x.permute(*rest, rows, cols))
+        out = values.sum(-1) if ord == "nuc" else values[..., 0 if ord == 2 else -1]
+        return out.unsqueeze(min(rows, cols)).unsqueeze(max(rows, cols)) if keepdim else out
+    raise RuntimeError(f"linalg.matrix_norm: order {ord!r} not supported (use 'fro', 'nuc', "
+                       "1, -1, 2, -2, inf or -inf)")
 
 
 def norm(x, ord=None, dim=None, keepdim: bool = False, *, dtype=None):
@@ -274,6 +310,247 @@ def norm(x, ord=None, dim=None, keepdim: bool = False, *, dtype=None):
     if len(dim) == 2:
         return matrix_norm(x, ord, dim, keepdim, dtype=dtype)
     raise RuntimeError(f"linalg.norm: dim must have 1 or 2 entries, got {dim}")
+
+
+# ---- decompositions: SVD, eigh, pinv, matrix_rank, by one-sided Jacobi ---------------------------
+SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])  # torch.return_types.linalg_svd
+SvdResult = namedtuple("SvdResult", ["U", "S", "V"])  # torch.return_types.svd
+EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])  # .linalg_eigh
+
+
+def svd(A, full_matrices: bool = True, *, driver=None):
+    """torch.linalg.svd: A = U diag(S) Vh for the matrices in A's last two dims (m, n), S
+    largest first; U (m, m) and Vh (n, n) with full_matrices, else (m, k) and (k, n), k =
+    min(m, n). Signs of the singular vectors are arbitrary (flip u_i and v_i together), as in
+    every SVD. Differentiable for distinct (and, for U, Vh of a non-square A, nonzero) singular
+    values, with PyTorch's formula (edugrad/function.py, SVD); the columns that complete U or
+    Vh to squares get no gradient, as in PyTorch."""
+    _check_float_matrices("linalg.svd", A)
+    return SVDResult(*SVD.apply(A, full_matrices, _svd))
+
+
+def svdvals(A, *, driver=None):
+    """The singular values of the matrices in A's last two dims, largest first, as
+    torch.linalg.svdvals. Their gradient is U diag(gS) Vh, right even where they repeat."""
+    _check_float_matrices("linalg.svdvals", A)
+    return SVD.apply(A, False, _svd)[1]
+
+
+def _svd(A, full_matrices: bool):
+    """U, S, Vh by one-sided Jacobi (Hestenes): rotate pairs of A's columns until they are
+    orthogonal. Then A V = [columns], V the product of the rotations; the columns' lengths are
+    the singular values, their directions U. It works on A itself, never A^T A, so a small
+    singular value keeps its relative accuracy. A column of length ~0 has no direction: U gets
+    one there that completes it (_complete), as it does for full_matrices."""
+    m, n = A.shape[-2:]
+    if m < n:  # the transpose's, A^T = U S Vh: fewer, longer columns
+        U, S, Vh = _svd(A.mT, full_matrices)
+        return Vh.mT, S, U.mT
+    if n == 0 or A.numel() == 0:
+        return _empty_svd(A, full_matrices)
+    columns, rotations = _jacobi(A)
+    S, order = _stack([_length(column) for column in columns]).sort(dim=-1, descending=True)
+    U, V = _by_order(stack(columns, -1), order), _by_order(stack(rotations, -1), order)
+    directed = S > S[..., :1] * _epsilon(A.dtype)  # a prefix: S is sorted
+    U = U / S.where(directed, 1).unsqueeze(-2)
+    if (full_matrices and m > n) or not bool(directed.all().item()):
+        U = _complete(U, directed, m if full_matrices else n)
+    return U, S, V.mT
+
+
+def _jacobi(A, rotations: bool = True):
+    """One-sided Jacobi on the columns of A (..., m, n): the rotated columns (a list of (..., m)),
+    and the product V of the rotations as a list of its columns (..., n) (A V = the columns).
+    Sweeps repeat until no pair's cosine exceeds the dtype's epsilon (one host read a sweep);
+    convergence is quadratic, a handful of sweeps for the sizes this is meant for (n^2/2
+    rotations a sweep, each ~20 ops on whole batches: fine for n up to a few dozen)."""
+    n = A.shape[-1]
+    columns = [A[..., i] for i in range(n)]
+    identity = _identity(n, A)
+    basis = [identity[..., i].expand(A.shape[:-2] + (n,)) for i in range(n)] if rotations else None
+    tolerance = 8 * _epsilon(A.dtype)
+    for _ in range(60):  # ~ 10 sweeps suffice; the cap only guards against NaN input
+        worst = [_rotate(columns, p, q, basis) for p in range(n - 1) for q in range(p + 1, n)]
+        if not worst or not float(_stack(worst).amax().item()) > tolerance:
+            break  # converged (a NaN cosine would not improve either)
+    return columns, basis
+
+
+def _rotate(columns: list, p: int, q: int, basis: list | None = None):
+    """One Jacobi rotation: make columns p and q orthogonal (in place in the list), and rotate
+    basis's p and q alike. Returns their cosine before the rotation, to tell when to stop."""
+    a, b = columns[p], columns[q]
+    alpha, beta, gamma = (a * a).sum(-1), (b * b).sum(-1), (a * b).sum(-1)
+    # the angle that diagonalises [[alpha, gamma], [gamma, beta]]: t = tan(theta), the smaller
+    # root of t^2 + 2 zeta t - 1 = 0 with zeta = (beta - alpha) / (2 gamma), written without
+    # dividing by gamma (0 when the pair is already orthogonal)
+    spread = beta - alpha
+    sign = spread.where(spread < 0, 1).sign()
+    radius = _safe_sqrt(spread * spread + 4 * gamma * gamma)
+    denominator = spread.abs() + radius
+    t = 2 * gamma * sign / denominator.where(denominator > 0, 1)
+    cos = (1 / (1 + t * t).sqrt()).unsqueeze(-1)
+    sin = cos * t.unsqueeze(-1)
+    for pair in (columns,) if basis is None else (columns, basis):
+        a, b = pair[p], pair[q]
+        pair[p], pair[q] = cos * a - sin * b, sin * a + cos * b
+    scale = _safe_sqrt(alpha * beta)
+    return gamma.abs() / scale.where(scale > 0, 1)
+
+
+def _complete(U, directed, width: int):
+    """U (..., m, n) with orthonormal columns where `directed` (..., n) holds (a prefix), made
+    (..., m, width) with orthonormal columns throughout: the directed ones, then a basis of
+    what they miss. That basis is Jacobi again, on the projector I - Q Q^T (Q: the directed
+    columns): its columns span the rest, and rotated orthogonal the nonzero ones are a basis."""
+    m, n = U.shape[-2:]
+    kept = U * directed.unsqueeze(-2)
+    columns, _ = _jacobi(_identity(m, U) - kept @ kept.mT, rotations=False)
+    lengths, order = _stack([_length(column) for column in columns]).sort(dim=-1,
+                                                                          descending=True)
+    rest = _by_order(stack(columns, -1), order) / lengths.where(lengths > 0, 1).unsqueeze(-2)
+    count = directed.long().sum(-1, keepdim=True)  # (..., 1)
+    place = count.new_tensor(list(range(width)))
+    # column j: U's j-th while j < count, else the rest's (j - count)-th
+    filler = _by_order(rest, (place - count).clamp(min=0))
+    if width > n:
+        U = U.pad(tuple((0, 0) for _ in U.shape[:-1]) + ((0, width - n),))
+    return U.where((place < count).unsqueeze(-2), filler)
+
+
+def _empty_svd(A, full_matrices: bool):
+    """The SVD of matrices with no elements: identities where full_matrices asks for them."""
+    m, n = A.shape[-2:]
+    k = min(m, n)
+    U, Vh = _identity(m, A), _identity(n, A)
+    U, Vh = (U, Vh) if full_matrices else (U[..., :k], Vh[..., :k, :])
+    batch = tuple(A.shape[:-2])
+    return (U.expand(batch + tuple(U.shape)), A.new_zeros(batch + (k,)),
+            Vh.expand(batch + tuple(Vh.shape)))
+
+
+def eigh(A, UPLO: str = "L"):
+    """torch.linalg.eigh: the eigenvalues (ascending) and eigenvectors (columns) of symmetric
+    matrices, read from A's lower (UPLO='L') or upper triangle. Differentiable, with PyTorch's
+    formula (edugrad/function.py, Eigh): the eigenvectors' gradient needs distinct eigenvalues."""
+    _check_symmetric_arguments("linalg.eigh", A, UPLO)
+    return EighResult(*Eigh.apply(A, UPLO, _eigh))
+
+
+def eigvalsh(A, UPLO: str = "L"):
+    """torch.linalg.eigvalsh: eigh's eigenvalues; their gradient is V diag(gL) V^T."""
+    _check_symmetric_arguments("linalg.eigvalsh", A, UPLO)
+    return Eigh.apply(A, UPLO, _eigh)[0]
+
+
+def _eigh(A, UPLO: str):
+    """Jacobi again, on B = A + c I with c = ||A||_F >= every |eigenvalue|: B is positive
+    semi-definite, so the rotations that make its columns orthogonal are its eigenvectors, and
+    A's (the shift moves every eigenvalue alike; on A itself, eigenvalues l and -l would share
+    a singular value and their vectors mix). The eigenvalues are the Rayleigh quotients
+    v^T A v, which are accurate to the square of the vectors' error."""
+    A = _symmetric(A, UPLO)
+    n = A.shape[-1]
+    identity = _identity(n, A)
+    if A.numel() == 0:
+        return A.new_zeros(A.shape[:-1]), identity.expand(A.shape)
+    shift = vector_norm(A, 2, (-2, -1), keepdim=True)
+    _, rotations = _jacobi(A + shift * identity)
+    V = stack(rotations, -1)
+    eigenvalues, order = ((V.mT @ A) * V.mT).sum(-1).sort(dim=-1)
+    return eigenvalues, _by_order(V, order)
+
+
+def _symmetric(A, UPLO: str):
+    """The symmetric matrix A's lower (L) or upper (U) triangle describes."""
+    return A.tril() + A.tril(-1).mT if UPLO == "L" else A.triu() + A.triu(1).mT
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian: bool = False):
+    """torch.linalg.pinv: the pseudo-inverse V diag(1/s) U^T over the singular values above
+    max(atol, rtol * s_max); rtol defaults to eps * max(m, n) (0 when atol > 0 is given).
+    hermitian: A is symmetric, read from its lower triangle. Differentiable where small changes
+    keep the rank, with PyTorch's formula (edugrad/function.py, PInv)."""
+    _check_float_matrices("linalg.pinv", A)
+    return PInv.apply(A, lambda X: _pinv(X, atol, rtol, hermitian))
+
+
+def _pinv(A, atol, rtol, hermitian: bool):
+    if hermitian:
+        A = _symmetric(A, "L")
+    U, S, Vh = _svd(A, False)
+    above = S > _cutoff(A, S, atol, rtol)
+    return (Vh.mT * (1 / S.where(above, 1)).where(above, 0).unsqueeze(-2)) @ U.mT
+
+
+def matrix_rank(A, tol=None, hermitian: bool = False, *, atol=None, rtol=None):
+    """torch.linalg.matrix_rank: how many singular values exceed max(atol, rtol * s_max)
+    (pinv's rule; the old `tol` is an atol with rtol 0). int64, no gradient."""
+    _check_float_matrices("linalg.matrix_rank", A)
+    if tol is not None:
+        atol, rtol = tol, 0
+    A = A.detach()
+    S = eigvalsh(A).abs() if hermitian else svdvals(A)
+    return (S > _cutoff(A, S, atol, rtol)).long().sum(-1)
+
+
+def _cutoff(A, S, atol, rtol):
+    """max(atol, rtol * s_max) with PyTorch's defaults, (..., 1) against S (..., k); atol and
+    rtol are numbers or tensors of A's batch shape."""
+    if rtol is None:
+        rtol = _epsilon(A.dtype) * max(A.shape[-2:])
+        if atol is not None:  # a positive atol alone means rtol 0
+            rtol = (atol <= 0).to(S.dtype) * rtol if hasattr(atol, "shape") else \
+                (rtol if atol <= 0 else 0.0)
+    largest = S.amax(-1, keepdim=True) if S.shape[-1] else S.new_zeros(S.shape[:-1] + (1,))
+    cutoff = largest * (rtol.unsqueeze(-1) if hasattr(rtol, "shape") else rtol)
+    if atol is None:
+        return cutoff
+    return cutoff.maximum(atol.unsqueeze(-1)) if hasattr(atol, "shape") else \
+        cutoff.clamp(min=atol)
+
+
+def _check_float_matrices(op: str, A) -> None:
+    if A.ndim < 2 or not A.dtype.is_floating_point:
+        raise RuntimeError(f"{op}: expected a float tensor of 2 or more dims, got shape "
+                           f"{tuple(A.shape)} of {A.dtype.name}")
+
+
+def _check_symmetric_arguments(op: str, A, UPLO: str) -> None:
+    _check_float_matrices(op, A)
+    if A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"{op}: A must be batches of square matrices, but they are "
+                           f"{A.shape[-2]} by {A.shape[-1]} matrices")
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"{op}: expected UPLO to be 'L' or 'U', but got {UPLO!r}")
+
+
+def _identity(n: int, like):
+    return like.new_ones(n).diag_embed()
+
+
+def _epsilon(dtype) -> float:
+    return 2.0 ** -52 if dtype is dtypes.float64 else 2.0 ** -23
+
+
+def _by_order(matrix, order):
+    """matrix (..., r, n) with its columns in `order` (..., n)."""
+    return matrix.gather(-1, order.unsqueeze(-2).expand(tuple(matrix.shape[:-1])
+                                                        + tuple(order.shape[-1:])))
+
+
+def _safe_sqrt(x):
+    """sqrt with a zero gradient at 0 (not inf, which times 0 would be NaN)."""
+    positive = x > 0
+    return x.where(positive, 1).sqrt().where(positive, 0)
+
+
+def _length(column):
+    return _safe_sqrt((column * column).sum(-1))
+
+
+def _stack(tensors: list):
+    return stack(tensors, -1)
 
 
 # ---- einsum ----------------------------------------------------------------------------------------

@@ -53,19 +53,15 @@ class MathMixin:
     def _operands(self, other, op: str, reverse: bool = False, dtype=None):
         """(x, y): same dtype (PyTorch's promotion, or `dtype`) and same shape. Devices are
         checked where every op passes, in Function.apply."""
-        if isinstance(other, MathMixin):
-            if dtype is None:
-                dtype = self.dtype if other.dtype is self.dtype else dtypes.result_type(
-                    (self.dtype, self.ndim), (other.dtype, other.ndim))
-            y = other
-        else:
+        if not isinstance(other, MathMixin):
             if not isinstance(other, (int, float, bool)):
                 other = self._from_value(other, op)
                 return self._operands(other, op, reverse, dtype)
-            if dtype is None:
-                dtype = dtypes.result_type((self.dtype, self.ndim), other)
-            y = self._constant(other, dtype, self._data.shape)  # the stored tuple: hot path
-        x = self
+            return self._scalar_operands(other, reverse, dtype)
+        if dtype is None:
+            dtype = self.dtype if other.dtype is self.dtype else dtypes.result_type(
+                (self.dtype, self.ndim), (other.dtype, other.ndim))
+        x, y = self, other
         if x.dtype is not dtype:
             x = Cast.apply(x, dtype=dtype)
         if y.dtype is not dtype:
@@ -73,6 +69,19 @@ class MathMixin:
         if x._data.shape != y._data.shape:
             shape = broadcast_shape(x._data.shape, y._data.shape, op)
             x, y = x._broadcast_to(shape), y._broadcast_to(shape)
+        return (y, x) if reverse else (x, y)
+
+    def _scalar_operands(self, value, reverse: bool, dtype):
+        """_operands with a Python number: it becomes a constant of this tensor's shape and of
+        the common dtype, so only this tensor may need a CAST, and nothing is left to broadcast."""
+        if dtype is None:
+            dtype = self._data.dtype
+            # a number never promotes a float tensor (x * 2 stays float16), so the promotion
+            # table is read only for int and bool tensors (int64 tensor * 0.5 is float32)
+            if not dtype.is_floating_point:
+                dtype = dtypes.result_type((dtype, self.ndim), value)
+        x = self if self._data.dtype is dtype else Cast.apply(self, dtype=dtype)
+        y = self._constant(value, dtype, self._data.shape)  # the stored tuple: hot path
         return (y, x) if reverse else (x, y)
 
     def _from_value(self, value, op: str):

@@ -4,8 +4,9 @@ Layer: primitives (bottom). Imports nothing from edugrad.
 
 Every differentiable op in edugrad is built from the REQUIRED primitives below, so a backend
 that implements only those runs everything. A backend may also offer ACCELERATED primitives
-(matmul, windowed views for convolution, gather/scatter for indexing); the layer above uses
-them when present and composes the required ones when not.
+(matmul, windowed views for convolution, gather/scatter for indexing, the activations erf,
+tanh and sigmoid in one call each); the layer above uses them when present and composes the
+required ones when not.
 
     name       kind      arity  shape rule                               dtype rule
     ---------  --------  -----  ---------------------------------------  ------------------------
@@ -42,8 +43,10 @@ them when present and composes the required ones when not.
     TAKE       accel.    2      x.shape[:a] + index.shape + x.shape[a+1:] x's; index int64
     INDEX_ADD  accel.    2      the given shape                          src's; index int64
     ERF        accel.    1      unchanged                                float only
+    TANH       accel.    1      unchanged                                float only
+    SIGMOID    accel.    1      unchanged                                float only
 
-There are 26 required primitives (REQUIRED_COUNT, checked by a test) and 6 accelerated ones.
+There are 26 required primitives (REQUIRED_COUNT, checked by a test) and 8 accelerated ones.
 A backend's method for a primitive is the primitive's name in lower case (`Op.ADD` ->
 `backend.add`). Above the backend line, `TensorData` canonicalises and checks every argument
 (negative dims resolved, axes sorted and distinct; shapes, dtypes and devices equal, else a
@@ -161,6 +164,21 @@ class Op(Enum):
         relative. Fallback: the rational functions ERF_FLOAT32 and ERF_FLOAT64 below, with
         MUL, ADD, DIV, MAXIMUM, EXP and WHERE (GELU runs it on every transformer block's
         widest activations, so a backend that has erf gains a lot here).""")
+    TANH = (Kind.ACCELERATED, """tanh(x) -> the hyperbolic tangent, elementwise; float dtypes.
+        Never overflows: tanh(x) is +-1 for large |x| (tanh(1e4) = 1, tanh(+-inf) = +-1),
+        tanh(nan) = nan, without raising. As accurate as EXP, relative to the result also near
+        0 (tanh(1e-8) = 1e-8). Fallback: sign(x) (1 - e) / (1 + e) with e = exp(-2|x|), which
+        never overflows, from FULL, MAXIMUM, NEG, MUL, EXP, SUB, ADD, DIV, CMPLT and WHERE:
+        thirteen backend calls for one activation (and its 1 - e loses the digits of a tiny
+        x, leaving an error near the dtype's epsilon).""")
+    SIGMOID = (Kind.ACCELERATED, """sigmoid(x) -> the logistic function 1 / (1 + e**-x),
+        elementwise; float dtypes. Never overflows and never raises: sigmoid(+inf) = 1,
+        sigmoid(-inf) = 0, sigmoid(nan) = nan, and where e**-x is inf the result is 0 (a result
+        below the dtype's smallest normal number may be 0). As accurate as EXP relative to the
+        result, also for x << 0, so that log(sigmoid(x)) stays finite: 1 - sigmoid(-x) and
+        0.5 + 0.5 tanh(x / 2) are not (they lose the digits of every result below the dtype's
+        epsilon). Fallback: with e = exp(-|x|), e / (1 + e) where x < 0 and 1 / (1 + e)
+        elsewhere, from FULL, MAXIMUM, NEG, EXP, ADD, DIV, CMPLT and WHERE (twelve calls).""")
 
     def __init__(self, kind: Kind, spec: str) -> None:
         self.kind = kind
@@ -201,6 +219,22 @@ ERF_FLOAT64 = {
           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
           1.65666309194161350182e3, 5.57535340817727675546e2),
 }
+
+def buffer_positions(op: Op) -> tuple:
+    """Which arguments of op's backend method are buffers: take(x, axis, index) has them at 0
+    and 2, index_add(shape, axis, index, src) at 2 and 3; FROM_HOST's one is a host array."""
+    if op in (Op.FULL, Op.RAND):
+        return ()
+    if op is Op.TAKE:
+        return (0, 2)
+    if op is Op.INDEX_ADD:
+        return (2, 3)
+    if op is Op.WHERE:
+        return (0, 1, 2)
+    if op.kind is Kind.BINARY or op is Op.MATMUL:
+        return (0, 1)
+    return (0,)
+
 
 REQUIRED = tuple(op for op in Op if op.required)
 ACCELERATED = tuple(op for op in Op if not op.required)

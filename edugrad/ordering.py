@@ -71,9 +71,12 @@ class OrderingMixin:
                return_counts: bool = False, dim=None):
         """The distinct elements, sorted (always, as PyTorch on the CPU); with return_inverse
         each element's place among them, with return_counts how often each occurs. NaNs are
-        distinct from each other, as in PyTorch. Not differentiable."""
+        distinct from each other, as in PyTorch. Not differentiable.
+
+        With dim: the distinct slices along dim (x[i] for dim 0, x[:, j] for dim 1, ...), in
+        lexicographic order, as torch.unique(dim=...); inverse and counts are per slice."""
         if dim is not None:
-            raise NotImplementedError("unique: dim= is not implemented (only dim=None)")
+            return self._unique_slices(dim, return_inverse, return_counts)
         flat = self.detach().reshape(-1)
         n = flat.shape[0]
         work = flat.long() if flat.dtype is dtypes.bool_ else flat  # no order on bools
@@ -97,6 +100,41 @@ class OrderingMixin:
         if return_counts:
             counts = group.new_zeros((distinct.shape[0],)).scatter_add(0, group, group * 0 + 1)
             result += (counts,)
+        return result
+
+    def _unique_slices(self, dim: int, return_inverse: bool, return_counts: bool):
+        """unique(dim=...): each slice a row of numbers; rows ranked lexicographically (the
+        first place two rows differ decides), then unique's steps on the ranks."""
+        if self.ndim == 0:
+            raise IndexError("unique: dim given for a 0-d tensor (it has no dims)")
+        dim = self._dim(dim, "unique")
+        x = self.detach().movedim(dim, 0)
+        n = x.shape[0]
+        make = self._result_class._make
+        if x.numel() == 0:
+            if n:  # as PyTorch: slices of no elements cannot be told apart
+                raise RuntimeError(f"unique: shape {tuple(self.shape)} has 0-sized dims other "
+                                   f"than dim {dim}, so unique cannot be applied")
+            empty = make(TensorData.full((0,), 0, dtypes.int64, self._data.backend), None)
+            result = (self.detach() + 0,) + (empty,) * (return_inverse + return_counts)
+            return result if len(result) > 1 else result[0]
+        rows = x.reshape(n, -1)
+        rows = rows.long() if rows.dtype is dtypes.bool_ else rows  # no order on bools
+        rank = _lexicographic_ranks(rows)
+        positions = self._arange_along(n, 0, 1)
+        order = positions.new_zeros((n,)).scatter(0, rank, positions)  # order[rank[i]] = i
+        ordered = rows.index_select(0, order)
+        first = make(TensorData.full((1,), True, dtypes.bool_, self._data.backend), None)
+        new = cat([first, (ordered[1:] != ordered[:-1]).any(1)]) if n > 1 else first
+        distinct = self.detach().index_select(dim, order[new])
+        if not (return_inverse or return_counts):
+            return distinct
+        group = new.long().cumsum(0) - 1  # the group of each sorted slice
+        result = (distinct,)
+        if return_inverse:
+            result += (group.gather(0, rank),)
+        if return_counts:
+            result += (group.new_zeros((distinct.shape[dim],)).scatter_add(0, group, group * 0 + 1),)
         return result
 
     def _ranks(self, dim: int, descending: bool):
@@ -183,3 +221,18 @@ class OrderingMixin:
             finish = -((1 - noise).log()) / rows
             samples = finish.topk(num_samples, dim=1, largest=False).indices
         return samples if self.ndim == 2 else samples.squeeze(0)
+
+
+def _lexicographic_ranks(rows):
+    """The place of each row of `rows` (n, K), K >= 1, in lexicographic order, ties kept in
+    their order: row j comes before row i when, at the first place they differ, j's number is
+    smaller. n^2 K comparisons, as sort's n^2."""
+    n = rows.shape[0]
+    mine, other = rows.unsqueeze(1), rows.unsqueeze(0)  # row i against every row j
+    differ = mine != other                               # (n, n, K)
+    first = differ.long().argmax(2, keepdim=True)        # where they first differ (0 if never)
+    smaller = (other < mine).gather(2, first).squeeze(2)
+    apart = differ.any(2)
+    steps = rows._arange_along(n, 0, 1)
+    earlier = steps.reshape(1, n) < steps.reshape(n, 1)  # j < i
+    return ((apart & smaller) | (~apart & earlier)).long().sum(1)

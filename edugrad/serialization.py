@@ -482,7 +482,7 @@ def _parse_json(text: bytes, where: str, max_depth: int, hint: str = ""):
         if token in ("[", "{"):
             depth += 1
             if depth > max_depth:
-                under = f" under the key {json.loads(key)!r}" if key else ""
+                under = f" under the key {_key_text(key)!r}" if key else ""
                 raise ValueError(f"{where} nests deeper than {max_depth} levels{under}")
         elif token in ("]", "}"):
             depth -= 1
@@ -494,6 +494,15 @@ def _parse_json(text: bytes, where: str, max_depth: int, hint: str = ""):
         return json.loads(decoded, object_pairs_hook=_no_duplicates)
     except ValueError as error:
         raise ValueError(f"{where} is not valid JSON ({error}){hint}") from None
+
+
+def _key_text(token: str) -> str:
+    """A top-level key as the scan found it: decoded, or as written when a corrupted file
+    leaves it unterminated or with a broken escape."""
+    try:
+        return json.loads(token)
+    except ValueError:
+        return token
 
 
 def _parse_entry(name: str, info, where: str):

@@ -15,6 +15,8 @@ do it, basic indexing, `narrow`, `select`, `permute` and its kin, `unsqueeze`/`s
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from edugrad import dtypes, views
@@ -406,31 +408,105 @@ class ShapeMixin:
 
     def scatter(self, dim: int, index, src=None, value=None, reduce=None):
         """self, with src[i][j] (or the number `value`) written at [index[i][j]][j] (dim 0).
-        Where index repeats a position, PyTorch leaves which write wins undefined; edugrad
-        writes the mean of them. reduce="add" is scatter_add."""
+
+        Where index repeats a position, the last write along `dim` wins, as in PyTorch's CPU
+        kernel, which walks each line along `dim` in order (PyTorch documents the winner as
+        undefined, and on CUDA it is). The gradient goes to the src element that was written
+        (PyTorch's backward sends every duplicate the output's gradient, grad.gather(dim,
+        index), which is not the derivative of its forward; the two agree without repeats).
+        reduce='add' / 'multiply' adds / multiplies every write in: scatter_reduce's 'sum' /
+        'prod' with include_self."""
         if src is None:
             src = value
         if src is None:
             raise TypeError("scatter: expected src or value")
-        if reduce == "add":
-            return self.scatter_add(dim, index, src if isinstance(src, ShapeMixin) else
-                                    self._constant(src, self.dtype, index.shape))
         if reduce is not None:
-            raise NotImplementedError(f"scatter: reduce={reduce!r} is not implemented (only "
-                                      "'add'); use scatter_reduce-free compositions")
+            if reduce not in ("add", "multiply"):
+                raise RuntimeError(f"scatter: reduce argument must be either add or multiply, "
+                                   f"got {reduce!r} (scatter_reduce has sum, prod, mean, amax, "
+                                   "amin)")
+            if not isinstance(src, ShapeMixin):
+                src = self._constant(src, self.dtype, tuple(index.shape))
+            if reduce == "add":
+                return self.scatter_add(dim, index, src)
+            return self.scatter_reduce(dim, index, src, "prod")
         dim = self._dim(dim, "scatter")
         positions = self._flat_positions(dim, index, "scatter")
         values = self._scatter_source(index, src, "scatter")
         flat_shape = (self.numel(),)
-        hits = IndexAdd.apply(self._constant(1, self.dtype if self.dtype.is_floating_point
-                                             else dtypes.int64, values.shape),
-                              positions, shape=flat_shape, axis=0).detach()
+        hits = IndexAdd.apply(self._constant(1, dtypes.int64, values.shape), positions,
+                              shape=flat_shape, axis=0)
+        # repeats are only possible along dim; a host read tells whether there are any
+        if index.ndim and index.shape[dim] > 1 and bool((hits > 1).any()):
+            values = values.where(_last_writes(index, dim, self.shape[dim]), 0)
         placed = IndexAdd.apply(values, positions, shape=flat_shape, axis=0)
-        if bool((hits > 1).any()):
-            placed = placed / hits.where(hits > 0, 1).to(placed.dtype) if \
-                placed.dtype.is_floating_point else placed // hits.where(hits > 0, 1)
+        return Where.apply(hits > 0, placed, self.reshape(-1)).reshape(self.shape)
+
+    def scatter_reduce(self, dim: int, index, src, reduce: str, *, include_self: bool = True):
+        """self, with each src[i][j] reduced into position [index[i][j]][j] (dim 0), as
+        torch.scatter_reduce: reduce is 'sum', 'prod', 'mean', 'amax' or 'amin'; include_self
+        counts self's value at a position among those reduced (else only the writes; a
+        position nobody writes keeps self's value either way). Integer 'mean' rounds down.
+
+        'sum' and 'mean' add with INDEX_ADD. 'prod', 'amax' and 'amin' have no scatter
+        primitive, so they compare every index with every position along dim (a one-hot of
+        index.numel() x self.shape[dim] elements) and reduce it with prod / amax / amin: the
+        gradient is theirs, so ties in amax/amin share it evenly, as in PyTorch."""
+        reductions = ("sum", "prod", "mean", "amax", "amin")
+        if reduce not in reductions:
+            raise RuntimeError(f"scatter_reduce: reduce argument must be one of "
+                               f"{', '.join(reductions)}, got {reduce!r}")
+        if not isinstance(src, ShapeMixin):
+            raise TypeError(f"scatter_reduce: src must be a tensor, got {type(src).__name__}")
+        dim = self._dim(dim, "scatter_reduce")
+        if self.ndim == 0 and index.ndim == 0 and src.ndim == 0:  # one element: a 1-D line
+            return self.reshape(1).scatter_reduce(0, index.reshape(1), src.reshape(1), reduce,
+                                                  include_self=include_self).reshape(())
+        positions = self._flat_positions(dim, index, "scatter_reduce")
+        values = self._scatter_source(index, src, "scatter_reduce")
+        flat_shape = (self.numel(),)
         flat = self.reshape(-1)
-        return Where.apply(hits > 0, placed.to(self.dtype), flat).reshape(self.shape)
+        hits = IndexAdd.apply(self._constant(1, dtypes.int64, values.shape), positions,
+                              shape=flat_shape, axis=0)
+        if reduce in ("sum", "mean"):
+            total = IndexAdd.apply(values, positions, shape=flat_shape, axis=0)
+            if include_self:
+                total = total + flat
+            if reduce == "mean":
+                count = (hits + 1 if include_self else hits.clamp(min=1)).to(self.dtype)
+                total = total / count if self.dtype.is_floating_point else total // count
+            return Where.apply(hits > 0, total.to(self.dtype), flat).reshape(self.shape)
+        box = values.reshape(index.shape)
+        return self._reduce_lines(dim, index, box, reduce, include_self)
+
+    def _reduce_lines(self, dim: int, index, src, reduce: str, include_self: bool):
+        """scatter_reduce's prod/amax/amin: hot[.., l, p, ..] says index[.., l, ..] == p along
+        dim; the writes not going to p become the reduction's identity, self's value joins as
+        one more row, and one prod/amax/amin over the l axis gives every position at once."""
+        n = self.shape[dim]
+        index = index.detach().long()
+        index = index.where(index >= 0, index + n)
+        targets = self._arange(n).reshape(*[n if d == dim + 1 else 1 for d in range(src.ndim + 1)])
+        hot = index.unsqueeze(dim + 1) == targets   # (.., L, n, ..)
+        identity = _identity(reduce, self.dtype)
+        writes = src.unsqueeze(dim + 1).where(hot, identity)
+        # self's part that index covers: index may be smaller than self in the other dims
+        bounds = tuple((0, n if d == dim else size) for d, size in enumerate(index.shape))
+        inside = tuple(size for size, _ in bounds) == tuple(self.shape)
+        own = self if inside else views.make_view(self, ShrinkStep(bounds))
+        if not include_self:
+            own = own.where(~hot.any(dim), identity)  # written positions forget self's value
+        rows = cat([own.unsqueeze(dim), writes], dim)  # (.., 1 + L, n, ..)
+        if reduce == "prod":
+            reduced = rows.prod(dim).to(self.dtype)
+        else:
+            reduced = rows.amax(dim) if reduce == "amax" else rows.amin(dim)
+        if inside:
+            return reduced
+        padding = tuple((0, size - part) for size, part in zip(self.shape, reduced.shape))
+        covered = Pad.apply(self._constant(True, dtypes.bool_, reduced.shape), padding=padding,
+                            value=False)
+        return Where.apply(covered, Pad.apply(reduced, padding=padding), self)
 
     def index_select(self, dim: int, index):
         """The entries at `index` (1-D, int64) along dim, in that order: a copy."""
@@ -642,6 +718,31 @@ class ShapeMixin:
         placed = IndexAdd.apply(value, positions, shape=flat_shape, axis=0)
         return Where.apply(hit, placed, self.reshape(-1)).reshape(self.shape)
 
+
+
+def _last_writes(index, dim: int, size: int):
+    """For each element of index (flattened), True unless a later element along `dim` writes
+    the same position: the write that PyTorch's CPU scatter leaves standing."""
+    index = index.detach().long()
+    index = index.where(index >= 0, index + size)
+    length, ndim = index.shape[dim], index.ndim + 1
+    steps = index._arange(length)
+    mine = steps.reshape(*[length if d == dim else 1 for d in range(ndim)])       # l
+    other = steps.reshape(*[length if d == dim + 1 else 1 for d in range(ndim)])  # l'
+    overwritten = ((index.unsqueeze(dim + 1) == index.unsqueeze(dim)) & (other > mine))
+    return (~overwritten.any(dim + 1)).reshape(-1)
+
+
+def _identity(reduce: str, dtype):
+    """The value that changes nothing in a prod / amax / amin of `dtype`."""
+    if dtype is dtypes.bool_:
+        return reduce != "amax"
+    if reduce == "prod":
+        return 1
+    if dtype.is_floating_point:
+        return -math.inf if reduce == "amax" else math.inf
+    bits = 8 * dtype.itemsize - 1
+    return -2 ** bits if reduce == "amax" else 2 ** bits - 1
 
 def _interleaved_positions(repeats, size: int, op: str):
     """[0, 0, 1, 2, 2, 2] for repeats [2, 1, 3]: position p takes the number of running totals

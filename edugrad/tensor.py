@@ -52,8 +52,9 @@ def _host_array(data, dtype: DType | None) -> np.ndarray:
             kind = array.dtype.kind  # int64, as in PyTorch
             dtype = (dtypes.bool_ if kind == "b" else dtypes.int64 if kind in "iu"
                      else dtypes.DEFAULT_FLOAT)
-    if dtype is not None:
-        array = array.astype(dtypes.from_name(dtype).name, copy=False)
+    if dtype is not None:  # (NumPy has no bfloat16: its host values are float32, then cast)
+        name = dtypes.from_name(dtype).name
+        array = array.astype(dtypes.HOST_NAME.get(name, name), copy=False)
     return array
 
 
@@ -76,6 +77,8 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
                 tensor_data = tensor_data.to(canonical_device(device))
         else:
             tensor_data = TensorData.from_host(_host_array(data, dtype), get_backend(device))
+            if dtype is not None and tensor_data.dtype is not dtypes.from_name(dtype):
+                tensor_data = tensor_data.cast(dtypes.from_name(dtype))  # bfloat16
         self._data = tensor_data
         self._ctx: Function | None = None
         self.grad: Tensor | None = None
@@ -403,6 +406,10 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
 
     def scatter_add_(self, dim: int, index, src) -> "Tensor":
         return self._assign(lambda old: old.scatter_add(dim, index, src))
+
+    def scatter_reduce_(self, dim: int, index, src, reduce, *, include_self=True) -> "Tensor":
+        return self._assign(lambda old: old.scatter_reduce(dim, index, src, reduce,
+                                                           include_self=include_self))
 
     def tril_(self, diagonal: int = 0) -> "Tensor":
         return self._assign(lambda old: old.tril(diagonal))

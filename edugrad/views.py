@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import weakref
 
-from edugrad import dtypes
+from edugrad import dtypes, function
 from edugrad.data import TensorData
 from edugrad.function import (
     Expand, GradMode, Pad, Permute, Reshape, Shrink, Strided, Unstrided, Where,
@@ -353,6 +353,8 @@ def assign(tensor, compute):
 def _write(tensor, result, link: bool, taken: dict) -> None:
     """`tensor` takes result's values (and, with `link` and grad on, its node); a view passes
     them up to its root through each step's write_back. Then the root's views re-read."""
+    if function.observer is not None:
+        _tell_observer(tensor)
     while tensor._view is not None:
         step, parent = tensor._view.step, tensor._view.parent
         if link and not step.differentiable:
@@ -373,6 +375,14 @@ def _write(tensor, result, link: bool, taken: dict) -> None:
     if link and GradMode.enabled:
         _move_node(tensor, result._ctx, result.requires_grad, old, tensor._version)
     refresh_views(tensor, taken)
+
+
+def _tell_observer(tensor) -> None:
+    """While edugrad.jit records a step: a write reads the tensor it changes, and each parent
+    of a view up to the root, so the recording knows these tensors and their buffers."""
+    while tensor is not None:
+        function.observer.tensors_read((tensor,))
+        tensor = tensor._view.parent if tensor._view is not None else None
 
 
 def copy_values(tensor):
@@ -464,6 +474,8 @@ def set_data(tensor, value) -> None:
             view = ref()
             if view is not None and view._view.parent is tensor:
                 view._view.parent = orphan
+    if function.observer is not None:
+        _tell_observer(tensor)
     tensor._view = None
     tensor._data = value._data
     tensor._version += 1

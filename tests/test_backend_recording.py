@@ -10,6 +10,7 @@ The same backend without its accelerated primitives checks the fallbacks.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import numpy as np
@@ -132,6 +133,9 @@ def test_required_primitive_count_is_stated_once_and_true():
     assert len(REQUIRED) == REQUIRED_COUNT
     assert f"There are {REQUIRED_COUNT} required primitives" in ops.__doc__
     assert len(ACCELERATED) == len(Op) - REQUIRED_COUNT
+    assert f"and {len(ACCELERATED)} accelerated ones" in ops.__doc__
+    for op in Op:  # one row of the docstring's table each
+        assert re.search(rf"^    {op.name} +", ops.__doc__, re.MULTILINE), op.name
     for op in Op:
         assert op.spec.strip(), f"{op.name} has no spec"
         assert op.method == op.name.lower()

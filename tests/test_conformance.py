@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import math
 import re
 import subprocess
 import sys
@@ -256,6 +257,42 @@ def test_checker_blames_the_primitive_that_failed():
     assert neg.status == check.WRONG and "expected" in neg.detail and "got" in neg.detail
     to_host = check.check_primitive(Op.TO_HOST, backend)  # its strided cases need PERMUTE
     assert to_host.status == check.BLOCKED and "PERMUTE" in to_host.detail
+
+
+class OffersActivations(PythonBackend):
+    """A learner's backend offering TANH (right, by math.tanh) and SIGMOID (the textbook
+    1 / (1 + e**-x), whose math.exp raises OverflowError for x << 0, where the spec wants 0)."""
+
+    def tanh(self, x):
+        return python_backend.elementwise(math.tanh, (x,), x.dtype)
+
+    def sigmoid(self, x):
+        return python_backend.elementwise(lambda v: 1 / (1 + math.exp(-v)), (x,), x.dtype)
+
+
+def test_checker_checks_the_offered_activations_and_blames_the_wrong_one():
+    backend = OffersActivations()
+    assert backend.accelerated == {Op.TANH, Op.SIGMOID}
+    assert check.check_primitive(Op.TANH, backend).status == check.PASS
+    sigmoid = check.check_primitive(Op.SIGMOID, backend)
+    assert sigmoid.status == check.WRONG, sigmoid
+    assert sigmoid.detail.startswith("case 8: float32 (16,)")  # the edge values, -1e4 among them
+    assert sigmoid.detail.endswith("raised OverflowError: math range error")
+    board = check.scoreboard(backend, check.check_backend(backend))
+    assert re.search(r"^  TANH +PASS +9 cases$", board, re.MULTILINE), board
+    assert re.search(r"^  SIGMOID +WRONG +case 8: float32 \(16,\)", board, re.MULTILINE), board
+    assert "accelerated primitives offered: TANH, SIGMOID" in board
+    assert "(edugrad composes MATMUL, UNFOLD, FOLD, TAKE, INDEX_ADD, ERF from the" in board
+
+
+def test_a_tanh_that_forgets_the_sign_is_wrong_with_the_values_shown():
+    class TanhOfMagnitude(PythonBackend):
+        def tanh(self, x):
+            return python_backend.elementwise(lambda v: math.tanh(abs(v)), (x,), x.dtype)
+
+    result = check.check_primitive(Op.TANH, TanhOfMagnitude())
+    assert result.status == check.WRONG and result.detail.startswith("case 1: float32 (2, 3)")
+    assert "expected" in result.detail and "got" in result.detail
 
 
 def test_template_stubs_say_what_is_missing_and_where():

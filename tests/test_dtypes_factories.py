@@ -77,13 +77,95 @@ def test_half_and_bfloat16_names():
     assert edugrad.bfloat16.is_floating_point and repr(edugrad.bfloat16) == "edugrad.bfloat16"
 
 
-@pytest.mark.parametrize("device", ["cpu", "python"])
-@pytest.mark.parametrize("make", [lambda d: edugrad.ones(2, device=d).bfloat16(),
-                                  lambda d: edugrad.zeros(3, dtype=edugrad.bfloat16, device=d),
-                                  lambda d: edugrad.rand(3, dtype="bfloat16", device=d)])
-def test_bfloat16_tensors_are_refused_with_a_clear_error(make, device):
-    with pytest.raises(TypeError, match="bfloat16.*float16.*float32"):
-        make(device)
+# bfloat16, emulated on the cpu backend: every primitive rounds its float32 result to bfloat16
+BF16_VALUES = np.array([0.1, 1 / 3, 1.001, 3.14159, 255.5, 257.0, 3.4e38, 1e-40, -2.5e-8, -0.0,
+                        np.inf, -np.inf, np.nan, 1.00390625, 1.01171875])  # the last two: ties
+
+
+def test_bfloat16_rounds_as_torch():
+    """Casts from float64 and float32 (to nearest, ties to even; overflow to inf; NaN kept)."""
+    for dtype in ("float64", "float32"):
+        ours = edugrad.tensor(BF16_VALUES.astype(dtype)).bfloat16()
+        theirs = torch.tensor(BF16_VALUES.astype(dtype)).bfloat16()
+        assert ours.dtype is edugrad.bfloat16 and ours.shape == tuple(theirs.shape)
+        np.testing.assert_array_equal(ours.numpy(), theirs.float().numpy())
+        assert ours.numpy().dtype == np.float32  # the host holds the values as float32, exactly
+    made = edugrad.tensor([1.001, 3.14159], dtype=edugrad.bfloat16)
+    assert made.tolist() == torch.tensor([1.001, 3.14159], dtype=torch.bfloat16).tolist()
+    assert made.float().dtype is edugrad.float32 and made.double().tolist() == [1.0, 3.140625]
+
+
+BF16_PRIMITIVES = {  # one primitive each: bit for bit PyTorch's CPU bfloat16 results
+    "add": lambda lib, x, y: x + y, "sub": lambda lib, x, y: x - y,
+    "mul": lambda lib, x, y: x * y, "div": lambda lib, x, y: x / y,
+    "neg": lambda lib, x, y: -x, "maximum": lambda lib, x, y: lib.maximum(x, y),
+    "exp": lambda lib, x, y: x.exp(), "log": lambda lib, x, y: x.abs().log(),
+    "sqrt": lambda lib, x, y: x.abs().sqrt(), "sin": lambda lib, x, y: x.sin(),
+    "sum": lambda lib, x, y: x.sum(), "sum_dim": lambda lib, x, y: x.sum(1),
+    "amax": lambda lib, x, y: x.amax(0), "matmul": lambda lib, x, y: x @ y.T,
+    "broadcast": lambda lib, x, y: x + y[:1], "where": lambda lib, x, y: lib.where(x > 0, x, y),
+    "index": lambda lib, x, y: x[[0, 2]] * y[1], "cat": lambda lib, x, y: lib.cat([x, y]),
+    "pad": lambda lib, x, y: lib.nn.functional.pad(x, (1, 2), value=0.3),
+    "conv2d": lambda lib, x, y: lib.nn.functional.conv2d(x.reshape(1, 1, 6, 5),
+                                                          y[:2, :3].reshape(1, 1, 2, 3)),
+    "max_pool2d": lambda lib, x, y: lib.nn.functional.max_pool2d(x.reshape(1, 1, 6, 5), 2),
+    "relu": lambda lib, x, y: x.relu(), "square": lambda lib, x, y: x * x + y,
+}
+BF16_COMPOSED = {  # several primitives, each rounded: a few bfloat16 ulps from PyTorch's
+    "mean": lambda lib, x, y: x.mean(-1), "softmax": lambda lib, x, y: x.softmax(-1),
+    "tanh": lambda lib, x, y: x.tanh(), "sigmoid": lambda lib, x, y: x.sigmoid(),
+    "gelu": lambda lib, x, y: lib.nn.functional.gelu(x), "cumsum": lambda lib, x, y: x.cumsum(1),
+    "layer_norm": lambda lib, x, y: lib.nn.functional.layer_norm(x, (5,)),
+    "cross_entropy": lambda lib, x, y: lib.nn.functional.cross_entropy(x, lib.tensor(
+        [0, 1, 2, 3, 4, 0])),
+}
+
+
+@pytest.mark.parametrize("name", list(BF16_PRIMITIVES) + list(BF16_COMPOSED))
+def test_bfloat16_ops_match_torch(name):
+    rng = np.random.default_rng(1)
+    x, y = (rng.standard_normal((6, 5)) * 3).astype(np.float32), rng.standard_normal((6, 5))
+    fn = BF16_PRIMITIVES.get(name) or BF16_COMPOSED[name]
+    ours = fn(edugrad, edugrad.tensor(x).bfloat16(), edugrad.tensor(y).bfloat16())
+    theirs = fn(torch, torch.tensor(x).bfloat16(), torch.tensor(y).bfloat16())
+    assert ours.dtype is edugrad.bfloat16 and ours.shape == tuple(theirs.shape), name
+    got, expected = ours.numpy(), theirs.float().numpy()
+    assert np.array_equal(got, got.astype(np.float32).view(np.uint32).__and__(0xFFFF0000)
+                          .view(np.float32), equal_nan=True), f"{name}: not bfloat16 values"
+    if name in BF16_PRIMITIVES:
+        np.testing.assert_array_equal(got, expected, err_msg=name)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=2 ** -5, atol=2 ** -7, err_msg=name)
+
+
+def test_bfloat16_trains_a_layer_with_gradients():
+    """Module.bfloat16(), a step of SGD: gradients and parameters stay bfloat16, values as
+    torch's within a few ulps (its linear and loss compose differently)."""
+    results = []
+    for lib in (edugrad, torch):
+        lib.manual_seed(0)
+        layer = (edugrad.nn.Linear(3, 2) if lib is edugrad else torch.nn.Linear(3, 2))
+        if lib is torch:
+            layer.load_state_dict({k: torch.tensor(v.numpy()) for k, v in results[0][0].items()})
+        results.append((layer.state_dict(),))
+        layer.bfloat16()
+        x = lib.tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]).bfloat16()
+        loss = (layer(x) ** 2).mean()
+        loss.backward()
+        assert layer.weight.grad.dtype == getattr(lib, "bfloat16")
+        results[-1] += (layer.weight.grad.float().numpy(), loss.float().item())
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=2 ** -5, atol=2 ** -7)
+    assert results[0][2] == pytest.approx(results[1][2], rel=2 ** -6)
+    samples = edugrad.rand(1000, dtype=edugrad.bfloat16).numpy()
+    assert samples.min() >= 0 and samples.max() < 1 and np.all(samples * 256 % 1 == 0)
+
+
+@pytest.mark.parametrize("make", [lambda: edugrad.ones(2, device="python").bfloat16(),
+                                  lambda: edugrad.zeros(3, dtype=edugrad.bfloat16,
+                                                        device="python")])
+def test_bfloat16_is_refused_where_a_backend_cannot_hold_it(make):
+    with pytest.raises(TypeError, match="bfloat16.*cpu backend emulates it.*float16.*float32"):
+        make()
 
 
 # ---- the default dtype ---------------------------------------------------------------------------

@@ -49,6 +49,7 @@ TENSOR_LAYER = {"edugrad.tensor", "edugrad.math", "edugrad.shape", "edugrad.orde
                 "edugrad.gradcheck", "edugrad.size", "edugrad.runtime"}
 API_PACKAGES = ("edugrad.nn", "edugrad.optim", "edugrad.utils")
 API_MODULES = {"edugrad", "edugrad.serialization",  # the package itself; save and load
+               "edugrad.capture",  # edugrad.jit: records a step's primitive calls, replays them
                "edugrad.cuda", "edugrad.amp", "edugrad.accelerator"}  # PyTorch's device probes
 TOOL_PACKAGES = ("edugrad.checking", "edugrad.viz")  # viz: the teaching tools, on top too
 TOOL_MODULES = {"edugrad.doctor"}

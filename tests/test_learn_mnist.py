@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import edugrad
@@ -35,6 +36,18 @@ def test_a_short_cnn_run_learns(tmp_path):
     result = learn_mnist.main(["--model", "cnn", "--epochs", "1", "--limit", "1000", "--quiet",
                                "--no-plot", "--save", ""])
     assert result["test_acc"] >= 0.50  # 16 steps on 1,000 images: far above chance (10%)
+
+
+def test_jit_reaches_the_same_accuracy_as_the_eager_run():
+    """--jit replays the step; its Adam keeps t and lr in tensors (float32 bias corrections
+    instead of Python doubles), so the runs agree closely, not to the bit."""
+    argv = ["--model", "mlp", "--epochs", "3", "--limit", "2000", "--quiet", "--no-plot",
+            "--save", "", "--seed", "1"]
+    eager = learn_mnist.main(argv)
+    jitted = learn_mnist.main(argv + ["--jit"])
+    assert jitted["test_acc"] == pytest.approx(eager["test_acc"], abs=0.01)
+    np.testing.assert_allclose(jitted["history"]["train_loss"][:50],
+                               eager["history"]["train_loss"][:50], rtol=1e-3)
 
 
 def test_help_explains_the_flags():
@@ -68,6 +81,7 @@ BAD_ARGUMENTS = [
     (["--monitor", "--plot", "{missing}/c.png"], "--plot {missing}/c.png: no folder"),
     (["--device", "no-such-device"], "--device no-such-device: unknown device 'no-such-device'"),
     (["--data", "full", "--data-dir", "{tmp}/a-file"], "--data-dir {tmp}/a-file: not a folder"),
+    (["--jit", "--monitor"], "--jit and --monitor don't go together"),
 ]
 
 

@@ -11,6 +11,7 @@ drawn by hypothesis.
 
 from __future__ import annotations
 
+import importlib
 import math
 import warnings
 
@@ -141,6 +142,22 @@ LAYERS = {
     "avg_pool1d": (lambda nn: nn.AvgPool1d(2), [real(2, 3, 7)]),
     "avg_pool1d_exclude_padding": (lambda nn: nn.AvgPool1d(3, 1, 1, count_include_pad=False),
                                    [real(2, 3, 5)]),
+    "max_pool2d_dilation_ceil": (
+        lambda nn: nn.MaxPool2d((3, 2), stride=2, padding=1, dilation=(2, 3), ceil_mode=True),
+        [real(2, 3, 8, 9)]),
+    "max_pool1d_dilation_ceil_unbatched": (
+        lambda nn: nn.MaxPool1d(2, stride=3, dilation=2, ceil_mode=True), [real(3, 9)]),
+    "avg_pool2d_ceil": (lambda nn: nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True),
+                        [real(2, 3, 6, 7)]),
+    "avg_pool2d_ceil_exclude_padding": (
+        lambda nn: nn.AvgPool2d((2, 3), stride=(2, 2), padding=(1, 1), ceil_mode=True,
+                                count_include_pad=False), [real(2, 2, 5, 6)]),
+    "avg_pool1d_ceil": (lambda nn: nn.AvgPool1d(3, 2, 1, ceil_mode=True), [real(2, 3, 6)]),
+    "lp_pool2d": (lambda nn: nn.LPPool2d(2, (2, 3), stride=2), [real(2, 3, 5, 7)]),
+    "lp_pool2d_ceil_fractional": (lambda nn: nn.LPPool2d(1.5, 2, ceil_mode=True),
+                                  [((1, 2, 5, 5), "positive")]),
+    "lp_pool1d_ceil": (lambda nn: nn.LPPool1d(3, 2, stride=2, ceil_mode=True),
+                       [((2, 3, 7), "positive")]),
     "instance_norm1d": (lambda nn: nn.InstanceNorm1d(3, affine=True), [real(2, 3, 6)]),
     "instance_norm1d_stats_unbatched": (
         lambda nn: nn.InstanceNorm1d(3, track_running_stats=True), [real(3, 6)]),
@@ -174,6 +191,10 @@ LAYERS = {
         [real(1, 2, 3, 4)]),
     "upsample_bilinear_shrink": (lambda nn: nn.Upsample(size=(2, 3), mode="bilinear"),
                                  [real(1, 2, 5, 7)]),
+    "upsample_bicubic": (lambda nn: nn.Upsample(size=(5, 7), mode="bicubic"), [real(2, 2, 3, 4)]),
+    "upsample_bicubic_align": (
+        lambda nn: nn.Upsample(scale_factor=(0.6, 2.5), mode="bicubic", align_corners=True),
+        [real(1, 2, 5, 3)]),
     "upsampling_nearest2d": (lambda nn: nn.UpsamplingNearest2d(scale_factor=2), [real(1, 2, 2, 3)]),
     "upsampling_bilinear2d": (lambda nn: nn.UpsamplingBilinear2d(size=(4, 5)), [real(1, 2, 2, 3)]),
     "upsample_linear_align": (
@@ -291,6 +312,23 @@ FUNCTIONS = {
                                      [real(1, 2, 4)]),
     "adaptive_avg_pool2d_f": (lambda F, x: F.adaptive_avg_pool2d(x, (5, 2)), [real(2, 11, 6)]),
     "adaptive_max_pool2d_f": (lambda F, x: F.adaptive_max_pool2d(x, (3, None)), [real(2, 2, 7, 3)]),
+    "max_unpool2d_f": (lambda F, x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2),
+                       [real(2, 3, 4, 6)]),
+    "max_unpool2d_output_size_f": (
+        lambda F, x: F.max_unpool2d(*F.max_pool2d(x, (2, 3), (2, 3), 1, return_indices=True),
+                                    (2, 3), (2, 3), 1, output_size=(1, 2, 5, 5)),
+        [real(1, 2, 5, 5)]),
+    "max_unpool1d_f": (lambda F, x: F.max_unpool1d(*F.max_pool1d(x, 3, return_indices=True), 3),
+                       [real(2, 7)]),
+    "max_unpool2d_dilation_ceil_f": (
+        lambda F, x: F.max_unpool2d(*F.max_pool2d(x, 2, 3, 1, (2, 1), True, True), 2, 3, 1,
+                                    output_size=(7, 6)), [real(2, 2, 7, 6)]),
+    "max_pool1d_dilation_ceil_indices_f": (
+        lambda F, x: F.max_pool1d(x, 3, 2, 1, 2, ceil_mode=True, return_indices=True)[0],
+        [real(2, 3, 8)]),
+    "avg_pool2d_ceil_divisor_f": (
+        lambda F, x: F.avg_pool2d(x, 2, 3, ceil_mode=True, divisor_override=3), [real(1, 2, 5, 5)]),
+    "lp_pool1d_f": (lambda F, x: F.lp_pool1d(x, 2, 3, ceil_mode=True), [real(2, 3, 7)]),
     "conv1d_f": (lambda F, x, w, b: F.conv1d(x, w, b, stride=2, groups=2),
                  [real(2, 4, 9), real(6, 2, 3), real(6)]),
     "conv_transpose2d_f": (lambda F, x, w, b: F.conv_transpose2d(x, w, b, stride=3, padding=2,
@@ -341,6 +379,20 @@ GRADCHECK = {  # name: (fn, input shapes)
                          [(1, 4, 2, 3), (4, 1, 3, 2)]),
     "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x, (2, 5)), [(1, 2, 3, 4)]),
     "adaptive_max_pool2d": (lambda x: F.adaptive_max_pool2d(x, (2, 3)), [(1, 2, 3, 4)]),
+    "max_unpool2d": (lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2),
+                     [(1, 2, 4, 4)]),
+    "adaptive_max_pool2d_indices": (
+        lambda x: F.adaptive_max_pool2d(x, (2, 3), return_indices=True)[0], [(1, 2, 3, 4)]),
+    "max_pool2d_dilation_ceil": (
+        lambda x: F.max_pool2d(x, (2, 3), 2, 1, dilation=(2, 1), ceil_mode=True), [(1, 2, 6, 5)]),
+    "max_unpool1d_dilation_ceil": (
+        lambda x: F.max_unpool1d(*F.max_pool1d(x, 2, 2, 1, 2, True, True), 2, 2, 1,
+                                 output_size=[7]), [(2, 2, 7)]),
+    "avg_pool2d_ceil_exclude_padding": (
+        lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+        [(1, 2, 6, 5)]),
+    "avg_pool1d_ceil": (lambda x: F.avg_pool1d(x, 2, 2, 1, ceil_mode=True), [(2, 2, 6)]),
+    "lp_pool2d": (lambda x: F.lp_pool2d(x, 2, 2, ceil_mode=True), [(1, 2, 5, 5)]),
     "group_norm": (lambda x, w, b: F.group_norm(x, 2, w, b), [(2, 4, 3), (4,), (4,)]),
     "instance_norm": (lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
                       [(2, 3, 2, 2), (3,), (3,)]),
@@ -349,6 +401,13 @@ GRADCHECK = {  # name: (fn, input shapes)
     "interpolate_bilinear_align": (lambda x: F.interpolate(x, scale_factor=1.5, mode="bilinear",
                                                            align_corners=True), [(1, 1, 3, 2)]),
     "interpolate_nearest": (lambda x: F.interpolate(x, size=(5, 3)), [(1, 2, 3, 4)]),
+    "interpolate_bicubic": (lambda x: F.interpolate(x, size=(5, 2), mode="bicubic"),
+                            [(1, 2, 3, 4)]),
+    "interpolate_bicubic_align_scale": (
+        lambda x: F.interpolate(x, scale_factor=(1.3, 1.5), mode="bicubic", align_corners=True),
+        [(1, 1, 3, 2)]),
+    "interpolate_bicubic_same_size_scale": (
+        lambda x: F.interpolate(x, scale_factor=1.3, mode="bicubic"), [(1, 1, 3, 3)]),
     "pad_reflect": (lambda x: F.pad(x, (2, 1, 1, 1), mode="reflect"), [(1, 2, 3, 4)]),
     "pad_replicate": (lambda x: F.pad(x, (2, 1, 0, 3), mode="replicate"), [(1, 2, 3, 4)]),
     "pad_circular": (lambda x: F.pad(x, (3, 1, 1, 2), mode="circular"), [(1, 2, 3, 4)]),
@@ -455,6 +514,171 @@ def test_adaptive_pools_drawn_sizes_match_torch(torch, size, out, seed):
         _compare_function(torch, lambda F, x: getattr(F, name)(x, out), [x], (name, size, out))
     _compare_function(torch, lambda F, x: F.adaptive_avg_pool1d(x, out[0]), [x[:, :, 0]],
                       ("adaptive_avg_pool1d", size, out))
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.tuples(st.integers(1, 6), st.integers(1, 6)),
+       target=st.one_of(st.tuples(st.integers(1, 9), st.integers(1, 9)),
+                        st.tuples(st.sampled_from([0.5, 1.0, 1.5, 2.0, 2.5, 0.7, 1.3]),
+                                  st.sampled_from([0.5, 1.0, 1.75, 2.0, 4.0, 0.6]))),
+       align_corners=st.sampled_from([None, False, True]),
+       dtype=st.sampled_from(["float32", "float64"]), seed=st.integers(0, 99))
+def test_interpolate_bicubic_drawn_sizes_match_torch(torch, size, target, align_corners, dtype,
+                                                     seed):
+    """mode='bicubic', by size or by scale, both align_corners: values and gradients."""
+    key = "size" if isinstance(target[0], int) else "scale_factor"
+    options = {key: target, "mode": "bicubic", "align_corners": align_corners}
+    out = target if key == "size" else tuple(math.floor(s * f) for s, f in zip(size, target))
+    x = np.random.default_rng(seed).standard_normal((2, 2) + size).astype(dtype)
+    if min(out) == 0:
+        with pytest.raises(RuntimeError, match="greater than 0"):
+            F.interpolate(edugrad.tensor(x), **options)
+        return
+    if out == size and key == "scale_factor":
+        # torch's bicubic resamples by the scale here, but its backward copies the gradient
+        # as if nothing had moved: its gradient is not its forward's; ours (the forward's
+        # derivative) is gradcheck'ed below, so only the values are compared
+        same(F.interpolate(edugrad.tensor(x), **options),
+             torch.nn.functional.interpolate(torch.tensor(x), **options), "same-size values")
+        return
+    _compare_function(torch, lambda F, x: F.interpolate(x, **options), [x], options)
+
+
+def test_upsample_bicubic_layer_and_hand_computed_weights(torch):
+    """nn.Upsample(mode='bicubic') against torch's, and one output by hand: at a source point
+    t = 0.25 past a pixel, Keys' weights with A = -0.75 are (-0.1055, 0.8789, 0.2617, -0.0352):
+    near(t) = (1.25 t - 2.25) t^2 + 1, far(x) = ((-0.75 x + 3.75) x - 6) x + 3, summing to 1."""
+    layer = nn.Upsample(scale_factor=2, mode="bicubic", align_corners=False)
+    reference = torch.nn.Upsample(scale_factor=2, mode="bicubic", align_corners=False)
+    assert repr(layer) == repr(reference)
+    x = np.random.default_rng(2).standard_normal((1, 2, 3, 4)).astype("float32")
+    same(layer(edugrad.tensor(x)), reference(torch.tensor(x)), "Upsample bicubic")
+    a = -0.75
+    near = lambda t: ((a + 2) * t - (a + 3)) * t * t + 1  # noqa: E731
+    far = lambda t: ((a * t - 5 * a) * t + 8 * a) * t - 4 * a  # noqa: E731
+    weights = [far(1.25), near(0.25), near(0.75), far(1.75)]
+    np.testing.assert_allclose(weights, [-0.10546875, 0.87890625, 0.26171875, -0.03515625])
+    assert sum(weights) == 1.0
+    row = edugrad.tensor([[[[1.0, 2.0, 4.0, 8.0]]]])
+    # output 3 of 8 reads source (3 + 0.5) / 2 - 0.5 = 1.25: pixels 0..3, t = 0.25
+    got = F.interpolate(row, size=(1, 8), mode="bicubic").tolist()[0][0][0][3]
+    assert got == pytest.approx(sum(w * v for w, v in zip(weights, [1.0, 2.0, 4.0, 8.0])))
+    # the first output reads source -0.25: pixels -2..1, clamped to 0, 0, 0, 1
+    first = F.interpolate(row, size=(1, 8), mode="bicubic").tolist()[0][0][0][0]
+    w = [far(1.75), near(0.75), near(0.25), far(1.25)]
+    assert first == pytest.approx((w[0] + w[1] + w[2]) * 1.0 + w[3] * 2.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.tuples(st.integers(1, 7), st.integers(1, 7)), data=st.data())
+def test_max_pools_with_indices_match_torch(torch, size, data):
+    """Values, indices (int64, flat in each input plane, the first maximum where windows hold
+    ties: the inputs are small integers) and gradients of max_pool2d/1d and the adaptive ones,
+    as functions and as layers; then max_unpool of them."""
+    kernel = tuple(data.draw(st.integers(1, min(s, 3))) for s in size)
+    stride = tuple(data.draw(st.integers(1, 3)) for _ in size)
+    padding = tuple(data.draw(st.integers(0, k // 2)) for k in kernel)
+    out = tuple(data.draw(st.integers(1, 8)) for _ in size)
+    x = np.random.default_rng(data.draw(st.integers(0, 99))).integers(-2, 3, (2, 2) + size)
+    x = x.astype(data.draw(st.sampled_from(["float32", "float64"])))
+    cases = [
+        lambda F, x: F.max_pool2d(x, kernel, stride, padding, return_indices=True),
+        lambda F, x: F.max_pool1d(x[0], kernel[1], stride[1], padding[1], return_indices=True),
+        lambda F, x: F.adaptive_max_pool2d(x, out, return_indices=True),
+        lambda F, x: F.adaptive_max_pool1d(x[:, 0], out[1], return_indices=True),
+        lambda F, x: F.max_pool2d(x[0], kernel, stride, padding, return_indices=True),  # (C, H, W)
+    ]
+    for case in cases:
+        ours, theirs = edugrad.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        (value, index), (expected, expected_index) = case(F, ours), case(torch.nn.functional,
+                                                                          theirs)
+        same(value, expected, "values")
+        assert_same(index, expected_index, "indices")
+        value.backward(edugrad.ones(*value.shape, dtype=value.dtype))
+        expected.backward(torch.ones_like(expected))
+        same(ours.grad, theirs.grad, "gradient")
+    layers = [(nn.MaxPool2d(kernel, stride, padding, return_indices=True),
+               torch.nn.MaxPool2d(kernel, stride, padding, return_indices=True)),
+              (nn.AdaptiveMaxPool2d(out, return_indices=True),
+               torch.nn.AdaptiveMaxPool2d(out, return_indices=True))]
+    for mine, reference in layers:
+        assert_same(mine(edugrad.tensor(x))[1], reference(torch.tensor(x))[1], "layer indices")
+    # unpool where torch can (its default output size may be too small for the indices)
+    values_x, index_x = F.max_pool2d(edugrad.tensor(x), kernel, stride, padding,
+                                     return_indices=True)
+    expected_values, expected_index = torch.nn.functional.max_pool2d(
+        torch.tensor(x), kernel, stride, padding, return_indices=True)
+    try:
+        expected = torch.nn.MaxUnpool2d(kernel, stride, padding)(expected_values, expected_index)
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match="max_unpool2d: found an invalid max index"):
+            nn.MaxUnpool2d(kernel, stride, padding)(values_x, index_x)
+    else:
+        assert_same(nn.MaxUnpool2d(kernel, stride, padding)(values_x, index_x), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.tuples(st.integers(1, 7), st.integers(1, 7)), data=st.data())
+def test_pools_with_dilation_and_ceil_mode_match_torch(torch, size, data):
+    """max_pool2d/1d with dilation and ceil_mode (values, indices with ties: the inputs are
+    small integers; gradients), avg_pool2d/1d with ceil_mode and count_include_pad, lp_pool2d;
+    PyTorch's output sizes (a last window that would start in the padding is dropped) and its
+    errors where no window fits; then max_unpool2d of the indices."""
+    kernel = tuple(data.draw(st.integers(1, 3)) for _ in size)
+    stride = tuple(data.draw(st.integers(1, 3)) for _ in size)
+    padding = tuple(data.draw(st.integers(0, k // 2)) for k in kernel)
+    dilation = tuple(data.draw(st.integers(1, 3)) for _ in size)
+    ceil_mode, include = data.draw(st.booleans()), data.draw(st.booleans())
+    dtype = data.draw(st.sampled_from(["float32", "float64"]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 99)))
+    ties = rng.integers(-2, 3, (2, 2) + size).astype(dtype)
+    x = rng.standard_normal((2, 2) + size).astype(dtype)
+    cases = [
+        (lambda F, x: F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, True), ties),
+        (lambda F, x: F.max_pool1d(x[0], kernel[1], stride[1], padding[1], dilation[1],
+                                   ceil_mode, True), ties),
+        (lambda F, x: nn_of(F).MaxPool2d(kernel, stride, padding, dilation, True, ceil_mode)(x),
+         ties),
+        (lambda F, x: F.avg_pool2d(x, kernel, stride, padding, ceil_mode, include), x),
+        (lambda F, x: F.avg_pool1d(x[:, 0], kernel[0], stride[0], padding[0], ceil_mode,
+                                   include), x),
+        (lambda F, x: nn_of(F).AvgPool2d(kernel, stride, padding, ceil_mode, include)(x), x),
+        (lambda F, x: F.lp_pool2d(x, 2, kernel, stride, ceil_mode), x),
+    ]
+    for i, (case, values) in enumerate(cases):
+        what = (i, size, kernel, stride, padding, dilation, ceil_mode, include)
+        try:
+            expected = case(torch.nn.functional, torch.tensor(values))
+        except RuntimeError:
+            with pytest.raises(RuntimeError, match="is too small"):
+                case(F, edugrad.tensor(values))
+            continue
+        if isinstance(expected, tuple):  # values and indices
+            ours = case(F, edugrad.tensor(values))
+            assert_same(ours[1], expected[1], f"indices {what}")
+            if expected[0].isinf().any():  # a dilated window of padding only: -inf, and its
+                # index lies past the input's plane, where torch's backward writes the gradient
+                same(ours[0], expected[0], f"values {what}")
+                continue
+            pooled = lambda F, x, case=case: case(F, x)[0]  # noqa: E731
+        else:
+            pooled = case
+        _compare_function(torch, pooled, [values], what)
+    try:
+        expected_values, expected_index = torch.nn.functional.max_pool2d(
+            torch.tensor(ties), kernel, stride, padding, dilation, ceil_mode, True)
+        expected = torch.nn.functional.max_unpool2d(expected_values, expected_index, kernel,
+                                                    stride, padding)
+    except RuntimeError:
+        return  # no window fits, or torch's default output size is too small for the indices
+    pooled, where = F.max_pool2d(edugrad.tensor(ties), kernel, stride, padding, dilation,
+                                 ceil_mode, True)
+    assert_same(F.max_unpool2d(pooled, where, kernel, stride, padding), expected, "unpool")
+
+
+def nn_of(functional):
+    """torch.nn for torch.nn.functional, edugrad.nn for edugrad.nn.functional."""
+    return importlib.import_module(functional.__name__.rpartition(".")[0])
 
 
 @settings(max_examples=40, deadline=None)
@@ -591,6 +815,30 @@ def test_hand_computed_pools_and_resizes():
     # windows [0, 2), [1, 4), [3, 5): PyTorch's floor/ceil rule
     assert values(F.adaptive_avg_pool1d(x, 3)) == [[[1.5, 3.0, 4.5]]]
     assert values(F.adaptive_max_pool1d(x, 3)) == [[[2.0, 4.0, 5.0]]]
+    # return_indices: the first maximum of each window, as a flat index into the H*W plane
+    ties = edugrad.tensor([[[[1.0, 1.0, 2.0], [3.0, 0.0, 3.0]]]])
+    pooled, where = F.max_pool2d(ties, 2, stride=1, return_indices=True)
+    assert values(pooled) == [[[[3.0, 3.0]]]] and where.tolist() == [[[[3, 5]]]]
+    assert where.dtype is edugrad.int64
+    assert values(F.max_unpool2d(pooled, where, 2, stride=1)) == [[[[0.0, 0.0, 0.0],
+                                                                     [3.0, 0.0, 3.0]]]]
+    pooled, where = F.adaptive_max_pool2d(ties, (1, 2), return_indices=True)
+    assert values(pooled) == [[[[3.0, 3.0]]]] and where.tolist() == [[[[3, 5]]]]
+    assert F.adaptive_max_pool1d(x, 3, return_indices=True)[1].tolist() == [[[1, 3, 4]]]
+    # ceil_mode keeps the last, partial window [5]; dilation 2 reads taps (0, 2), (1, 3), (2, 4)
+    assert values(F.max_pool1d(x, 2, ceil_mode=True)) == [[[2.0, 4.0, 5.0]]]
+    spread = edugrad.tensor([[[1.0, 5.0, 2.0, 4.0, 3.0]]])
+    pooled, where = F.max_pool1d(spread, 2, stride=1, dilation=2, return_indices=True)
+    assert values(pooled) == [[[2.0, 5.0, 3.0]]] and where.tolist() == [[[2, 1, 4]]]
+    # ceil_mode with padding 1 on [0, 1, 2, 3, 4, 5], kernel 3, stride 2: windows start at -1,
+    # 1, 3, 5; the last covers 5 and one padded zero, and divides by 2 (what hangs past the
+    # padding does not count); count_include_pad=False divides by the real elements only
+    ramp = edugrad.arange(6.0).reshape(1, 1, 6)
+    assert values(F.avg_pool1d(ramp, 3, 2, 1, ceil_mode=True)) == [[[1 / 3, 2.0, 4.0, 2.5]]]
+    assert values(F.avg_pool1d(ramp, 3, 2, 1, ceil_mode=True, count_include_pad=False)) == \
+        [[[0.5, 2.0, 4.0, 5.0]]]
+    assert values(F.lp_pool1d(edugrad.tensor([[[3.0, 4.0, 1.0]]]), 2, 2, ceil_mode=True)) == \
+        [[[5.0, math.sqrt(2.0)]]]  # the short window [1] is scaled as if whole: sqrt(1 * 2)
     grid = edugrad.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
     assert values(F.interpolate(grid, scale_factor=2))[0][0][1] == [1.0, 1.0, 2.0, 2.0]
     assert values(F.interpolate(grid, size=(3, 3), mode="bilinear", align_corners=True)) == \
@@ -732,6 +980,22 @@ def test_kl_div_mean_warns_as_torch():
     (lambda: F.triplet_margin_loss(edugrad.zeros(2, 3), edugrad.zeros(3), edugrad.zeros(2, 3)),
      RuntimeError, "same number of dimensions"),
     (lambda: nn.Softmax2d()(edugrad.zeros(2, 2)), ValueError, "3 or 4 dims"),
+    (lambda: F.max_unpool2d(edugrad.zeros(1, 1, 2, 2), edugrad.zeros(1, 1, 2, 2).long() + 16, 2),
+     RuntimeError, "max_unpool2d: found an invalid max index .* 16, output planes are 4x4"),
+    (lambda: F.max_unpool2d(edugrad.zeros(1, 1, 2, 2), edugrad.zeros(1, 1, 2).long(), 2),
+     RuntimeError, r"max_unpool2d: expected integer indices of the input's shape \(1, 1, 2, 2\)"),
+    (lambda: F.max_unpool2d(edugrad.zeros(1, 1, 2, 2), edugrad.zeros(1, 1, 2, 2).long(), 2,
+                            output_size=(7, 4)), ValueError, "dim 0 must be between 2 and 6"),
+    (lambda: F.max_pool2d(edugrad.zeros(1, 1, 2, 2), 2, dilation=2), RuntimeError,
+     r"max_pool2d: given input size \(1, 2, 2\), the calculated output size \(1, 0, 0\) is too "
+     "small"),
+    (lambda: nn.AvgPool1d(3, 1)(edugrad.zeros(1, 2)), RuntimeError,
+     r"avg_pool2d: given input size \(1, 1, 2\), the calculated output size \(1, 1, 0\)"),
+    (lambda: F.max_pool2d(edugrad.zeros(1, 1, 2, 2), 2, stride=0), RuntimeError,
+     r"max_pool2d: kernel_size \(2, 2\), stride \(0, 0\) and dilation \(1, 1\) must be "
+     "positive"),
+    (lambda: F.avg_pool2d(edugrad.zeros(1, 1, 4, 4), 2, padding=2), RuntimeError,
+     "avg_pool2d: pad should be at most half of kernel size"),
 ])
 def test_errors_name_the_op_and_shapes(call, error, words):
     with pytest.raises(error, match=words):
@@ -756,6 +1020,8 @@ BACKEND_CASES = {
                                                      dilation=2), [(1, 2, 2, 3), (2, 1, 2, 1)]),
     "adaptive_pools": (lambda x: F.adaptive_avg_pool2d(x, (2, 2)) + F.adaptive_max_pool2d(x, 2),
                        [(1, 2, 3, 4)]),
+    "pools_dilation_ceil": (lambda x: F.max_pool2d(x, 2, 2, 1, (2, 1), True).sum()
+                            + F.avg_pool2d(x, 3, 2, 1, True, False).sum(), [(1, 2, 5, 4)]),
     "interpolate_pad": (lambda x: F.pad(F.interpolate(x, size=(3, 5), mode="bilinear"),
                                         (1, 2, 2, 1), mode="reflect"), [(1, 1, 2, 3)]),
     "norms": (lambda x: F.group_norm(x, 2) + F.instance_norm(x), [(2, 2, 2, 3)]),

@@ -17,6 +17,7 @@ Then one hand-computed case per family, and numerical stability at magnitude 1e4
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -85,6 +86,52 @@ def sliced(lib, x, *keys):
 
 def square_matrices(b, n, k, m):
     return ((b, n, k), (b, k, m))
+
+
+def conditioned(lib, x):
+    """0.05 x + diag(1, 2, ..., k): singular values within 0.4 of 1, 2, ... (Weyl; entries of x
+    are below 2, sides at most 4), so distinct and nonzero, as the SVD's gradient needs."""
+    m, n = x.shape[-2:]
+    return x * 0.05 + lib.eye(m, n, dtype=x.dtype) * lib.arange(1, n + 1, dtype=x.dtype)
+
+
+def symmetric(lib, x):
+    """A symmetric conditioned matrix: eigenvalues within 0.4 of 1, 2, ..., n."""
+    return conditioned(lib, x + x.mT)
+
+
+def signs_fixed(U, Vh):
+    """Singular (or eigen-) vectors with the sign that makes each one's diagonal entry positive:
+    the decomposition leaves it free (u_i, v_i -> -u_i, -v_i), and LAPACK and Jacobi differ.
+    (For conditioned matrices those entries are near 1.)"""
+    return (U * U.diagonal(0, -2, -1).sign().unsqueeze(-2),
+            Vh * Vh.diagonal(0, -2, -1).sign().unsqueeze(-1))
+
+
+def svd_fixed(lib, x, full_matrices):
+    """linalg.svd of a conditioned matrix, signs fixed; with full_matrices the columns that
+    complete U and Vh are any basis of what the others miss, so only the first k compare."""
+    U, S, Vh = lib.linalg.svd(conditioned(lib, x), full_matrices=full_matrices)
+    k = S.shape[-1]
+    U, Vh = signs_fixed(U[..., :k], Vh[..., :k, :])
+    return U, S, Vh
+
+
+def torch_style_svd(lib, x):
+    U, S, V = conditioned(lib, x).svd()
+    U, Vt = signs_fixed(U, V.mT)
+    return U, S, Vt.mT
+
+
+def eigh_fixed(lib, x, UPLO="L"):
+    """(Symmetric input: the gradient, PyTorch's formula, is not the derivative of a function of
+    one triangle; test_ops_extra.py checks that only UPLO's triangle is read.)"""
+    eigenvalues, eigenvectors = lib.linalg.eigh(symmetric(lib, x), UPLO=UPLO)
+    return eigenvalues, signs_fixed(eigenvectors, eigenvectors.mT)[0]
+
+
+def square(*sides):
+    return combined(lambda *drawn: (drawn[:-1] + (drawn[-1], drawn[-1]),), *sides)
 
 
 # ---- the table -----------------------------------------------------------------------------------
@@ -416,6 +463,22 @@ ISSUE10 = [
            combined(lambda a: ((2 + a, 4), (2, 2)), (0, 2)), ((2, 4), (2, 2))),
     OpCase("scatter_value", lambda lib, x: x.scatter(0, lib.tensor([[1, 0, 2]]), 1.5),
            sizes((3, 4), (3, 4)), ((3, 3),)),
+    # scatter_reduce: every reduction, with and without self; index repeats positions (src as
+    # large as index: torch's backward refuses a larger src)
+    *[OpCase(f"scatter_reduce_{reduce}" + ("" if include_self else "_no_self"),
+             lambda lib, x, y, reduce=reduce, include_self=include_self: x.scatter_reduce(
+                 0, lib.tensor([[0, 1, 2, 0], [2, 0, 0, 1], [2, 1, 0, 0]]), y, reduce,
+                 include_self=include_self),
+             combined(lambda a, b: ((3 + a, 4 + b), (3, 4)), (0, 2), (0, 2)),
+             ((3, 5), (3, 4)))
+      for reduce in ("sum", "prod", "mean", "amax", "amin") for include_self in (True, False)],
+    OpCase("scatter_reduce_dim1_smaller_index",
+           lambda lib, x, y: lib.scatter_reduce(x, 1, lib.tensor([[1, 1], [0, 1]]), y, "amax"),
+           combined(lambda a: ((3 + a, 3), (2, 2)), (0, 2)), ((4, 3), (2, 2))),
+    OpCase("scatter_multiply",
+           lambda lib, x, y: lib.scatter_reduce(x, 1, lib.tensor([[2, 0, 2]]), y, "prod")
+           if lib is torch else x.scatter(1, lib.tensor([[2, 0, 2]]), y, reduce="multiply"),
+           combined(lambda a: ((1 + a, 3), (1, 3)), (0, 2)), ((2, 3), (1, 3))),
     OpCase("index_select", lambda lib, x: x.index_select(1, lib.tensor([2, 0, 2])),
            sizes((0, 3), (3, 5)), ((2, 3),)),
     OpCase("index_select_dim0", lambda lib, x: lib.index_select(x, 0, lib.tensor([1])),
@@ -444,6 +507,20 @@ ISSUE10 = [
            shape(min_dims=2, max_dims=2, min_side=1), ((3, 2),)),
     OpCase("matrix_norm_inf", lambda lib, x: lib.linalg.matrix_norm(x, ord=-math.inf),
            shape(min_dims=2, min_side=1), ((2, 3, 2),)),
+    # singular values by one-sided Jacobi: random matrices have distinct ones
+    OpCase("svdvals", lambda lib, x: lib.linalg.svdvals(x), shape(min_dims=2, min_side=1),
+           ((3, 2),)),
+    OpCase("matrix_norm_2", lambda lib, x: lib.linalg.matrix_norm(x, ord=2),
+           shape(min_dims=2, min_side=1), ((2, 3, 3),)),
+    OpCase("matrix_norm_neg2_dims_keepdim",
+           lambda lib, x: lib.linalg.matrix_norm(x, -2, dim=(0, -1), keepdim=True),
+           shape(min_dims=3, min_side=1), ((3, 2, 4),)),
+    OpCase("matrix_norm_nuc", lambda lib, x: lib.linalg.matrix_norm(x, "nuc"),
+           shape(min_dims=2, min_side=1), ((2, 4, 3),)),
+    OpCase("norm_nuc", lambda lib, x: x.norm(p="nuc"), shape(min_dims=2, max_dims=2, min_side=1),
+           ((2, 3),)),
+    OpCase("linalg_norm_2_dims", lambda lib, x: lib.linalg.norm(x, 2, dim=(1, 0)),
+           shape(min_dims=2, max_dims=2, min_side=1), ((3, 3),)),
     OpCase("repeat_interleave", lambda lib, x: x.repeat_interleave(2, dim=0),
            shape(min_dims=1), ((2, 3),)),
     OpCase("repeat_interleave_flat", lambda lib, x: lib.repeat_interleave(x, 3), shape(),
@@ -469,7 +546,39 @@ ISSUE10 = [
            ((3, 2),)),
 ]
 
-CASES = ELEMENTWISE + REDUCTIONS + SHAPE_OPS + MATMUL + INDEXING + ISSUE10
+# decompositions by Jacobi rotations, with PyTorch's gradient formulas: on conditioned matrices
+# (distinct, nonzero singular values), singular vectors with their signs fixed
+DECOMPOSITIONS = [
+    OpCase("svd", lambda lib, x: svd_fixed(lib, x, False), shape(min_dims=2, min_side=1),
+           ((4, 3),), gradgrad=True),
+    OpCase("svd_full_tall", lambda lib, x: svd_fixed(lib, x, True), shape(min_dims=2, min_side=1),
+           ((3, 2),)),
+    OpCase("svd_full_wide_batched", lambda lib, x: svd_fixed(lib, x, True),
+           shape(min_dims=3, min_side=1), ((2, 2, 4),)),
+    OpCase("svd_reconstructs", lambda lib, x: (lambda U, S, Vh: (U * S.unsqueeze(-2)) @ Vh)(
+        *lib.linalg.svd(conditioned(lib, x), full_matrices=False)) * x,
+           shape(min_dims=2, min_side=1), ((2, 3),)),
+    OpCase("svd_polar_factor", lambda lib, x: (lambda U, S, Vh: U @ Vh)(
+        *lib.linalg.svd(conditioned(lib, x), full_matrices=False)),
+           shape(min_dims=2, min_side=1), ((3, 3),), gradgrad=True),
+    OpCase("torch_svd", torch_style_svd, shape(min_dims=2, min_side=1), ((2, 4),)),
+    OpCase("eigh", lambda lib, x: eigh_fixed(lib, x), square((1, 4)), ((3, 3),), gradgrad=True),
+    OpCase("eigh_upper_batched", lambda lib, x: eigh_fixed(lib, x, "U"), square((1, 2), (1, 4)),
+           ((2, 3, 3),)),
+    # the eigenvalues' gradient V diag(gL) V^T needs no distinct eigenvalues: any matrix
+    OpCase("eigvalsh", lambda lib, x: lib.linalg.eigvalsh(x + x.mT), square((0, 2), (1, 4)),
+           ((2, 2, 2),)),
+    OpCase("pinv", lambda lib, x: lib.linalg.pinv(conditioned(lib, x)),
+           shape(min_dims=2, min_side=1), ((4, 2),), gradgrad=True),
+    OpCase("pinv_wide_rtol", lambda lib, x: lib.linalg.pinv(conditioned(lib, x), rtol=0.01),
+           shape(min_dims=2, min_side=1), ((2, 3),)),
+    OpCase("pinv_hermitian", lambda lib, x: lib.linalg.pinv(symmetric(lib, x), hermitian=True),
+           square((1, 4)), ((3, 3),)),
+    OpCase("pinverse", lambda lib, x: conditioned(lib, x).pinverse(), shape(min_dims=2,
+           min_side=1), ((3, 2),)),
+]
+
+CASES = ELEMENTWISE + REDUCTIONS + SHAPE_OPS + MATMUL + INDEXING + ISSUE10 + DECOMPOSITIONS
 GRADGRAD_CASES = [case for case in CASES if case.gradgrad]
 
 
@@ -629,6 +738,9 @@ FORWARD_ONLY = [
     ("int_fmod", lambda lib, x: lib.fmod((x * 5).long(), 3), shape()),
     ("int_pow", lambda lib, x: (x * 3).long() ** 3, shape()),
     ("int_pow_tensor", lambda lib, x: (x * 3).long() ** lib.tensor(2), shape()),
+    ("matrix_rank", lambda lib, x: lib.linalg.matrix_rank(x), shape(min_dims=2)),
+    ("matrix_rank_hermitian_atol",
+     lambda lib, x: lib.linalg.matrix_rank(x @ x.mT, atol=0.5, hermitian=True), shape(min_dims=2)),
 ]
 
 
@@ -679,6 +791,20 @@ HAND = [
     ("sum", lambda x: x.sum(), [[1.0, 2.0, 3.0]], 6.0, [[1.0, 1.0, 1.0]]),
     ("mean", lambda x: x.mean(), [[1.0, 2.0, 3.0]], 2.0, [[1 / 3, 1 / 3, 1 / 3]]),
     ("amax tie", lambda x: x.amax(), [[1.0, 3.0, 3.0]], 3.0, [[0.0, 0.5, 0.5]]),
+    # [[3, 0], [4, 5]]: A^T A has eigenvalues 45 and 5 (vectors (1, 1), (1, -1)), so the
+    # singular values are 3 sqrt 5 and sqrt 5, and d sigma_i / dA = u_i v_i^T
+    ("spectral norm", lambda x: edugrad.linalg.matrix_norm(x, 2), [[[3.0, 0.0], [4.0, 5.0]]],
+     3 * math.sqrt(5), [[[1 / (2 * math.sqrt(5)), 1 / (2 * math.sqrt(5))],
+                         [3 / (2 * math.sqrt(5)), 3 / (2 * math.sqrt(5))]]]),
+    # diag(2, 4): the inverse diag(1/2, 1/4); d(A^-1) = -A^-1 dA A^-1, so the gradient of the
+    # inverse's sum is -A^-T 1 1^T A^-T = -(1/2, 1/4)^T (1/2, 1/4)
+    ("pseudo-inverse", lambda x: edugrad.linalg.pinv(x), [[[2.0, 0.0], [0.0, 4.0]]],
+     [[0.5, 0.0], [0.0, 0.25]], [[[-0.25, -0.125], [-0.125, -0.0625]]]),
+    # [[2, 1], [1, 2]]: eigenvalues 1, 3; the largest's gradient is v v^T, v = (1, 1)/sqrt 2
+    ("largest eigenvalue", lambda x: edugrad.linalg.eigvalsh(x)[-1], [[[2.0, 1.0], [1.0, 2.0]]],
+     3.0, [[[0.5, 0.5], [0.5, 0.5]]]),
+    ("nuclear norm", lambda x: x.norm(p="nuc"), [[[3.0, 0.0], [4.0, 5.0]]], 4 * math.sqrt(5),
+     [[[2 / math.sqrt(5), -1 / math.sqrt(5)], [1 / math.sqrt(5), 2 / math.sqrt(5)]]]),
     ("max(dim) picks one", lambda x: x.max(dim=1).values, [[[1.0, 3.0, 2.0]]], [3.0],
      [[[0.0, 1.0, 0.0]]]),
     ("var", lambda x: x.var(), [[1.0, 2.0, 3.0, 4.0]], 5 / 3, [[-1.0, -1 / 3, 1 / 3, 1.0]]),
@@ -722,14 +848,16 @@ STABLE = [
 ]
 
 
+@pytest.mark.parametrize("device", ["cpu", NOACCEL])
 @pytest.mark.parametrize("name,fn", STABLE, ids=[s[0] for s in STABLE])
-def test_stable_for_large_logits(name, fn):
-    """float32 logits of magnitude 1e4, against torch in float32, to float32 precision. (torch's
-    float32 gradient of logsumexp is exp(x - result) from the rounded result, 1e4 + log 2, so two
-    tied maxima get 0.49989 each, not 0.5: edugrad computes the same.)"""
+def test_stable_for_large_logits(name, fn, device):
+    """float32 logits of magnitude 1e4, against torch in float32, to float32 precision, with
+    the backend's TANH and SIGMOID and with their compositions. (torch's float32 gradient of
+    logsumexp is exp(x - result) from the rounded result, 1e4 + log 2, so two tied maxima get
+    0.49989 each, not 0.5: edugrad computes the same.)"""
     values = np.array([[1e4, 0.0, -1e4], [-1e4, -1e4, -1e4], [5e3, 1e4, 1e4],
                        [1e4, 9999.999, 0.0]], dtype=np.float32)
-    ours = edugrad.tensor(values, requires_grad=True)
+    ours = edugrad.tensor(values, requires_grad=True, device=device)
     theirs = torch.tensor(values, requires_grad=True)
     out_ours, out_theirs = fn(edugrad, ours), fn(torch, theirs)
     assert np.all(np.isfinite(out_ours.detach().numpy())), f"{name}: {out_ours}"
@@ -738,6 +866,30 @@ def test_stable_for_large_logits(name, fn):
     out_theirs.sum().backward()
     assert np.all(np.isfinite(ours.grad.numpy()))
     assert_same(ours.grad, theirs.grad, f"{name} gradient", rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("device", ["cpu", NOACCEL, "python"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_activations_saturate_quietly(name, dtype, device):
+    """Past exp's overflow, at inf and at nan: torch's values and gradients, and no warning,
+    whether the backend offers TANH and SIGMOID (cpu) or edugrad composes them."""
+    values = np.array([-1e4, -800.0, -100.0, -20.0, -1e-8, -0.0, 0.0, 1e-8, 3.0, 20.0, 100.0,
+                       800.0, 1e4, np.inf, -np.inf, np.nan], dtype=dtype)
+    ours = edugrad.tensor(values, requires_grad=True, device=device)
+    theirs = torch.tensor(values, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = getattr(ours, name)()
+        out.sum().backward()
+    expected = getattr(theirs, name)()
+    expected.sum().backward()
+    atol = 1e-7 if dtype == "float32" else 1e-15  # the compositions lose the digits of tanh(1e-8)
+    assert out.dtype is getattr(edugrad, dtype) and out.shape == expected.shape
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-6,
+                               atol=atol, equal_nan=True)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=atol,
+                               equal_nan=True)
 
 
 def test_clamp_keeps_nan_as_pytorch_does():

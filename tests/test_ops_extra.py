@@ -118,6 +118,33 @@ def test_nonzero_unique_on_drawn_shapes(shape, seed):
         assert_same(a, b)
 
 
+@settings(max_examples=40, deadline=None)
+@given(shape=array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4), data=st.data())
+def test_unique_along_a_dim_on_drawn_shapes(shape, data):
+    """torch.unique(dim=...): the distinct slices in lexicographic order, inverse, counts."""
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    dtype = data.draw(st.sampled_from(["float64", "int64", "bool"]), label="dtype")
+    seed = data.draw(st.integers(0, 99), label="seed")
+    values = np.random.default_rng(seed).integers(-1, 2, size=shape).astype(dtype)  # repeats
+    ours, theirs = edugrad.tensor(values), torch.tensor(values)
+    assert_same(ours.unique(dim=dim), torch.unique(theirs, dim=dim))
+    for a, b in zip(edugrad.unique(ours, sorted=False, return_inverse=True, return_counts=True,
+                                   dim=dim),
+                    torch.unique(theirs, sorted=False, return_inverse=True, return_counts=True,
+                                 dim=dim)):
+        assert_same(a, b)
+
+
+def test_unique_along_a_dim_by_hand():
+    x = edugrad.tensor([[1, 2, 1, 1], [3, 0, 3, 3], [1, 2, 1, 0]])
+    columns, inverse, counts = x.unique(dim=1, return_inverse=True, return_counts=True)
+    assert columns.tolist() == [[1, 1, 2], [3, 3, 0], [0, 1, 2]]  # (1,3,0) < (1,3,1) < (2,0,2)
+    assert inverse.tolist() == [1, 2, 1, 0] and counts.tolist() == [1, 2, 1]
+    assert x.unique(dim=0).tolist() == [[1, 2, 1, 0], [1, 2, 1, 1], [3, 0, 3, 3]]
+    empty = edugrad.zeros(0, 3).unique(dim=0, return_counts=True)
+    assert empty[0].shape == (0, 3) and empty[1].shape == (0,) and empty[1].dtype is edugrad.int64
+
+
 def test_allclose_and_equal_return_python_bools():
     a = edugrad.tensor([1.0, 2.0, NAN])
     assert edugrad.allclose(a, a) is False and edugrad.allclose(a, a, equal_nan=True) is True
@@ -327,6 +354,82 @@ def test_scatter_add_with_larger_src_and_repeated_indices():
     assert_same(ours, theirs)
 
 
+@settings(max_examples=40, deadline=None)
+@given(outer=st.integers(1, 3), length=st.integers(1, 6), inner=st.integers(1, 3),
+       size=st.integers(1, 3), seed=st.integers(0, 2**31))
+def test_scatter_with_repeated_positions_keeps_the_last_write(outer, length, inner, size, seed):
+    """PyTorch's CPU scatter walks each line along dim in order, so the last write wins; our
+    gradient reaches that write only (torch's, grad.gather(dim, index), reaches every one)."""
+    rng = np.random.default_rng(seed)
+    x, src = rng.standard_normal((outer, size, inner)), rng.standard_normal((outer, length, inner))
+    index = rng.integers(0, size, (outer, length, inner))  # repeats a position often
+    ours = [edugrad.tensor(a, requires_grad=True) for a in (x, src)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, src)]
+    out = ours[0].scatter(1, edugrad.tensor(index), ours[1])
+    expected = theirs[0].scatter(1, torch.tensor(index), theirs[1])
+    assert_same(out, expected, rtol=0, atol=0)
+    upstream = rng.standard_normal(x.shape)
+    out.backward(edugrad.tensor(upstream))
+    expected.backward(torch.tensor(upstream))
+    assert_same(ours[0].grad, theirs[0].grad)
+    last = np.ones(index.shape, bool)  # by hand: a write is last unless a later one hits its place
+    for i, j, k in np.ndindex(*index.shape):
+        last[i, j, k] = not (index[i, j + 1:, k] == index[i, j, k]).any()
+    assert_same(ours[1].grad, theirs[1].grad * torch.tensor(last))
+    leaves = [edugrad.tensor(a, requires_grad=True) for a in (x, src)]
+    assert edugrad.autograd.gradcheck(lambda a, b: a.scatter(1, edugrad.tensor(index), b), leaves)
+
+
+SCATTER_BY_HAND = [
+    # fn, self, src, expected, gradient of self, gradient of src (of out.sum())
+    (lambda x, s: x.scatter(0, edugrad.tensor([0, 0, 2, 0, 2]), s), [0.0, 0.0, 0.0],
+     [1.0, 2.0, 3.0, 4.0, 5.0], [4.0, 0.0, 5.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0, 1.0]),
+    (lambda x, s: x.scatter_reduce(0, edugrad.tensor([0, 0]), s, "amax"), [1.0, 2.0, 3.0],
+     [3.0, 3.0], [3.0, 2.0, 3.0], [0.0, 1.0, 1.0], [0.5, 0.5]),
+    (lambda x, s: x.scatter_reduce(0, edugrad.tensor([0, 0]), s, "amax"), [3.0, 2.0, 3.0],
+     [3.0, 3.0], [3.0, 2.0, 3.0], [1 / 3, 1.0, 1.0], [1 / 3, 1 / 3]),  # self ties too
+    (lambda x, s: x.scatter_reduce(0, edugrad.tensor([1, 1]), s, "amin", include_self=False),
+     [1.0, 2.0, 3.0], [5.0, 4.0], [1.0, 4.0, 3.0], [1.0, 0.0, 1.0], [0.0, 1.0]),
+    (lambda x, s: x.scatter_reduce(0, edugrad.tensor([0, 0]), s, "prod"), [1.0, 2.0, 3.0],
+     [2.0, 3.0], [6.0, 2.0, 3.0], [6.0, 1.0, 1.0], [3.0, 2.0]),
+    (lambda x, s: x.scatter_reduce(0, edugrad.tensor([0, 0]), s, "mean"), [1.0, 2.0, 3.0],
+     [2.0, 3.0], [2.0, 2.0, 3.0], [1 / 3, 1.0, 1.0], [1 / 3, 1 / 3]),
+    (lambda x, s: x.scatter_reduce(0, edugrad.tensor([2, 2]), s, "sum", include_self=False),
+     [1.0, 2.0, 3.0], [2.0, 3.0], [1.0, 2.0, 5.0], [1.0, 1.0, 0.0], [1.0, 1.0]),
+    (lambda x, s: x.scatter(0, edugrad.tensor([1, 1]), s, reduce="multiply"), [1.0, 2.0, 3.0],
+     [2.0, 3.0], [1.0, 12.0, 3.0], [1.0, 6.0, 1.0], [6.0, 4.0]),
+]
+
+
+@pytest.mark.parametrize("fn,x,src,expected,grad_x,grad_src", SCATTER_BY_HAND)
+def test_scatter_and_scatter_reduce_by_hand(fn, x, src, expected, grad_x, grad_src):
+    x, src = (edugrad.tensor(v, requires_grad=True) for v in (x, src))
+    out = fn(x, src)
+    assert out.shape == (3,) and out.dtype is edugrad.float32
+    assert out.tolist() == expected
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), grad_x, rtol=1e-6)
+    np.testing.assert_allclose(src.grad.numpy(), grad_src, rtol=1e-6)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("dtype", ["int64", "int32"])
+def test_scatter_reduce_on_integers_matches_torch(reduce, include_self, dtype):
+    """Integer mean rounds down, as torch's; amax/amin start from the dtype's extremes."""
+    x = np.array([[-5, 7, 9, 2], [3, -8, 0, 1]], dtype=dtype)
+    src = np.array([[2, 2, -4], [1, -7, 5]], dtype=dtype)
+    index = [[0, 0, 1], [1, 3, 1]]
+    results = [lib.tensor(x).scatter_reduce(1, lib.tensor(index), lib.tensor(src), reduce,
+                                            include_self=include_self)
+               for lib in (edugrad, torch)]
+    assert_same(*results)
+    ours = edugrad.tensor(x)
+    assert ours.scatter_reduce_(1, edugrad.tensor(index), edugrad.tensor(src), reduce,
+                                include_self=include_self) is ours
+    assert_same(ours, results[1])
+
+
 def test_repeat_interleave_of_counts_alone_and_meshgrid_views():
     assert_same(edugrad.repeat_interleave(edugrad.tensor([2, 0, 3])),
                 torch.repeat_interleave(torch.tensor([2, 0, 3])))
@@ -368,13 +471,166 @@ def test_addmm_beta_zero_ignores_nan_input():
 def test_matrix_norms_against_torch():
     values = np.random.default_rng(3).standard_normal((2, 3, 4))
     ours, theirs = edugrad.tensor(values), torch.tensor(values)
-    for ord in ("fro", 1, -1, INF, -INF):
+    for ord in ("fro", 1, -1, INF, -INF, 2, -2, "nuc"):
         assert_same(edugrad.linalg.matrix_norm(ours, ord), torch.linalg.matrix_norm(theirs, ord))
         assert_same(edugrad.linalg.norm(ours[0], ord), torch.linalg.norm(theirs[0], ord))
     assert_same(edugrad.linalg.vector_norm(ours, 0, dim=(0, 2)),
                 torch.linalg.vector_norm(theirs, 0, dim=(0, 2)))
     assert_same(edugrad.linalg.norm(ours, dim=(1, 2)), torch.linalg.norm(theirs, dim=(1, 2)))
     assert_same(ours.norm(p="fro", dim=(0, 1)), theirs.norm(p="fro", dim=(0, 1)))
+
+
+def test_svdvals_keeps_small_singular_values_accurate():
+    """Jacobi on A itself, not A^T A: singular values 1e-8 and 1e-14 of a rotated diagonal
+    matrix come out to float64 round-off, relative to themselves."""
+    rng = np.random.default_rng(0)
+    rotation = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    values = np.array([1.0, 1e-8, 1e-14])
+    got = edugrad.linalg.svdvals(edugrad.tensor(np.diag(values) @ rotation)).numpy()
+    np.testing.assert_allclose(got, values, rtol=1e-12)
+    wide = rng.standard_normal((2, 4, 7))  # wide and batched: the transposes' values
+    assert_same(edugrad.linalg.svdvals(edugrad.tensor(wide)),
+                torch.linalg.svdvals(torch.tensor(wide)), rtol=1e-13)
+    assert edugrad.linalg.svdvals(edugrad.zeros(2, 0, 3)).shape == (2, 0)
+
+
+# ---- decompositions: the cases test_ops.py's table cannot hold -----------------------------------
+def orthonormal_columns(U) -> bool:
+    u = U.detach().numpy()
+    return np.allclose(np.swapaxes(u, -1, -2) @ u, np.eye(u.shape[-1]), atol=1e-12)
+
+
+def test_svd_by_hand():
+    """[[3, 0], [4, 5]]: A^T A = [[25, 20], [20, 25]] has eigenvalues 45 and 5 with vectors
+    (1, 1)/sqrt 2 and (1, -1)/sqrt 2, so s = 3 sqrt 5, sqrt 5 and u_i = A v_i / s_i =
+    (1, 3)/sqrt 10, (3, -1)/sqrt 10; each pair (u_i, v_i) up to a common sign."""
+    U, S, Vh = edugrad.linalg.svd(edugrad.tensor([[3.0, 0.0], [4.0, 5.0]], dtype=edugrad.float64))
+    np.testing.assert_allclose(S.numpy(), [3 * math.sqrt(5), math.sqrt(5)], rtol=1e-14)
+    signs = np.sign(U.numpy()[0])  # make each u_i's first entry positive, v_i alike
+    np.testing.assert_allclose(U.numpy() * signs, np.array([[1, 3], [3, -1]]) / math.sqrt(10),
+                               atol=1e-14)
+    np.testing.assert_allclose(Vh.numpy() * signs[:, None],
+                               np.array([[1, 1], [1, -1]]) / math.sqrt(2), atol=1e-14)
+    U, S, V = edugrad.tensor([[3.0, 0.0], [4.0, 5.0]]).svd()  # torch.svd's V, not V^T
+    np.testing.assert_allclose(np.abs(V.numpy()), np.full((2, 2), 1 / math.sqrt(2)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("full_matrices", [True, False])
+def test_svd_of_rank_deficient_and_empty_matrices(full_matrices):
+    """Where a singular value is 0 its u has no direction: U is completed to orthonormal
+    columns (Jacobi on the projector onto what the others miss) and A = U S Vh still holds."""
+    rng = np.random.default_rng(2)
+    low_rank = rng.standard_normal((2, 5, 2)) @ rng.standard_normal((2, 2, 3))
+    for values in (low_rank, np.swapaxes(low_rank, -1, -2), np.zeros((2, 3)),
+                   np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])):
+        U, S, Vh = edugrad.linalg.svd(edugrad.tensor(values), full_matrices=full_matrices)
+        expected = torch.linalg.svd(torch.tensor(values), full_matrices=full_matrices)
+        assert U.shape == expected.U.shape and Vh.shape == expected.Vh.shape
+        assert_same(S, expected.S, atol=1e-14)
+        assert orthonormal_columns(U) and orthonormal_columns(Vh.mT)
+        k = S.shape[-1]
+        rebuilt = (U[..., :k] * S.unsqueeze(-2)) @ Vh[..., :k, :]
+        np.testing.assert_allclose(rebuilt.numpy(), values, atol=1e-13)
+    for shape in [(0, 3), (3, 0), (2, 0, 3), (0, 2, 2)]:  # no elements: torch's shapes and
+        ours = edugrad.linalg.svd(edugrad.zeros(*shape), full_matrices=full_matrices)
+        theirs = torch.linalg.svd(torch.zeros(*shape), full_matrices=full_matrices)
+        for mine, expected in zip(ours, theirs):  # identities
+            assert_same(mine, expected, str(shape))
+    assert_same(edugrad.linalg.svd(edugrad.zeros(2, 3)).U, torch.eye(2))  # zero: identities
+
+
+def test_svd_completing_columns_get_no_gradient_as_in_torch():
+    """full_matrices=True: the columns beyond k are any basis of the rest; PyTorch gives them
+    no gradient (its backward narrows U and Vh to k), and so do we."""
+    values = np.random.default_rng(3).standard_normal((4, 2))
+    for transpose in (False, True):
+        a = values.T if transpose else values
+        ours, theirs = edugrad.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        U, S, Vh = edugrad.linalg.svd(ours)
+        expected = torch.linalg.svd(theirs)
+        (U[..., 2:].sum() + Vh[2:].sum() + S.sum()).backward()
+        (expected.U[..., 2:].sum() + expected.Vh[2:].sum() + expected.S.sum()).backward()
+        assert_same(ours.grad, theirs.grad)
+
+
+def test_svdvals_gradient_where_singular_values_repeat():
+    """2Q, Q orthogonal: every singular value is 2, U and V are not unique, but the gradient of
+    their sum, U V^T = Q, is; as torch's."""
+    q = np.linalg.qr(np.random.default_rng(4).standard_normal((3, 3)))[0]
+    ours = edugrad.tensor(2 * q, requires_grad=True)
+    edugrad.linalg.svdvals(ours).sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), q, atol=1e-12)
+    eigenvalue_sum = edugrad.tensor(np.eye(3), requires_grad=True)
+    edugrad.linalg.eigvalsh(eigenvalue_sum).sum().backward()  # the trace: gradient I
+    np.testing.assert_allclose(eigenvalue_sum.grad.numpy(), np.eye(3), atol=1e-12)
+
+
+def test_eigh_reads_only_its_triangle():
+    values = np.random.default_rng(5).standard_normal((2, 4, 4))
+    for UPLO in ("L", "U"):
+        ours = edugrad.linalg.eigh(edugrad.tensor(values), UPLO=UPLO)
+        theirs = torch.linalg.eigh(torch.tensor(values), UPLO=UPLO)
+        assert_same(ours.eigenvalues, theirs.eigenvalues)
+        signs = np.sign((ours.eigenvectors.numpy() * theirs.eigenvectors.numpy()).sum(-2))
+        np.testing.assert_allclose(ours.eigenvectors.numpy() * signs[..., None, :],
+                                   theirs.eigenvectors.numpy(), atol=1e-12)
+        assert_same(edugrad.linalg.eigvalsh(edugrad.tensor(values), UPLO), theirs.eigenvalues)
+
+
+def test_eigh_by_hand():
+    """[[2, 1], [1, 2]]: eigenvalues 1 and 3, vectors (1, -1)/sqrt 2 and (1, 1)/sqrt 2; the
+    largest's gradient is v v^T."""
+    x = edugrad.tensor([[2.0, 1.0], [1.0, 2.0]], requires_grad=True)
+    eigenvalues, eigenvectors = edugrad.linalg.eigh(x)
+    np.testing.assert_allclose(eigenvalues.detach().numpy(), [1.0, 3.0], rtol=1e-6)
+    np.testing.assert_allclose(np.abs(eigenvectors.detach().numpy()), np.full((2, 2), 0.5 ** 0.5),
+                               rtol=1e-6)
+    eigenvalues[1].backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 2), 0.5), rtol=1e-6)
+
+
+def test_pinv_and_matrix_rank_of_rank_deficient_matrices():
+    """pinv drops the singular values at round-off (rank 2 of 4x3 here), and its gradient is
+    PyTorch's formula for constant rank; matrix_rank with torch's tolerances."""
+    rng = np.random.default_rng(6)
+    low_rank = rng.standard_normal((2, 4, 2)) @ rng.standard_normal((2, 2, 3))
+    ours, theirs = edugrad.tensor(low_rank, requires_grad=True), torch.tensor(low_rank,
+                                                                             requires_grad=True)
+    out, expected = edugrad.linalg.pinv(ours), torch.linalg.pinv(theirs)
+    assert_same(out, expected)
+    upstream = rng.standard_normal(tuple(expected.shape))
+    out.backward(edugrad.tensor(upstream)), expected.backward(torch.tensor(upstream))
+    assert_same(ours.grad, theirs.grad)
+    spread = np.diag([1.0, 1e-3, 1e-9])
+    symmetric = low_rank[0] @ low_rank[0].T  # 4x4 of rank 2
+    tolerances = [{}, {"atol": 1e-2}, {"rtol": 1e-5}, {"atol": 1e-12, "rtol": 0.0},
+                  {"atol": 0.0}, {"hermitian": True}]
+    for values in (low_rank, spread, symmetric, np.zeros((3, 2)), np.zeros((0, 3))):
+        for options in tolerances[:-1] if values.shape[-1] != values.shape[-2] else tolerances:
+            assert_same(edugrad.linalg.matrix_rank(edugrad.tensor(values), **options),
+                        torch.linalg.matrix_rank(torch.tensor(values), **options),
+                        str(options))
+            if values.size:
+                assert_same(edugrad.linalg.pinv(edugrad.tensor(values), **options),
+                            torch.linalg.pinv(torch.tensor(values), **options), str(options))
+    assert_same(edugrad.linalg.matrix_rank(edugrad.tensor(spread), 1e-4),  # the old tol=
+                torch.linalg.matrix_rank(torch.tensor(spread), tol=1e-4))
+    batched_atol = edugrad.tensor([1e-2, 1e-12])
+    assert edugrad.linalg.matrix_rank(edugrad.tensor(np.stack([spread, spread])),
+                                      atol=batched_atol).tolist() == [1, 3]
+    assert edugrad.linalg.pinv(edugrad.zeros(0, 3)).shape == (3, 0)
+
+
+def test_torch_svd_spellings():
+    values = np.random.default_rng(7).standard_normal((2, 4, 3))
+    for options in ({}, {"some": False}, {"compute_uv": False}):
+        ours = edugrad.svd(edugrad.tensor(values), **options)
+        theirs = torch.svd(torch.tensor(values), **options)
+        assert type(ours).__name__ == "SvdResult" and ours._fields == ("U", "S", "V")
+        for mine, expected in zip(ours, theirs):
+            assert mine.shape == expected.shape and mine.dtype is edugrad.float64
+        assert_same(ours.S, theirs.S)
+    assert_same(edugrad.tensor(values).pinverse(), torch.tensor(values).pinverse())
 
 
 # ---- bad input ------------------------------------------------------------------------------------
@@ -420,15 +676,34 @@ ERRORS = [
     ("diagonal dims", lambda: edugrad.ones(2, 2).diagonal(0, 1, 1), ["diagonal", "dim"]),
     ("diagonal 1-D", lambda: edugrad.ones(2).diagonal(), ["diagonal", "(2,)"]),
     ("trace 3-D", lambda: edugrad.ones(2, 2, 2).trace(), ["trace", "(2, 2, 2)"]),
-    ("norm nuc", lambda: edugrad.ones(2, 2).norm(p="nuc"), ["norm", "nuc"]),
+    ("norm nuc", lambda: edugrad.ones(2, 2, 2).norm(p="nuc"), ["norm", "nuc", "(2, 2, 2)"]),
+    ("svdvals int", lambda: edugrad.linalg.svdvals(edugrad.ones(2, 2).long()),
+     ["svdvals", "int64"]),
+    ("svd 1-D", lambda: edugrad.linalg.svd(edugrad.ones(3)), ["linalg.svd", "(3,)"]),
+    ("eigh not square", lambda: edugrad.linalg.eigh(edugrad.ones(2, 3)),
+     ["linalg.eigh", "2 by 3"]),
+    ("eigh UPLO", lambda: edugrad.linalg.eigvalsh(edugrad.ones(2, 2), UPLO="X"),
+     ["linalg.eigvalsh", "'X'"]),
+    ("pinv int", lambda: edugrad.linalg.pinv(edugrad.ones(2, 2).long()), ["linalg.pinv", "int64"]),
+    ("matrix_rank 1-D", lambda: edugrad.linalg.matrix_rank(edugrad.ones(2)),
+     ["linalg.matrix_rank", "(2,)"]),
     ("vector_norm int", lambda: edugrad.linalg.vector_norm(edugrad.tensor([1, 2])),
      ["vector_norm", "int64"]),
-    ("matrix_norm 2", lambda: edugrad.linalg.matrix_norm(edugrad.ones(2, 2), 2),
-     ["matrix_norm", "ord=2"]),
+    ("matrix_norm 3", lambda: edugrad.linalg.matrix_norm(edugrad.ones(2, 2), 3),
+     ["matrix_norm", "order 3"]),
+    ("scatter reduce", lambda: edugrad.ones(2).scatter(0, edugrad.tensor([0]), 1.0,
+                                                       reduce="max"), ["scatter", "'max'"]),
+    ("scatter_reduce reduce", lambda: edugrad.ones(2).scatter_reduce(
+        0, edugrad.tensor([0]), edugrad.ones(1), "max"), ["scatter_reduce", "'max'", "amax"]),
+    ("scatter_reduce number", lambda: edugrad.ones(2).scatter_reduce(
+        0, edugrad.tensor([0]), 1.0, "sum"), ["scatter_reduce", "float"]),
+    ("scatter_reduce index", lambda: edugrad.ones(2, 2).scatter_reduce(
+        0, edugrad.tensor([0]), edugrad.ones(1), "amax"), ["scatter_reduce", "(1,)", "(2, 2)"]),
     ("meshgrid 2-D", lambda: edugrad.meshgrid(edugrad.ones(2, 2)), ["meshgrid", "(2, 2)"]),
     ("meshgrid indexing", lambda: edugrad.meshgrid(edugrad.ones(2), indexing="yx"),
      ["meshgrid", "'yx'"]),
-    ("unique dim", lambda: edugrad.ones(2).unique(dim=0), ["unique", "dim"]),
+    ("unique dim", lambda: edugrad.ones(2).unique(dim=1), ["unique", "1"]),
+    ("unique empty slices", lambda: edugrad.ones(2, 0).unique(dim=0), ["unique", "(2, 0)"]),
     ("repeat_interleave counts", lambda: edugrad.ones(3).repeat_interleave(edugrad.tensor([1, 2])),
      ["repeat_interleave", "(2,)", "3"]),
     ("equal number", lambda: edugrad.ones(2).equal(1.0), ["equal", "float"]),

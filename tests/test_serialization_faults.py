@@ -21,7 +21,7 @@ from pathlib import Path
 import hypothesis.strategies as st
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 import edugrad
 from edugrad import serialization
@@ -515,6 +515,7 @@ def test_any_header_value_is_read_or_refused_with_a_value_error(tmp_path, field,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(flips=st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(1, 255)), min_size=1,
                       max_size=4))
+@example(flips=[(2113, 1), (58484, 64)])  # a key broken into a bad escape, then nested deep
 def test_a_corrupted_file_is_read_or_refused_with_a_value_error(tmp_path, flips):
     path = tmp_path / "corrupt.safetensors"
     save({"epoch": 3, "model": {"w": edugrad.ones(2, 3), "b": edugrad.tensor([True, False])},

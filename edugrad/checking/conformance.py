@@ -326,7 +326,23 @@ def _accelerated_cases() -> dict:
     erf += [Case(inputs=(array(edges, d),), note="zeros, tiny, near 1, past the clamp, inf, nan")
             for d in (F32, F64)]
     return {Op.MATMUL: matmul, Op.UNFOLD: unfold, Op.FOLD: fold, Op.TAKE: take,
-            Op.INDEX_ADD: index_add, Op.ERF: erf}
+            Op.INDEX_ADD: index_add, Op.ERF: erf,
+            Op.TANH: _activation_cases([0.0, -0.0, 1e-8, -1e-8, 0.5, -3.0, 9.0, -20.0, 45.0,
+                                        1e4, -1e4, inf, -inf, nan]),
+            Op.SIGMOID: _activation_cases([0.0, -0.0, 1e-8, 5.0, -5.0, 20.0, -20.0, 88.0, -88.0,
+                                           -100.0, -750.0, 1e4, -1e4, inf, -inf, nan])}
+
+
+def _activation_cases(edges: list) -> list:
+    """An elementwise float activation: grids, a scalar, an empty buffer, strided views, and
+    the edge values (tiny, saturated, past exp's overflow, inf and nan) in both floats."""
+    cases = [Case(inputs=(grid(shape, d),)) for d, shape in [
+        (F32, (2, 3)), (F64, (2, 3, 4)), (F32, ()), (F64, (0, 2))]]
+    cases += [Case(inputs=(after(grid((3, 4), d), "permute", (1, 0)),)) for d in FLOATS]
+    cases += [Case(inputs=(after(grid((1, 4), F32), "expand", (3, 4)),))]
+    cases += [Case(inputs=(array(edges, d),), note="tiny, saturated, past exp's overflow, inf, nan")
+              for d in FLOATS]
+    return cases
 
 
 @functools.lru_cache(maxsize=None)

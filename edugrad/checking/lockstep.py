@@ -50,7 +50,7 @@ from edugrad.backends.numpy_backend import NumpyBackend
 from edugrad.checking.conformance import ARG_NAMES, F32, F64, first_difference
 from edugrad.dtypes import DType
 from edugrad.function import Function
-from edugrad.ops import Kind, Op
+from edugrad.ops import Kind, Op, buffer_positions
 
 REFERENCE_DEVICE, YOUR_DEVICE = "lockstep-reference", "lockstep-yours"
 
@@ -155,22 +155,6 @@ class Diverged(Exception):
 
 
 # ---- recording the calls of one backend ---------------------------------------------------------
-
-def buffer_positions(op: Op) -> tuple:
-    """Which arguments of op's backend method are buffers: take(x, axis, index) has them at 0
-    and 2, index_add(shape, axis, index, src) at 2 and 3; FROM_HOST's one is a host array."""
-    if op in (Op.FULL, Op.RAND):
-        return ()
-    if op is Op.TAKE:
-        return (0, 2)
-    if op is Op.INDEX_ADD:
-        return (2, 3)
-    if op is Op.WHERE:
-        return (0, 1, 2)
-    if op.kind is Kind.BINARY or op is Op.MATMUL:
-        return (0, 1)
-    return (0,)
-
 
 def without_buffers(op: Op, args: tuple) -> tuple:
     positions = buffer_positions(op)

@@ -23,7 +23,8 @@ from edugrad.nn.activation import (
 from edugrad.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from edugrad.nn.conv import (
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
-    AvgPool2d, Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, MaxPool1d, MaxPool2d,
+    AvgPool2d, Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, LPPool1d, LPPool2d, MaxPool1d,
+    MaxPool2d, MaxUnpool1d, MaxUnpool2d,
 )
 from edugrad.nn.layers import (
     CosineSimilarity, Dropout, Dropout1d, Dropout2d, Embedding, Flatten, Identity, Linear,
@@ -60,5 +61,6 @@ __all__ = [
     "PairwiseDistance", "PReLU", "Softplus", "Mish", "Hardtanh", "ReLU6", "Softmax2d",
     "SmoothL1Loss", "HuberLoss", "KLDivLoss", "MarginRankingLoss", "TripletMarginLoss",
     "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "InstanceNorm1d", "Dropout1d",
-    "UpsamplingNearest2d", "UpsamplingBilinear2d",
+    "UpsamplingNearest2d", "UpsamplingBilinear2d", "MaxUnpool1d", "MaxUnpool2d", "LPPool1d",
+    "LPPool2d",
 ]

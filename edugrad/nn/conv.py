@@ -1,5 +1,5 @@
-"""Convolution and pooling layers: Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d and
-the adaptive pools.
+"""Convolution and pooling layers: Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d,
+LPPool2d and the adaptive pools.
 
 Layer: nn (top). Imports edugrad.factories and the nn modules it builds on.
 How the computation works (im2col: unfold + one matmul) is told in functional_conv.py.
@@ -181,20 +181,20 @@ class ConvTranspose2d(_ConvTransposeNd):
 
 
 class MaxPool2d(Module):
-    """The maximum of each window; stride defaults to kernel_size (windows that do not overlap)."""
+    """The maximum of each window; stride defaults to kernel_size (windows that do not overlap).
+    dilation spreads a window's taps apart; ceil_mode keeps a last, partial window."""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
-        if _pair(dilation, "dilation") != (1, 1) or return_indices or ceil_mode:
-            raise NotImplementedError("MaxPool2d: dilation, return_indices and ceil_mode are "
-                                      "not implemented")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
+        self.return_indices = return_indices
 
     def forward(self, input):
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding)
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -207,17 +207,14 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:
         super().__init__()
-        if ceil_mode:
-            raise NotImplementedError("AvgPool2d: ceil_mode is not implemented")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.ceil_mode = padding, ceil_mode
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def forward(self, input):
-        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding,
-                            count_include_pad=self.count_include_pad,
-                            divisor_override=self.divisor_override)
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -234,7 +231,36 @@ class MaxPool1d(MaxPool2d):
     """The maximum of each window along the last dim of (N, C, L)."""
 
     def forward(self, input):
-        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding)
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
+
+
+class MaxUnpool2d(Module):
+    """The partial inverse of MaxPool2d(return_indices=True): unpool(values, indices) puts each
+    value back where its maximum was, zeros elsewhere."""
+
+    dims = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0) -> None:
+        super().__init__()
+        sizes = (lambda value, name: _pair(value, name)[-self.dims:])  # noqa: E731
+        self.kernel_size = sizes(kernel_size, "kernel_size")
+        self.stride = sizes(stride if stride is not None else kernel_size, "stride")
+        self.padding = sizes(padding, "padding")
+
+    def forward(self, input, indices, output_size=None):
+        function = F.max_unpool2d if self.dims == 2 else F.max_unpool1d
+        return function(input, indices, self.kernel_size, self.stride, self.padding,
+                        output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    """MaxUnpool2d's 1-D sibling, for MaxPool1d's indices over (N, C, L)."""
+
+    dims = 1
 
 
 class AvgPool1d(Module):
@@ -243,8 +269,6 @@ class AvgPool1d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                  count_include_pad: bool = True) -> None:
         super().__init__()
-        if ceil_mode:
-            raise NotImplementedError("AvgPool1d: ceil_mode is not implemented")
         single = lambda v: (v,) if isinstance(v, int) else tuple(v)  # noqa: E731
         self.kernel_size = single(kernel_size)
         self.stride = single(stride if stride is not None else kernel_size)
@@ -252,11 +276,36 @@ class AvgPool1d(Module):
         self.count_include_pad = count_include_pad
 
     def forward(self, input):
-        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding,
-                            count_include_pad=self.count_include_pad)
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class LPPool2d(Module):
+    """The p-norm of each window, (sum x^p)^(1/p): p = 1 sums, large p nears the maximum."""
+
+    dims = 2
+
+    def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.norm_type, self.kernel_size = norm_type, kernel_size
+        self.stride, self.ceil_mode = stride, ceil_mode
+
+    def forward(self, input):
+        function = F.lp_pool1d if self.dims == 1 else F.lp_pool2d
+        return function(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(LPPool2d):
+    """LPPool2d's 1-D sibling, along the last dim of (N, C, L)."""
+
+    dims = 1
 
 
 class _AdaptivePool(Module):

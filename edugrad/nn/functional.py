@@ -25,14 +25,14 @@ import warnings
 from edugrad import dtypes
 from edugrad.autograd import no_grad
 from edugrad.factories import arange, rand
-from edugrad.function import Erf, Gelu, Reshape, Take
+from edugrad.function import Erf, Gelu, Reshape, Take, host_checks_allowed
 from edugrad.function import LayerNorm as LayerNormFunction  # normalize, scale, shift as one op
 from edugrad.function import Linear as LinearFunction  # x @ W.T + b as one op
 from edugrad.math import where
 from edugrad.nn.functional_conv import (
     _check_like_input, adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
     adaptive_max_pool2d, avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d,
-    conv_transpose2d, max_pool1d, max_pool2d,
+    conv_transpose2d, lp_pool1d, lp_pool2d, max_pool1d, max_pool2d, max_unpool1d, max_unpool2d,
 )
 from edugrad.nn.functional_extra import (
     cosine_similarity, dropout1d, dropout2d, group_norm, hardtanh, instance_norm, mish, normalize,
@@ -56,6 +56,7 @@ __all__ = [
     "instance_norm", "dropout2d", "interpolate", "upsample", "smooth_l1_loss", "huber_loss",
     "kl_div", "margin_ranking_loss", "triplet_margin_loss", "max_pool1d", "avg_pool1d",
     "conv_transpose1d", "dropout1d", "upsample_nearest", "upsample_bilinear",
+    "max_unpool1d", "max_unpool2d", "lp_pool1d", "lp_pool2d",
 ]
 
 # `inplace=` is accepted everywhere PyTorch has it; edugrad always returns a new tensor.
@@ -162,7 +163,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
                         f"{input.dtype.name}")
     index = input.long()
     count = weight.shape[0]
-    if index.numel():
+    if index.numel() and host_checks_allowed(index):  # not on a GPU, nor under edugrad.jit
         low, high = int(index.amin().item()), int(index.amax().item())
         if low < 0 or high >= count:
             raise IndexError(f"embedding: index {low if low < 0 else high} is out of range for "

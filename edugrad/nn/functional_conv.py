@@ -32,7 +32,7 @@ reduction combines a few long contiguous rows rather than many tiny windows.
 
 from __future__ import annotations
 
-from edugrad.factories import ones
+from edugrad.factories import arange, ones
 from edugrad.function import ColumnsProduct, Fold, Unfold, WindowMax
 from edugrad.shape import cat
 from edugrad.tensor import Tensor
@@ -70,15 +70,6 @@ def _pad2d(input: Tensor, kernel: tuple, padding: tuple, value: float, op: str) 
         raise RuntimeError(f"{op}: kernel {kernel} is larger than the padded input "
                            f"({h + 2 * ph}, {w + 2 * pw}) (input shape {tuple(input.shape)})")
     return input.pad(((0, 0), (0, 0), (ph, ph), (pw, pw)), value=value) if ph or pw else input
-
-
-def _windows(input: Tensor, kernel: tuple, stride: tuple, padding: tuple, value: float, op: str):
-    """The KH*KW windows of a padded (N, C, H, W) input as a (KH*KW, N*C*OH*OW) tensor, and
-    the output shape (N, C, OH, OW)."""
-    n, c = input.shape[:2]
-    windows = Unfold.apply(_pad2d(input, kernel, padding, value, op), kernel=kernel, stride=stride)
-    oh, ow = windows.shape[2:4]
-    return windows.permute(4, 5, 0, 1, 2, 3).reshape(-1, n * c * oh * ow), (n, c, oh, ow)
 
 
 # ---- convolution --------------------------------------------------------------------------------
@@ -183,49 +174,217 @@ def _string_padding(input: Tensor, padding: str, kernel: tuple, stride: tuple):
 
 
 # ---- pooling ------------------------------------------------------------------------------------
-def _pool_arguments(kernel_size, stride, padding, op: str):
+def _pool_arguments(kernel_size, stride, padding, op: str, dilation=1):
+    """kernel, stride, padding and dilation as pairs, with PyTorch's checks."""
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None or stride == [] or stride == () else _pair(stride, "stride")
-    padding = _pair(padding, "padding")
+    padding, dilation = _pair(padding, "padding"), _pair(dilation, "dilation")
+    if min(kernel + stride + dilation) < 1 or min(padding) < 0:
+        raise RuntimeError(f"{op}: kernel_size {kernel}, stride {stride} and dilation {dilation} "
+                           f"must be positive and padding {padding} non-negative")
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise RuntimeError(f"{op}: pad should be at most half of kernel size, but got "
                            f"pad={padding} and kernel_size={kernel}")
-    return kernel, stride, padding
+    return kernel, stride, padding, dilation
+
+
+def _pooled_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                 ceil_mode: bool) -> int:
+    """How many windows fit along one dim (PyTorch's pooling_output_shape). A window spans
+    dilation*(kernel-1) + 1 elements; ceil_mode also counts a last window that hangs over the
+    padded end, unless it would start past the input, in the padding (PyTorch drops those)."""
+    room = size + 2 * padding - dilation * (kernel - 1) - 1
+    count = (-(-room // stride) if ceil_mode else room // stride) + 1
+    if ceil_mode and (count - 1) * stride >= size + padding:
+        count -= 1
+    return count
+
+
+def _pool_geometry(input: Tensor, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple,
+                   ceil_mode: bool, op: str) -> tuple:
+    """The output's (OH, OW), and how far past the padding ceil_mode's last windows reach."""
+    out, beyond = [], []
+    for size, k, s, p, d in zip(input.shape[2:], kernel, stride, padding, dilation):
+        count = _pooled_size(size, k, s, p, d, ceil_mode)
+        out.append(count)
+        beyond.append(max(0, (count - 1) * s + d * (k - 1) + 1 - size - 2 * p))
+    if min(out) < 1:
+        raise RuntimeError(f"{op}: given input size {tuple(input.shape[1:])}, the calculated "
+                           f"output size {(input.shape[1], *out)} is too small (kernel {kernel}, "
+                           f"stride {stride}, padding {padding}, dilation {dilation})")
+    return tuple(out), tuple(beyond)
+
+
+def _windows(input: Tensor, geometry: tuple, kernel: tuple, stride: tuple, padding: tuple,
+             dilation: tuple, value: float, beyond_value: float | None = None):
+    """The KH*KW taps of every window of an (N, C, H, W) input as a (KH*KW, N*C*OH*OW) tensor,
+    and the output shape (N, C, OH, OW). The input is padded with `value`, and past that as far
+    as ceil_mode's last windows reach with `beyond_value` (default: `value`). A dilated window
+    is the spread-out window of dilation*(K-1) + 1 elements with every dilation-th one kept."""
+    (oh, ow), (eh, ew) = geometry
+    (ph, pw), n, c = padding, *input.shape[:2]
+    if beyond_value is None or not (eh or ew):
+        amounts = ((0, 0), (0, 0), (ph, ph + eh), (pw, pw + ew))
+        padded = input.pad(amounts, value=value) if any(map(any, amounts)) else input
+    else:
+        padded = input.pad(((0, 0), (0, 0), (ph, ph), (pw, pw)), value=value)
+        padded = padded.pad(((0, 0), (0, 0), (0, eh), (0, ew)), value=beyond_value)
+    spans = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    windows = Unfold.apply(padded, kernel=spans, stride=stride)  # exactly (OH, OW) of them
+    if dilation != (1, 1):
+        windows = windows[..., ::dilation[0], ::dilation[1]]
+    return windows.permute(4, 5, 0, 1, 2, 3).reshape(-1, n * c * oh * ow), (n, c, oh, ow)
 
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     """The maximum of each KHxKW window (stride defaults to the kernel size). Padding is -inf,
-    so it is never the maximum."""
-    if _pair(dilation, "dilation") != (1, 1) or ceil_mode or return_indices:
-        raise NotImplementedError("max_pool2d: dilation, ceil_mode and return_indices are not "
-                                  "implemented")
+    so it is never the maximum. dilation spreads the window's taps dilation apart; ceil_mode
+    rounds the number of windows up (see _pooled_size). return_indices: also where each
+    maximum is, as PyTorch gives it (int64, the flat index h * W + w into the input's plane, of
+    the first maximum in row-major order), ready for max_unpool2d."""
     input, unbatched = _batched(input, "max_pool2d")
-    kernel, stride, padding = _pool_arguments(kernel_size, stride, padding, "max_pool2d")
-    windows, shape = _windows(input, kernel, stride, padding, float("-inf"), "max_pool2d")
+    kernel, stride, padding, dilation = _pool_arguments(kernel_size, stride, padding,
+                                                        "max_pool2d", dilation)
+    geometry = _pool_geometry(input, kernel, stride, padding, dilation, ceil_mode, "max_pool2d")
+    windows, shape = _windows(input, geometry, kernel, stride, padding, dilation, float("-inf"))
     output = WindowMax.apply(windows).reshape(shape)
+    if return_indices:
+        indices = _window_argmax(windows, output, input.shape[3], kernel, stride, padding,
+                                 dilation)
+        return (output.squeeze(0), indices.squeeze(0)) if unbatched else (output, indices)
+    return output.squeeze(0) if unbatched else output
+
+
+def _window_argmax(windows: Tensor, output: Tensor, width: int, kernel: tuple, stride: tuple,
+                   padding: tuple, dilation: tuple) -> Tensor:
+    """Where in the input plane each window's maximum is, as PyTorch's loop finds it: it starts
+    at the window's first tap inside the input (past the padding before it) and moves on only
+    for a larger value or a NaN. So: the first tap, padding before the input left out, that
+    holds the maximum; in a window holding NaN, the last NaN. Tap (a, b) of window (i, j) sits
+    at row i*SH - PH + a*DH, column j*SW - PW + b*DW."""
+    (kh, kw), (n, c, oh, ow) = kernel, output.shape
+    device = windows.device
+    rows = (arange(oh, device=device) * stride[0] - padding[0]).reshape(1, 1, 1, 1, oh, 1)
+    rows = rows + (arange(kh, device=device) * dilation[0]).reshape(kh, 1, 1, 1, 1, 1)
+    cols = (arange(ow, device=device) * stride[1] - padding[1]).reshape(1, 1, 1, 1, 1, ow)
+    cols = cols + (arange(kw, device=device) * dilation[1]).reshape(1, kw, 1, 1, 1, 1)
+    taps = windows.detach().reshape(kh, kw, n, c, oh, ow)
+    rank = arange(kh * kw, 0, -1, device=device).reshape(kh, kw, 1, 1, 1, 1)  # K, ..., 1
+    hit = (taps == output.detach()) & (rows >= 0) & (cols >= 0)
+    first = kh * kw - (hit.long() * rank).amax((0, 1))  # the highest rank is the first hit
+    last_nan = (taps.isnan().long() * (kh * kw + 1 - rank)).amax((0, 1)) - 1
+    k = last_nan.where(last_nan >= 0, first)
+    row = arange(oh, device=device).reshape(oh, 1) * stride[0] - padding[0]
+    col = arange(ow, device=device).reshape(1, ow) * stride[1] - padding[1]
+    return (row + k // kw * dilation[0]) * width + col + k % kw * dilation[1]
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    """max_pool2d undone as far as it can be: each value back at its index (from max_pool2d's
+    return_indices), zeros elsewhere. The output's H, W are (H_in - 1)*stride - 2*padding +
+    kernel, or output_size. A scatter along each flattened plane; its gradient gathers back.
+    Windows that overlap can report one index twice: the value lands once, and so its gradient
+    reaches one copy (PyTorch's backward gathers the gradient into every copy, so through
+    max_pool2d then max_unpool2d it counts that element's gradient twice)."""
+    input, unbatched = _batched(input, "max_unpool2d")
+    indices = indices.unsqueeze(0) if unbatched else indices
+    kernel, stride, padding, _ = _pool_arguments(kernel_size, stride, padding, "max_unpool2d")
+    return _unpool(input, indices, kernel, stride, padding, output_size, "max_unpool2d",
+                   unbatched)
+
+
+def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size=None) -> Tensor:
+    """max_unpool2d's 1-D sibling, for max_pool1d's indices over (N, C, L)."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"max_unpool1d: expected a 2D (C, L) or 3D (N, C, L) input, got "
+                           f"shape {tuple(input.shape)}")
+    stride = kernel_size if stride is None or stride == [] or stride == () else stride
+    kernel, stride = (_single(kernel_size, "kernel_size"),), (_single(stride, "stride"),)
+    unbatched = input.ndim == 2
+    batched = (input.unsqueeze(0), indices.unsqueeze(0)) if unbatched else (input, indices)
+    return _unpool(*batched, kernel, stride, (_single(padding, "padding"),), output_size,
+                   "max_unpool1d", unbatched)
+
+
+def _unpool(input: Tensor, indices: Tensor, kernel: tuple, stride: tuple, padding: tuple,
+            output_size, op: str, unbatched: bool) -> Tensor:
+    spatial = len(kernel)
+    if tuple(indices.shape) != tuple(input.shape) or indices.dtype.is_floating_point:
+        raise RuntimeError(f"{op}: expected integer indices of the input's shape "
+                           f"{tuple(input.shape)}, got shape {tuple(indices.shape)} of "
+                           f"{indices.dtype.name}")
+    default = [(size - 1) * st - 2 * pad + k for size, k, st, pad
+               in zip(input.shape[2:], kernel, stride, padding)]
+    sizes = default
+    if output_size is not None:
+        sizes = list(output_size)[-spatial:] if len(output_size) == spatial + 2 else \
+            list(output_size)
+        if len(sizes) != spatial:
+            raise ValueError(f"{op}: output_size should be a sequence containing {spatial} or "
+                             f"{spatial + 2} elements, but it has a length of "
+                             f"{len(output_size)}")
+        for d, (size, base, st) in enumerate(zip(sizes, default, stride)):
+            if not base - st < size < base + st:
+                raise ValueError(f"{op}: invalid output_size {tuple(output_size)} (dim {d} must "
+                                 f"be between {base - st} and {base + st})")
+    n, c = input.shape[:2]
+    plane = 1
+    for size in sizes:
+        plane *= size
+    flat = indices.reshape(n, c, -1).long()
+    if plane and flat.numel():  # (an empty output takes no values, whatever the indices say)
+        low, high = int(flat.min().item()), int(flat.max().item())
+        if low < 0 or high >= plane:
+            raise RuntimeError(f"{op}: found an invalid max index (indices run from {low} to "
+                               f"{high}, output planes are {'x'.join(map(str, sizes))})")
+    output = input.new_zeros((n, c, plane))
+    if plane:
+        output = output.scatter(2, flat, input.reshape(n, c, -1))
+    output = output.reshape(n, c, *sizes)
     return output.squeeze(0) if unbatched else output
 
 
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
-    """The mean of each KHxKW window; padded zeros count unless count_include_pad=False."""
-    if ceil_mode:
-        raise NotImplementedError("avg_pool2d: ceil_mode is not implemented")
+    """The mean of each KHxKW window, with PyTorch's divisor: the window's size, padded zeros
+    included unless count_include_pad=False, but not the part of ceil_mode's last windows that
+    hangs past the padding; divisor_override replaces it."""
     input, unbatched = _batched(input, "avg_pool2d")
-    kernel, stride, padding = _pool_arguments(kernel_size, stride, padding, "avg_pool2d")
-    windows, shape = _windows(input, kernel, stride, padding, 0, "avg_pool2d")
+    kernel, stride, padding, _ = _pool_arguments(kernel_size, stride, padding, "avg_pool2d")
+    geometry = _pool_geometry(input, kernel, stride, padding, (1, 1), ceil_mode, "avg_pool2d")
+    windows, shape = _windows(input, geometry, kernel, stride, padding, (1, 1), 0)
     if divisor_override:
         output = windows.sum(0) / divisor_override
-    elif count_include_pad or padding == (0, 0):
-        output = windows.mean(0)
-    else:  # divide by the number of real (unpadded) elements in each window
-        real = ones(1, 1, *input.shape[2:], dtype=input.dtype, device=input.device)
-        counts, _ = _windows(real, kernel, stride, padding, 0, "avg_pool2d")
+    elif (count_include_pad or padding == (0, 0)) and geometry[1] == (0, 0):
+        output = windows.mean(0)  # every window counts its whole kernel
+    else:  # count what each window covers: ones over the counted region, windowed alike
+        counted = ones(1, 1, *input.shape[2:], dtype=input.dtype, device=input.device)
+        counts, _ = _windows(counted, geometry, kernel, stride, padding, (1, 1),
+                             1 if count_include_pad else 0, beyond_value=0)
         n, c = input.shape[:2]
         output = (windows.sum(0).reshape(n * c, -1) / counts.sum(0)).reshape(-1)
     output = output.reshape(shape)
     return output.squeeze(0) if unbatched else output
+
+
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None,
+              ceil_mode: bool = False) -> Tensor:
+    """The p-norm of each window, (sum x^p)^(1/p), composed as PyTorch composes it: avg_pool2d
+    of x^p times the kernel's size (so ceil_mode's short windows are scaled as if whole)."""
+    kh, kw = _pair(kernel_size, "kernel_size")
+    out = avg_pool2d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu()).mul(kh * kw).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input: Tensor, norm_type: float, kernel_size, stride=None,
+              ceil_mode: bool = False) -> Tensor:
+    """lp_pool2d's 1-D sibling: the p-norm of each window along the last dim."""
+    out = avg_pool1d(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    return (out.sign() * out.abs().relu()).mul(_single(kernel_size, "kernel_size")).pow(
+        1.0 / norm_type)
 
 
 # ---- 1-D convolution and the transposed convolution -------------------------------------------
@@ -363,31 +522,37 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
 
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False) -> Tensor:
     """Maximum over adaptive windows: along W first, then along H, each by WindowMax, so the
-    gradient reaches PyTorch's element: the first maximum in row-major order."""
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool2d: return_indices is not implemented")
+    gradient reaches PyTorch's element: the first maximum in row-major order. return_indices:
+    also that element's flat index h * W + w in its plane (int64), as PyTorch's."""
     _check_rank(input, 2, "adaptive_max_pool2d")
-    oh, ow = _output_sizes(output_size, tuple(input.shape[-2:]), "adaptive_max_pool2d")
-    return _adaptive_max(_adaptive_max(input, -1, ow), -2, oh)
+    h, w = input.shape[-2:]
+    oh, ow = _output_sizes(output_size, (h, w), "adaptive_max_pool2d")
+    along_w, columns = _adaptive_max(input, -1, ow)
+    output, rows = _adaptive_max(along_w, -2, oh)
+    if not return_indices:
+        return output
+    # the first row holding the window's maximum, and in it the first column holding it
+    return output, rows * w + columns.gather(-2, rows)
 
 
 def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False) -> Tensor:
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool1d: return_indices is not implemented")
     _check_rank(input, 1, "adaptive_max_pool1d")
     (out,) = _output_sizes(output_size, tuple(input.shape[-1:]), "adaptive_max_pool1d")
-    return _adaptive_max(input, -1, out)
+    output, positions = _adaptive_max(input, -1, out)
+    return (output, positions) if return_indices else output
 
 
-def _adaptive_max(input: Tensor, dim: int, out: int) -> Tensor:
-    """The maximum of each adaptive window along one dim (moved to the front for WindowMax)."""
+def _adaptive_max(input: Tensor, dim: int, out: int) -> tuple:
+    """The maximum of each adaptive window along one dim (moved to the front for WindowMax),
+    and where along that dim it is (the first one)."""
     moved = input.movedim(dim, 0)
     rest = tuple(moved.shape[1:])
-    pieces = []
+    pieces, positions = [], []
     for start, end in _adaptive_windows(moved.shape[0], out):
         windows = moved.narrow(0, start, end - start).reshape(end - start, -1)
         pieces.append(WindowMax.apply(windows).reshape((1,) + rest))
-    return cat(pieces, 0).movedim(0, dim)
+        positions.append((windows.detach().argmax(0) + start).reshape((1,) + rest))
+    return cat(pieces, 0).movedim(0, dim), cat(positions, 0).movedim(0, dim)
 
 
 # ---- 1-D pooling and transposed convolution: the 2-D ones on a (N, C, 1, L) view ---------------
@@ -402,10 +567,12 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     """The maximum of each window along the last dim (stride defaults to the kernel size)."""
     stride = kernel_size if stride is None or stride == [] or stride == () else stride
-    return max_pool2d(_as_2d(input, "max_pool1d"), (1, _single(kernel_size, "kernel_size")),
-                      (1, _single(stride, "stride")), (0, _single(padding, "padding")),
-                      (1, _single(dilation, "dilation")), ceil_mode,
-                      return_indices).squeeze(-2)
+    output = max_pool2d(_as_2d(input, "max_pool1d"), (1, _single(kernel_size, "kernel_size")),
+                        (1, _single(stride, "stride")), (0, _single(padding, "padding")),
+                        (1, _single(dilation, "dilation")), ceil_mode, return_indices)
+    if return_indices:  # on the (1, L) plane, h * L + w is w
+        return output[0].squeeze(-2), output[1].squeeze(-2)
+    return output.squeeze(-2)
 
 
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import warnings
 
 from edugrad.factories import arange
-from edugrad.function import Take
+from edugrad.function import Take, host_checks_allowed
 from edugrad.math import where
 from edugrad.nn.functional_extra import pairwise_distance
 from edugrad.tensor import Tensor
@@ -80,8 +80,9 @@ def _target_log_probs(log_probs: Tensor, target: Tensor, weight: Tensor | None,
                          f"{tuple(log_probs.shape)}, got {tuple(target.shape)}")
     target = target.long()
     ignored = None
-    if target.numel() and target.device.startswith("cuda"):
-        # checking on the host would copy from the GPU every step: mask unconditionally
+    if target.numel() and not host_checks_allowed(target):
+        # on a GPU or under edugrad.jit, reading the targets would copy them to the host on
+        # every step: mask unconditionally, and leave the range unchecked
         ignored = target == ignore_index
         target = target.where(~ignored, 0)
     elif target.numel():

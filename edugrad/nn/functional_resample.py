@@ -1,13 +1,15 @@
-"""Resampling: F.interpolate (nearest, linear, bilinear) and F.pad's non-constant modes.
+"""Resampling: F.interpolate (nearest, linear, bilinear, bicubic, area) and F.pad's non-constant
+modes.
 
 Layer: nn (top). Imports edugrad.tensor, edugrad.function and functional_conv (for 'area');
 never NumPy.
 
 Both pick, for every output position along a dim, which input positions it reads: a list of
-indices (and, for linear modes, two indices and a weight), computed in plain Python once per
-call from the sizes alone. Take (edugrad/function.py) then gathers those rows; its backward adds
+indices (for linear modes two indices and a weight, for bicubic four of each), computed in
+plain Python once per call from the sizes alone. Take (edugrad/function.py) then gathers those rows; its backward adds
 the gradient back at the indices, so positions read twice (padding, upsampling) collect both.
-Every dim is handled on its own, one after the other: bilinear is linear along H, then along W.
+Every dim is handled on its own, one after the other: bilinear is linear along H, then along W,
+bicubic cubic along H, then along W.
 """
 
 from __future__ import annotations
@@ -123,6 +125,30 @@ def _linear_weights(size: int, out: int, scale: float | None, align_corners: boo
     return lefts, rights, weights
 
 
+CUBIC_A = -0.75  # PyTorch's (and OpenCV's) sharpness of the cubic convolution kernel
+
+
+def _cubic_weights(size: int, out: int, scale: float | None, align_corners: bool):
+    """Four input indices and four weights for every output position: Keys' cubic convolution,
+    as PyTorch's bicubic. The source position is not clamped (unlike linear's); the four
+    neighbours floor(src) - 1 .. floor(src) + 2 are, to the border pixels."""
+    if align_corners:
+        step = (size - 1) / (out - 1) if out > 1 else 0.0
+    else:
+        step = 1.0 / scale if scale else size / out
+    near = lambda x: ((CUBIC_A + 2) * x - (CUBIC_A + 3)) * x * x + 1  # noqa: E731, |x| <= 1
+    far = lambda x: ((CUBIC_A * x - 5 * CUBIC_A) * x + 8 * CUBIC_A) * x - 4 * CUBIC_A  # noqa: E731
+    indices, weights = [[], [], [], []], [[], [], [], []]
+    for j in range(out):
+        source = j * step if align_corners else (j + 0.5) * step - 0.5
+        left = math.floor(source)
+        t = source - left
+        for k, weight in enumerate((far(t + 1), near(t), near(1 - t), far(2 - t))):
+            indices[k].append(min(max(left - 1 + k, 0), size - 1))
+            weights[k].append(weight)
+    return indices, weights
+
+
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: bool | None = None,
                 recompute_scale_factor: bool | None = None, antialias: bool = False) -> Tensor:
@@ -131,11 +157,13 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     mode 'nearest' copies the pixel each output position falls in ('nearest-exact': the pixel
     whose centre is nearest); 'linear' (3D input) and 'bilinear' (4D) mix the two nearest
     pixels by distance, with align_corners as PyTorch defines it (False: pixels are squares,
-    True: the corner pixels' centres align); 'area' averages (adaptive average pooling).
+    True: the corner pixels' centres align); 'bicubic' (4D) mixes four pixels per dim with
+    PyTorch's cubic convolution weights (A = -0.75, edges clamped), so it may overshoot the
+    input's range as PyTorch's does; 'area' averages (adaptive average pooling).
     """
     dims = input.ndim - 2
     expected = {"nearest": (1, 2, 3), "nearest-exact": (1, 2, 3), "linear": (1,),
-                "bilinear": (2,), "area": (1, 2)}
+                "bilinear": (2,), "bicubic": (2,), "area": (1, 2)}
     if mode not in expected:
         raise NotImplementedError(f"interpolate: mode {mode!r} is not implemented ("
                                   f"{', '.join(expected)} are)")
@@ -151,6 +179,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     sizes, scales = _target_sizes(input, size, scale_factor, recompute_scale_factor)
     if mode == "area":  # the mean over each output pixel's share: adaptive average pooling
         return (adaptive_avg_pool1d if dims == 1 else adaptive_avg_pool2d)(input, sizes)
+    if mode == "bicubic":
+        return _bicubic(input, sizes, scales, bool(align_corners))
     output = input
     for i, (out, scale) in enumerate(zip(sizes, scales)):
         dim, length = 2 + i, input.shape[2 + i]
@@ -169,6 +199,26 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         left, right = _take(output, dim, lefts), _take(output, dim, rights)
         output = left + (right - left) * weight
     return output if output is not input else input.clone()
+
+
+def _bicubic(input: Tensor, sizes: tuple, scales: tuple, align_corners: bool) -> Tensor:
+    """Along H, then along W: four gathered rows (Take), weighted and added up. Unlike the
+    linear modes, a dim that keeps its size is still resampled when a scale_factor says
+    otherwise (as PyTorch's bicubic kernel does)."""
+    if min(sizes) <= 0 or min(input.shape[2:]) <= 0:
+        raise RuntimeError(f"interpolate: input and output sizes should be greater than 0, but "
+                           f"got input {tuple(input.shape[2:])} and output {tuple(sizes)} "
+                           f"(mode bicubic)")
+    output = input
+    for i, (out, scale) in enumerate(zip(sizes, scales)):
+        dim = 2 + i
+        indices, weights = _cubic_weights(input.shape[dim], out, scale, align_corners)
+        shape = [1] * input.ndim
+        shape[dim] = out
+        terms = [_take(output, dim, index) * output.new_tensor(weight).reshape(shape)
+                 for index, weight in zip(indices, weights)]
+        output = terms[0] + terms[1] + terms[2] + terms[3]
+    return output
 
 
 def _target_sizes(input: Tensor, size, scale_factor, recompute_scale_factor) -> tuple:

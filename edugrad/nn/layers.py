@@ -148,7 +148,8 @@ class Dropout1d(Dropout):
 
 class Upsample(Module):
     """F.interpolate as a layer: resize to `size`, or by `scale_factor` (mode 'nearest',
-    'linear', 'bilinear'; align_corners for the linear modes)."""
+    'nearest-exact', 'linear', 'bilinear', 'bicubic', 'area'; align_corners for the linear
+    and cubic modes)."""
 
     def __init__(self, size=None, scale_factor=None, mode: str = "nearest",
                  align_corners: bool | None = None,

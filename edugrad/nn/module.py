@@ -17,10 +17,11 @@ Calling a module runs its `forward`, with the hooks registered on it around the 
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections import namedtuple
 from collections.abc import Mapping
 
-from edugrad import dtypes
+from edugrad import dtypes, function
 from edugrad.autograd import is_grad_enabled, no_grad
 from edugrad.function import GradTap
 from edugrad.nn.parameter import Parameter
@@ -49,14 +50,19 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks", {})
         object.__setattr__(self, "_forward_hooks", {})
         object.__setattr__(self, "_backward_hooks", {})
+        object.__setattr__(self, "_backward_pre_hooks", {})
         object.__setattr__(self, "_hooks_with_kwargs", set())  # ids of hooks that see kwargs
+        object.__setattr__(self, "_hooks_always_called", set())  # ids of always_call hooks
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
                                   '"forward" function')
 
     def __call__(self, *args, **kwargs):
-        if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks:
+        if function.observer is not None:  # edugrad.jit guards on the train/eval mode
+            function.observer.module_called(self)
+        if (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                or self._backward_pre_hooks):
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)  # the common case: nothing between call and forward
 
@@ -395,14 +401,18 @@ class Module:
     def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
                               always_call: bool = False) -> "RemovableHandle":
         """hook(module, args, output) runs after forward; a returned value replaces output.
-        with_kwargs: hook(module, args, kwargs, output). prepend: run it first. (always_call,
-        running the hook when forward raises, is not implemented.)"""
+        with_kwargs: hook(module, args, kwargs, output). prepend: run it first. always_call:
+        run it even when a pre-hook, forward or another hook raises (with output None, before
+        the error goes on; an error inside it then is only a warning), as PyTorch does."""
+        handle = self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
         if always_call:
-            raise NotImplementedError("register_forward_hook: always_call is not implemented")
-        return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
+            self._hooks_always_called.add(handle.id)
+        return handle
 
-    def _add_hook(self, hooks: dict, hook, prepend: bool, with_kwargs: bool) -> "RemovableHandle":
-        handle = RemovableHandle(hooks, hook, extra=self._hooks_with_kwargs)
+    def _add_hook(self, hooks: dict, hook, prepend: bool, with_kwargs: bool = False
+                  ) -> "RemovableHandle":
+        handle = RemovableHandle(hooks, hook,
+                                 extra=(self._hooks_with_kwargs, self._hooks_always_called))
         if prepend:  # the same dict object (handles hold it): refill it, the new hook first
             others = [(key, value) for key, value in hooks.items() if key != handle.id]
             hooks.clear()
@@ -412,8 +422,15 @@ class Module:
             self._hooks_with_kwargs.add(handle.id)
         return handle
 
-    def register_full_backward_hook(self, hook) -> "RemovableHandle":
-        """hook(module, grad_input, grad_output) runs during backward.
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> "RemovableHandle":
+        """hook(module, grad_output) runs during backward when the gradient of the module's
+        output is known, before the gradients of its inputs are computed; it may return a new
+        grad_output tuple (one entry) to use instead. Pre-hooks run before the full backward
+        hooks, which then see the new grad_output. prepend: run it first."""
+        return self._add_hook(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> "RemovableHandle":
+        """hook(module, grad_input, grad_output) runs during backward. prepend: run it first.
 
         grad_output is a 1-tuple: the gradient of the loss with respect to the module's output
         (a single Tensor). grad_input has one entry per positional argument of forward: the
@@ -422,9 +439,31 @@ class Module:
         the output's gradient, when no input requires grad). It may return a new grad_input
         tuple to use instead, for a module with one input that requires grad.
         """
-        return RemovableHandle(self._backward_hooks, hook)
+        return self._add_hook(self._backward_hooks, hook, prepend)
 
     def _call_with_hooks(self, args: tuple, kwargs: dict):
+        """Pre-hooks, forward, hooks; on an error, the always_call hooks that have not run yet
+        (PyTorch's _call_impl: `called` holds the ids of those that ran)."""
+        called, state = set(), {"args": args, "kwargs": kwargs}
+        try:
+            return self._run_hooks_and_forward(state, called)
+        except Exception:
+            for key, hook in list(self._forward_hooks.items()):
+                if key not in self._hooks_always_called or key in called:
+                    continue
+                try:
+                    if key in self._hooks_with_kwargs:
+                        hook(self, state["args"], state["kwargs"], None)
+                    else:
+                        hook(self, state["args"], None)
+                except Exception as error:  # the first error is the one to see
+                    warnings.warn(f"module forward hook with ``always_call=True`` raised an "
+                                  f"exception that was silenced as another error was raised "
+                                  f"in forward: {error}", stacklevel=2)
+            raise
+
+    def _run_hooks_and_forward(self, state: dict, called: set):
+        args, kwargs = state["args"], state["kwargs"]
         for key, hook in list(self._forward_pre_hooks.items()):
             if key in self._hooks_with_kwargs:
                 result = hook(self, args, kwargs)
@@ -437,12 +476,15 @@ class Module:
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
+            state["args"], state["kwargs"] = args, kwargs
         backward = None
-        if self._backward_hooks and is_grad_enabled():
+        if (self._backward_hooks or self._backward_pre_hooks) and is_grad_enabled():
             backward = _BackwardHooks(self, args)
             args = backward.tap_inputs(args)
         output = self.forward(*args, **kwargs)
         for key, hook in list(self._forward_hooks.items()):
+            if key in self._hooks_always_called:
+                called.add(key)
             if key in self._hooks_with_kwargs:
                 result = hook(self, args, kwargs, output)
             else:
@@ -486,14 +528,14 @@ class RemovableHandle:
 
     _ids = itertools.count()
 
-    def __init__(self, hooks: dict, hook, extra: set | None = None) -> None:
+    def __init__(self, hooks: dict, hook, extra: tuple = ()) -> None:
         self.hooks, self.id, self.extra = hooks, next(RemovableHandle._ids), extra
         hooks[self.id] = hook
 
     def remove(self) -> None:
         self.hooks.pop(self.id, None)
-        if self.extra is not None:
-            self.extra.discard(self.id)
+        for ids in self.extra:  # the sets that mark the hook (with_kwargs, always_call)
+            ids.discard(self.id)
 
     def __enter__(self) -> "RemovableHandle":
         return self
@@ -529,9 +571,18 @@ class _BackwardHooks:
             output.register_hook(self._on_output)
 
     def _on_output(self, grad):
+        replaced = None
+        for hook in list(self.module._backward_pre_hooks.values()):
+            result = hook(self.module, (grad,))
+            if result is not None:
+                if not isinstance(result, (tuple, list)) or len(result) != 1:
+                    raise RuntimeError(f"full backward pre-hook must return None or a "
+                                       f"grad_output of 1 entry, got {result!r}")
+                grad = replaced = result[0]
         self.grad_output = grad
         if not self.watched:
             self._run()
+        return replaced  # a tensor hook's return value replaces the gradient
 
     def _on_input(self, i: int, grad):
         self.grad_input[i] = grad

@@ -9,7 +9,7 @@ Layer: nn/optim (top). Imports edugrad.optim.optimizer; never NumPy.
 
 from __future__ import annotations
 
-from edugrad.optim.optimizer import Optimizer, check_option
+from edugrad.optim.optimizer import Optimizer, check_option, update_state
 
 
 class Adagrad(Optimizer):
@@ -41,7 +41,7 @@ class Adagrad(Optimizer):
         state["step"] = step = state["step"] + 1
         if group["weight_decay"] != 0:
             grad = grad + param * group["weight_decay"]
-        state["sum"] = total = state["sum"] + grad * grad
+        total = update_state(state, "sum", state["sum"] + grad * grad)
         lr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         param.data = param - grad / (total.sqrt() + group["eps"]) * lr
 
@@ -71,10 +71,10 @@ class Adadelta(Optimizer):
         state["step"] += 1
         if group["weight_decay"] != 0:
             grad = grad + param * group["weight_decay"]
-        square_avg = state["square_avg"] * rho + grad * grad * (1 - rho)
+        square_avg = update_state(state, "square_avg",
+                                  state["square_avg"] * rho + grad * grad * (1 - rho))
         delta = (state["acc_delta"] + eps).sqrt() / (square_avg + eps).sqrt() * grad
-        state["square_avg"] = square_avg
-        state["acc_delta"] = state["acc_delta"] * rho + delta * delta * (1 - rho)
+        update_state(state, "acc_delta", state["acc_delta"] * rho + delta * delta * (1 - rho))
         param.data = param - delta * group["lr"]
 
 
@@ -105,6 +105,7 @@ class Adamax(Optimizer):
         if group["weight_decay"] != 0:
             grad = grad + param * group["weight_decay"]
         exp_avg = state["exp_avg"]
-        state["exp_avg"] = exp_avg = exp_avg + (grad - exp_avg) * (1 - beta1)
-        state["exp_inf"] = exp_inf = (state["exp_inf"] * beta2).maximum(grad.abs() + eps)
+        exp_avg = update_state(state, "exp_avg", exp_avg + (grad - exp_avg) * (1 - beta1))
+        exp_inf = update_state(state, "exp_inf",
+                               (state["exp_inf"] * beta2).maximum(grad.abs() + eps))
         param.data = param - exp_avg / exp_inf * (group["lr"] / (1 - beta1 ** step))

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import math
 
-from edugrad.optim.optimizer import Optimizer, check_option
+from edugrad.optim.optimizer import Optimizer, check_option, update_state
+from edugrad.tensor import Tensor
+
+
+def _log(beta: float) -> float:
+    return math.log(beta) if beta > 0 else -math.inf  # 0 ** t is 0 for every step t >= 1
 
 
 class Adam(Optimizer):
@@ -22,7 +27,7 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
-                 decoupled_weight_decay: bool = False) -> None:
+                 capturable: bool = False, decoupled_weight_decay: bool = False) -> None:
         name = type(self).__name__
         check_option(name, "learning rate", lr, 0.0)
         check_option(name, "epsilon", eps, 0.0)
@@ -30,7 +35,7 @@ class Adam(Optimizer):
         check_option(name, "beta2", betas[1], 0.0, 1.0, high_open=True)
         check_option(name, "weight_decay", weight_decay, 0.0)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                        amsgrad=amsgrad, maximize=maximize,
+                        amsgrad=amsgrad, maximize=maximize, capturable=capturable,
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
@@ -44,26 +49,37 @@ class Adam(Optimizer):
         # The last line is computed as p - (lr sqrt(c2) / c1) m / (sqrt(v) + eps sqrt(c2)): both
         # bias corrections fold into two Python floats, two tensor ops fewer per parameter.
         # The running means are written m + (1 - b1)(g - m): one op by a scalar, not two.
+        # capturable=True (PyTorch's name) keeps t in a 0-d tensor and computes c1 and c2 with
+        # tensor ops: a few more ops per parameter, but no Python number that changes from
+        # step to step, which edugrad.jit needs to replay the step (a CUDA graph too).
         lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
         if not state:
-            state["step"] = 0
+            state["step"] = param.new_zeros(()) if group.get("capturable") else 0
             state["exp_avg"] = param.new_zeros(param.shape)
             state["exp_avg_sq"] = param.new_zeros(param.shape)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = param.new_zeros(param.shape)
-        state["step"] = step = state["step"] + 1
         start = param
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
                 start = param * (1 - lr * weight_decay)
             else:
                 grad = grad + param * weight_decay
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        state["exp_avg"] = exp_avg = exp_avg + (grad - exp_avg) * (1 - beta1)
-        state["exp_avg_sq"] = exp_avg_sq = exp_avg_sq + (grad * grad - exp_avg_sq) * (1 - beta2)
+        exp_avg = update_state(state, "exp_avg",
+                               state["exp_avg"] + (grad - state["exp_avg"]) * (1 - beta1))
+        exp_avg_sq = update_state(state, "exp_avg_sq", state["exp_avg_sq"]
+                                  + (grad * grad - state["exp_avg_sq"]) * (1 - beta2))
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = exp_avg_sq = state["max_exp_avg_sq"].maximum(exp_avg_sq)
-        correction1, correction2_sqrt = 1 - beta1 ** step, math.sqrt(1 - beta2 ** step)
+            exp_avg_sq = update_state(state, "max_exp_avg_sq",
+                                      state["max_exp_avg_sq"].maximum(exp_avg_sq))
+        if isinstance(state["step"], Tensor):  # capturable: the step count is a tensor
+            step = update_state(state, "step", state["step"] + 1)
+            # b^t as exp(t log b): tensor ** tensor would read the largest t on the host
+            correction1 = 1 - (step * _log(beta1)).exp()
+            correction2_sqrt = (1 - (step * _log(beta2)).exp()).sqrt()
+        else:
+            state["step"] = step = state["step"] + 1
+            correction1, correction2_sqrt = 1 - beta1 ** step, math.sqrt(1 - beta2 ** step)
         step_size = lr * correction2_sqrt / correction1
         param.data = start - exp_avg / (exp_avg_sq.sqrt() + group["eps"] * correction2_sqrt) \
             * step_size
@@ -74,6 +90,6 @@ class AdamW(Adam):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, capturable: bool = False) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True)
+                         capturable=capturable, decoupled_weight_decay=True)

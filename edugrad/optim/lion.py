@@ -9,7 +9,7 @@ Every coordinate moves by exactly lr (plus the decay), so Lion usually wants a l
 
 from __future__ import annotations
 
-from edugrad.optim.optimizer import Optimizer, check_option
+from edugrad.optim.optimizer import Optimizer, check_option, update_state
 
 
 class Lion(Optimizer):
@@ -40,4 +40,4 @@ class Lion(Optimizer):
         if weight_decay != 0:
             update = update + param * weight_decay
         param.data = param - update * lr
-        state["exp_avg"] = exp_avg + difference * (1 - beta2)
+        update_state(state, "exp_avg", exp_avg + difference * (1 - beta2))

@@ -24,6 +24,7 @@ import math
 import types
 
 from edugrad.optim.optimizer import Optimizer
+from edugrad.tensor import Tensor
 
 
 class LRScheduler:
@@ -40,7 +41,7 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                group.setdefault("initial_lr", _number(group["lr"]))
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -82,11 +83,11 @@ class LRScheduler:
             closed_form = getattr(self, "_get_closed_form_lr", None)
             values = closed_form() if closed_form is not None else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            set_lr(group, lr)
+        self._last_lr = self._current_lrs()
 
     def _current_lrs(self) -> list:
-        return [group["lr"] for group in self.optimizer.param_groups]
+        return [_number(group["lr"]) for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
         """Everything but the optimizer (which has its own state_dict)."""
@@ -352,8 +353,21 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self.T_i, self.T_cur = self.T_0, epoch
         self.last_epoch = math.floor(epoch)
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            group["lr"] = lr
+            set_lr(group, lr)
         self._last_lr = self._current_lrs()
+
+
+def set_lr(group: dict, lr) -> None:
+    """A group's lr becomes `lr`. A tensor lr (Adam(lr=edugrad.tensor(0.01), capturable=True))
+    is filled in place, as PyTorch does, so that a step edugrad.jit replays reads the new value."""
+    if isinstance(group["lr"], Tensor):
+        group["lr"].fill_(float(lr))
+    else:
+        group["lr"] = lr
+
+
+def _number(lr):
+    return lr.item() if isinstance(lr, Tensor) else lr
 
 
 def _set_momentum(optimizer: Optimizer, use_beta1: bool, group: dict, momentum: float) -> None:
@@ -392,7 +406,7 @@ class CyclicLR(LRScheduler):
         base_lrs = _per_group("CyclicLR", optimizer, base_lr)
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
-                group["lr"] = lr
+                set_lr(group, lr)
         self.max_lrs = _per_group("CyclicLR", optimizer, max_lr)
         up = float(step_size_up)
         down = float(step_size_down) if step_size_down is not None else up
@@ -585,8 +599,8 @@ class ReduceLROnPlateau(LRScheduler):
         if self.num_bad_epochs > self.patience:
             for group, low in zip(self.optimizer.param_groups, self.min_lrs):
                 new_lr = max(float(group["lr"]) * self.factor, low)
-                if group["lr"] - new_lr > self.eps:
-                    group["lr"] = new_lr
+                if float(group["lr"]) - new_lr > self.eps:
+                    set_lr(group, new_lr)
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         self._last_lr = self._current_lrs()
 
@@ -618,7 +632,7 @@ class SequentialLR(LRScheduler):
         self.last_epoch, self.optimizer = last_epoch + 1, optimizer
         # each scheduler took its step 0 when made: undo them, and start the first one again
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
+            set_lr(group, group["initial_lr"])
         self._undo(self)
         first = self._schedulers[self._index()]
         first._initial_step()
@@ -666,7 +680,7 @@ class ChainedScheduler(SequentialLR):
         optimizer = optimizer or schedulers[0].optimizer
         _check_parts("ChainedScheduler", optimizer, schedulers)
         self._schedulers, self.optimizer = list(schedulers), optimizer
-        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+        self._last_lr = [_number(group["lr"]) for group in optimizer.param_groups]
 
     def step(self) -> None:
         for scheduler in self._schedulers:

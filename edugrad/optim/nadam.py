@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from edugrad.optim.optimizer import Optimizer, check_option
+from edugrad.optim.optimizer import Optimizer, check_option, update_state
 
 
 def _check_adam_options(name, lr, betas, eps, weight_decay) -> None:
@@ -34,8 +34,8 @@ def _moments(param, grad, state, group):
         else:
             grad = grad + param * weight_decay
     exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-    state["exp_avg"] = exp_avg + (grad - exp_avg) * (1 - beta1)
-    state["exp_avg_sq"] = exp_avg_sq * beta2 + grad * grad * (1 - beta2)
+    update_state(state, "exp_avg", exp_avg + (grad - exp_avg) * (1 - beta1))
+    update_state(state, "exp_avg_sq", exp_avg_sq * beta2 + grad * grad * (1 - beta2))
     return start, grad
 
 

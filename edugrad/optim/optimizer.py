@@ -13,9 +13,11 @@ one method, `_update(param, grad, state, group)`, for one parameter; the loop, `
 grad-mode switch and the checks live here, once.
 
 In-place, the edugrad way: a parameter is updated with `param.data = new_values`, which points
-the same Tensor object (the one the model holds) at a new buffer and bumps its version. edugrad
-never writes into a buffer, so the state tensors are simply rebound in `state`, and
-`state_dict()` can hand out a snapshot without copying anything.
+the same Tensor object (the one the model holds) at a new buffer and bumps its version. The
+state tensors (momentum, running averages) are updated the same way, through `update_state`,
+so they too stay the same objects from step to step, as in PyTorch: whoever holds one sees
+its new values, and edugrad.jit can replay a step into them. No buffer is ever written, so
+`state_dict()` can still hand out a snapshot without copying anything.
 
     >>> opt = edugrad.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     >>> loss = loss_fn(model(x), y)
@@ -28,8 +30,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from edugrad import function
 from edugrad.autograd import enable_grad, no_grad
 from edugrad.tensor import Tensor
+
+
+def update_state(state: dict, key: str, value: Tensor) -> Tensor:
+    """state[key] takes `value`'s values: in place when it exists, so the state tensor stays
+    the same object (PyTorch writes `exp_avg.lerp_(grad, 1 - beta1)`); else a copy of value,
+    never value itself, which may be the gradient that zero_grad(set_to_none=False) zeroes."""
+    current = state.get(key)
+    if current is None:
+        state[key] = current = value.detach().clone()
+    else:
+        current.data = value
+    return current
 
 
 class Optimizer:
@@ -83,6 +98,8 @@ class Optimizer:
     def step(self, closure=None):
         """Update every parameter that has a gradient. `closure` (optional) re-evaluates the
         model and returns the loss; it runs with gradients on, before the update."""
+        if function.observer is not None:  # edugrad.jit guards on the options (lr, betas, ...)
+            function.observer.optimizer_stepped(self)
         loss = None
         if closure is not None:
             with enable_grad():
@@ -143,7 +160,7 @@ class Optimizer:
             groups.append(packed)
             for i, param in enumerate(group["params"], start=index):
                 if self.state.get(param):
-                    state[i] = {key: value.detach() if isinstance(value, Tensor) else value
+                    state[i] = {key: value.detach().clone() if isinstance(value, Tensor) else value
                                 for key, value in self.state[param].items()}
             index += len(group["params"])
         return {"state": state, "param_groups": groups}

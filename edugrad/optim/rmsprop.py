@@ -5,7 +5,7 @@ Layer: nn/optim (top). Imports edugrad.optim.optimizer; never NumPy.
 
 from __future__ import annotations
 
-from edugrad.optim.optimizer import Optimizer, check_option
+from edugrad.optim.optimizer import Optimizer, check_option, update_state
 
 
 class RMSprop(Optimizer):
@@ -46,15 +46,17 @@ class RMSprop(Optimizer):
         if weight_decay != 0:
             grad = grad + param * weight_decay
         square_avg = state["square_avg"]
-        state["square_avg"] = square_avg = square_avg + (grad * grad - square_avg) * (1 - alpha)
+        square_avg = update_state(state, "square_avg",
+                                  square_avg + (grad * grad - square_avg) * (1 - alpha))
         if group["centered"]:
             grad_avg = state["grad_avg"]
-            state["grad_avg"] = grad_avg = grad_avg + (grad - grad_avg) * (1 - alpha)
+            grad_avg = update_state(state, "grad_avg", grad_avg + (grad - grad_avg) * (1 - alpha))
             root = (square_avg - grad_avg * grad_avg).sqrt() + group["eps"]
         else:
             root = square_avg.sqrt() + group["eps"]
         if momentum > 0:
-            state["momentum_buffer"] = buffer = state["momentum_buffer"] * momentum + grad / root
+            buffer = update_state(state, "momentum_buffer",
+                                  state["momentum_buffer"] * momentum + grad / root)
             param.data = param - buffer * lr
         else:
             param.data = param - grad / root * lr

@@ -5,7 +5,7 @@ Layer: nn/optim (top). Imports edugrad.optim.optimizer; never NumPy.
 
 from __future__ import annotations
 
-from edugrad.optim.optimizer import Optimizer, check_option
+from edugrad.optim.optimizer import Optimizer, check_option, update_state
 
 
 class SGD(Optimizer):
@@ -43,6 +43,6 @@ class SGD(Optimizer):
                 buffer = buffer * momentum + grad
             else:
                 buffer = buffer * momentum + grad * (1 - group["dampening"])
-            state["momentum_buffer"] = buffer
+            buffer = update_state(state, "momentum_buffer", buffer)
             grad = grad + buffer * momentum if group["nesterov"] else buffer
         param.data = param - grad * lr

@@ -4,6 +4,7 @@ Layer: teaching tools, on top of everything: they import autograd and nn (draw_g
 Module duck-typed); matplotlib only to plot, and only when it is installed.
 
     draw_graph(loss, params=model)      the graph autograd recorded: DOT, Mermaid, SVG, HTML
+    draw_trace(edugrad.jit(step))       the primitive calls edugrad.jit recorded, drawn alike
     explain_backward(loss)              the backward pass step by step, with each formula
     gradient_paths(loss, x)             every path from x to loss and what it contributes
     GradientMonitor(model)              gradient and weight norms per step; vanishing,
@@ -15,8 +16,9 @@ from edugrad.viz.bounds import Bounds, estimate_bounds
 from edugrad.viz.explain import explain_backward, gradient_paths
 from edugrad.viz.graph import Graph, draw_graph, trace_modules
 from edugrad.viz.monitor import GradientMonitor
+from edugrad.viz.trace import draw_trace
 
 __all__ = [
-    "draw_graph", "trace_modules", "Graph", "explain_backward", "gradient_paths",
+    "draw_graph", "draw_trace", "trace_modules", "Graph", "explain_backward", "gradient_paths",
     "GradientMonitor", "estimate_bounds", "Bounds",
 ]

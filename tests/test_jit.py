@@ -1,0 +1,348 @@
+"""edugrad.jit: a replayed step gives the eager step's numbers, and each refusal says why.
+
+The reference for every replay is the same step run eagerly from the same weights and seed:
+edugrad.jit replays the very backend calls the eager step makes, in the same order, so the
+parameters must agree to the last bit, dropout included (RAND draws from the same generator).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import edugrad
+from edugrad import JitError, nn, optim
+from edugrad.nn import functional as F
+
+STEPS = 20
+
+
+def make_model(seed: int = 0, dropout: float = 0.0):
+    edugrad.manual_seed(seed)
+    layers = [nn.Linear(12, 16), nn.ReLU()]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    layers += [nn.Linear(16, 4)]
+    return nn.Sequential(*layers)
+
+
+OPTIMIZERS = {
+    "sgd-momentum": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+    "adam-capturable": lambda p: optim.Adam(p, lr=0.01, capturable=True),
+    "adamw-capturable-amsgrad": lambda p: optim.AdamW(p, lr=0.01, amsgrad=True, capturable=True),
+    "rmsprop": lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda p: optim.Adagrad(p, lr=0.1),
+    "lion": lambda p: optim.Lion(p, lr=1e-3),
+}
+
+
+def training_step(model, optimizer):
+    """The step every test jits: forward, cross-entropy, backward, the optimizer's update."""
+
+    def step(x, y):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def batches(count: int, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    return [(edugrad.tensor(rng.standard_normal((8, 12)).astype(np.float32)),
+             edugrad.tensor(rng.integers(0, 4, 8))) for _ in range(count)]
+
+
+def train(make_optimizer, jit: bool, dropout: float = 0.0, steps: int = STEPS):
+    model = make_model(dropout=dropout)
+    optimizer = make_optimizer(model.parameters())
+    step = training_step(model, optimizer)
+    runner = edugrad.jit(step) if jit else step
+    edugrad.manual_seed(123)  # the dropout masks
+    losses = [runner(x, y).item() for x, y in batches(steps)]
+    return model, optimizer, losses, runner
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_replay_is_bit_identical_to_eager(name):
+    eager_model, eager_opt, eager_losses, _ = train(OPTIMIZERS[name], jit=False)
+    jit_model, jit_opt, jit_losses, step = train(OPTIMIZERS[name], jit=True)
+    assert step.replays == STEPS - 3  # warm-up, two recordings, then replays
+    assert jit_losses == eager_losses
+    for (name_e, p_e), (_, p_j) in zip(eager_model.named_parameters(),
+                                       jit_model.named_parameters()):
+        np.testing.assert_array_equal(p_j.detach().numpy(), p_e.detach().numpy(), err_msg=name_e)
+        np.testing.assert_array_equal(p_j.grad.numpy(), p_e.grad.numpy(), err_msg=name_e)
+    for p_e, p_j in zip(eager_model.parameters(), jit_model.parameters()):
+        for key, value in eager_opt.state[p_e].items():  # the optimizer's state was written too
+            other = jit_opt.state[p_j][key]
+            if isinstance(value, edugrad.Tensor):
+                np.testing.assert_array_equal(other.numpy(), value.numpy(), err_msg=key)
+
+
+def test_dropout_draws_new_masks_on_every_replay_and_matches_eager():
+    make = OPTIMIZERS["sgd-momentum"]
+    _, _, eager_losses, _ = train(make, jit=False, dropout=0.5)
+    _, _, jit_losses, step = train(make, jit=True, dropout=0.5)
+    assert step.replays == STEPS - 3
+    assert jit_losses == eager_losses  # the same generator, called in the same order
+    # and the masks differ between replays: the same batch twice gives two losses
+    model = make_model(dropout=0.5)
+
+    @edugrad.jit
+    def forward(x):
+        return model(x).sum()
+
+    x = batches(1)[0][0]
+    values = [forward(x).item() for _ in range(6)]
+    assert forward.replays == 3 and len(set(values[3:])) == 3
+
+
+def test_the_same_loss_statistics_with_dropout_over_many_seeds():
+    """Beyond bit-equality for one seed: a jitted step's loss over 20 steps averages like the
+    eager step's over several seeds (dropout statistics are not frozen by the recording)."""
+    make = OPTIMIZERS["adam-capturable"]
+    finals = {True: [], False: []}
+    for seed in range(4):
+        for jit in (True, False):
+            model = make_model(seed, dropout=0.3)
+            step = training_step(model, make(model.parameters()))
+            runner = edugrad.jit(step) if jit else step
+            edugrad.manual_seed(1000 + seed)
+            finals[jit].append(np.mean([runner(x, y).item() for x, y in batches(STEPS, seed)]))
+    assert finals[True] == finals[False]
+
+
+def test_results_are_new_tensors_with_the_replayed_values():
+    model = make_model()
+
+    @edugrad.jit
+    def forward(x):
+        out = model(x)
+        return {"out": out, "pair": (out.sum(), 3)}
+
+    x = batches(1)[0][0]
+    results = [forward(x) for _ in range(5)]
+    expected = model(x).detach().numpy()
+    for result in results:
+        np.testing.assert_array_equal(result["out"].detach().numpy(), expected)
+        assert result["pair"][1] == 3
+    assert results[3]["out"] is not results[4]["out"]
+    assert results[4]["out"].grad_fn is None
+
+
+def test_a_new_shape_records_again_and_each_shape_keeps_its_program():
+    model = make_model()
+    step = edugrad.jit(lambda x: model(x).sum())
+    small, large = edugrad.randn(3, 12), edugrad.randn(5, 12)
+    for _ in range(4):
+        step(small)
+    for _ in range(4):
+        step(large)
+    assert len(step.programs) == 2 and step.replays == 2
+    np.testing.assert_allclose(step(small).item(), model(small).sum().item(), rtol=1e-6)
+    assert step.replays == 3
+
+
+def test_guards_record_again_when_the_mode_or_an_option_changes():
+    model = make_model(dropout=0.5)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    x, y = batches(1)[0]
+
+    step = edugrad.jit(training_step(model, optimizer))
+    for _ in range(4):
+        step(x, y)
+    assert step.replays == 1
+    model.eval()  # dropout off: the train-mode program must not run
+    step(x, y)
+    assert step.replays == 1 and not step.programs
+    model.train()  # the eval recording is not compared with a train one: both start over
+    for _ in range(4):
+        step(x, y)
+    assert step.replays == 3
+    optimizer.param_groups[0]["lr"] = 0.05  # a float lr changed outside the step
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    step(x, y)
+    assert step.replays == 3  # recorded again, not replayed with lr 0.1
+    grads = [p.grad.numpy() for p in model.parameters()]
+    for b, p, g in zip(before, model.parameters(), grads):
+        np.testing.assert_allclose(p.detach().numpy(), b - 0.05 * g, rtol=1e-5, atol=1e-7)
+
+
+def test_a_tensor_learning_rate_follows_its_scheduler_in_replays():
+    model = make_model()
+    optimizer = optim.Adam(model.parameters(), lr=edugrad.tensor(0.01), capturable=True)
+    scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    x, y = batches(1)[0]
+
+    step = edugrad.jit(training_step(model, optimizer))
+    reference = make_model()
+    reference_opt = optim.Adam(reference.parameters(), lr=0.01, capturable=True)
+    reference_sched = optim.lr_scheduler.StepLR(reference_opt, step_size=2, gamma=0.5)
+    for _ in range(8):
+        step(x, y)
+        scheduler.step()
+        reference_opt.zero_grad()
+        F.cross_entropy(reference(x), y).backward()
+        reference_opt.step()
+        reference_sched.step()
+    assert step.replays == 5
+    assert optimizer.param_groups[0]["lr"].item() == pytest.approx(0.01 * 0.5 ** 4)
+    for p, q in zip(model.parameters(), reference.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-6, atol=1e-7)
+
+
+# ---- refusals ---------------------------------------------------------------------------------
+
+def three_calls(step, *args):
+    for _ in range(3):
+        step(*args)
+
+
+def test_reading_a_value_on_the_host_inside_the_step_is_refused():
+    model = make_model()
+    step = edugrad.jit(lambda x: model(x).sum().item())
+    step(edugrad.randn(2, 12))  # the warm-up call is plain eager
+    with pytest.raises(JitError, match=r"reads tensor values on the host.*item\(\)"):
+        step(edugrad.randn(2, 12))
+
+
+def test_control_flow_on_outside_state_is_refused():
+    model = make_model()
+    calls = [0]
+
+    def step(x):
+        calls[0] += 1
+        out = model(x)
+        return out.relu().sum() if calls[0] % 2 else out.sum()
+
+    with pytest.raises(JitError, match="different primitive calls"):
+        three_calls(edugrad.jit(step), edugrad.randn(2, 12))
+
+
+def test_a_python_number_that_changes_is_refused_and_names_capturable():
+    model = make_model()
+    optimizer = optim.Adam(model.parameters(), lr=0.01)  # bias correction in Python floats
+    x, y = batches(1)[0]
+
+    with pytest.raises(JitError, match=r"Python number that changes.*capturable=True"):
+        three_calls(edugrad.jit(training_step(model, optimizer)), x, y)
+
+
+def test_a_tensor_replaced_instead_of_updated_in_place_is_refused():
+    model = make_model()
+    state = {"average": edugrad.zeros(4)}
+
+    def step(x):
+        out = model(x).detach().mean(0)
+        state["average"] = state["average"] * 0.9 + out  # a new tensor every call
+        return state["average"]
+
+    with pytest.raises(JitError, match=r"neither an argument.*mul_\(0.9\)"):
+        three_calls(edugrad.jit(step), edugrad.randn(2, 12))
+    # updated in place, the same step replays, and gives the eager numbers
+    state["average"] = edugrad.zeros(4)
+    expected = edugrad.zeros(4)
+    x = edugrad.randn(2, 12)
+
+    @edugrad.jit
+    def fixed(x):
+        state["average"].mul_(0.9).add_(model(x).detach().mean(0))
+        return state["average"]
+
+    for _ in range(5):
+        fixed(x)
+        expected = expected * 0.9 + model(x).detach().mean(0)
+    assert fixed.replays == 2
+    np.testing.assert_array_equal(state["average"].numpy(), expected.numpy())
+
+
+def test_host_data_that_changes_is_refused():
+    model = make_model()
+    counter = [0]
+
+    def step(x):
+        counter[0] += 1
+        return (model(x) * edugrad.tensor([float(counter[0])] * 4)).sum()
+
+    with pytest.raises(JitError, match="copies host data that changes"):
+        three_calls(edugrad.jit(step), edugrad.randn(2, 12))
+
+
+def test_writing_into_an_argument_is_refused():
+    def step(x):
+        x.mul_(2)
+        return x
+
+    with pytest.raises(JitError, match=r"changes its argument args\[0\] in place"):
+        three_calls(edugrad.jit(step), edugrad.randn(3))
+
+
+def test_an_argument_that_cannot_be_compared_is_refused():
+    step = edugrad.jit(lambda x, options: x * 2)
+    with pytest.raises(JitError, match=r"argument args\[1\] is a set"):
+        step(edugrad.randn(3), {1, 2})
+
+
+def test_the_trace_lists_the_primitive_calls():
+    model = make_model()
+    step = edugrad.jit(lambda x: model(x).sum())
+    assert "nothing recorded yet" in step.trace
+    three_calls(step, edugrad.randn(2, 12))
+    trace = step.trace
+    assert "matmul(" in trace and "argument args[0]" in trace and "tensor read Parameter" in trace
+    assert trace.count("\n  %") >= 6
+    step.reset()
+    assert not step.programs and "nothing recorded yet" in step.trace
+
+
+def test_jit_as_decorator_with_and_without_parentheses():
+    @edugrad.jit()
+    def double(x):
+        return x * 2
+
+    x = edugrad.arange(3.0)
+    for _ in range(4):
+        np.testing.assert_array_equal(double(x).numpy(), [0.0, 2.0, 4.0])
+    assert double.replays == 1
+    with pytest.raises(TypeError, match="expected a function"):
+        edugrad.jit(3)
+
+
+def test_draw_trace_draws_every_replayed_call_and_marks_the_writes():
+    from edugrad.viz import draw_trace
+
+    model = make_model()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    x, y = batches(1)[0]
+
+    step = edugrad.jit(training_step(model, optimizer))
+    with pytest.raises(ValueError, match="no recorded program yet"):
+        draw_trace(step)
+    three_calls(step, x, y)
+    graph = draw_trace(step)
+    program = next(iter(step.programs.values()))
+    ops = [n for n in graph.nodes if n.kind == "op"]
+    assert len(ops) == len(program.steps)
+    assert sum(n.title == "matmul" for n in ops) == 5  # 2 forward, 2 weight grads, 1 input grad
+    outputs = [n for n in graph.nodes if n.is_output]
+    assert len(program.writes) == len(program.grads) == 4  # 4 parameters and their grads
+    assert len(outputs) == 8
+    assert any("-> .grad (16, 12)" in n.details for n in outputs)
+    assert "<svg" in graph.svg() and "digraph" in graph.dot
+    with pytest.raises(TypeError, match="expected a step made by edugrad.jit"):
+        draw_trace(lambda: None)
+
+
+def test_a_python_value_the_step_returns_must_not_change():
+    model = make_model()
+    calls = [0]
+
+    def step(x):
+        calls[0] += 1
+        return model(x).sum(), calls[0]
+
+    with pytest.raises(JitError, match=r"returns something that changes between calls \(2 then 3\)"):
+        three_calls(edugrad.jit(step), edugrad.randn(2, 12))
