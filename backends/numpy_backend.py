@@ -212,7 +212,7 @@ class NumpyBackend(Backend):
         flat = self.xp.ascontiguousarray(x).reshape(-1)
         out = self.xp.empty_like(flat)
         for start in range(0, flat.size, ERF_BLOCK):
-            out[start:start + ERF_BLOCK] = _erf_block(flat[start:start + ERF_BLOCK])
+            _erf_block(flat[start:start + ERF_BLOCK], out[start:start + ERF_BLOCK])
         out = out.reshape(x.shape)
         return to_bfloat16(out) if type(x) is BFloat16Array else out  # computed in float32
 
@@ -267,6 +267,10 @@ class NumpyBackend(Backend):
 
     # ---- reduce ----------------------------------------------------------------------------
     def sum(self, x, axes):
+        if self.xp is np and x.dtype in _BLAS_FLOATS and x.flags.c_contiguous and x.size:
+            product = _sum_as_product(x, axes)
+            if product is not None:
+                return product
         return x.sum(axis=axes, keepdims=True, dtype=x.dtype)  # NumPy would widen ints
 
     def max(self, x, axes):
@@ -344,25 +348,54 @@ class NumpyBackend(Backend):
         return to_bfloat16(out) if type(src) is BFloat16Array else out  # sums in float32
 
 
+_BLAS_FLOATS = (np.float32, np.float64)
+
+
+def _sum_as_product(x, axes):
+    """The sum over the trailing (or the leading) dims of a contiguous float array as a matrix
+    times a vector of ones, or None for other axes. NumPy's reduction loop pays per row, so on
+    short rows (a LayerNorm's 128 features, attention's 64 keys) it is 4-10x slower than BLAS
+    doing the same additions (in another order: float sums may differ in the last bits)."""
+    count = 1
+    for axis in axes:
+        count *= x.shape[axis]
+    kept = tuple(1 if axis in axes else size for axis, size in enumerate(x.shape))
+    if axes == tuple(range(x.ndim - len(axes), x.ndim)):  # trailing: one sum per row
+        return (x.reshape(-1, count) @ np.ones(count, x.dtype)).reshape(kept)
+    if axes == tuple(range(len(axes))):  # leading: one sum per column (a bias gradient)
+        return (np.ones(count, x.dtype) @ x.reshape(count, -1)).reshape(kept)
+    return None
+
+
 ERF_BLOCK = 65536  # elements: measured best on (32, 64, 512) float32 (16K and 256K are slower)
 
 
-def _erf_block(x):
-    def polynomial(v, coefficients):  # Horner's rule, highest power first
-        result = coefficients[0] * v + coefficients[1]
-        for c in coefficients[2:]:
-            result = result * v + c
-        return result
-
+def _erf_block(x, out):
+    """erf of one block, written into out. In float32 each polynomial is evaluated in one
+    buffer updated in place (`p *= s; p += c`) and the quotient is built in `out`: the same
+    operations in the same order as a fresh array per step, so the same results, in half the
+    time (no allocation and first touch of a new buffer per step)."""
     if x.dtype == np.float32:
-        clamped = np.minimum(np.maximum(x, -4.0), 4.0)
-        square = clamped * clamped
-        return clamped * polynomial(square, ERF_FLOAT32["P"]) / polynomial(square, ERF_FLOAT32["Q"])
+        np.clip(x, -4.0, 4.0, out=out)  # clamped
+        square = out * out
+        out *= _horner(square, ERF_FLOAT32["P"])
+        out /= _horner(square, ERF_FLOAT32["Q"])
+        return
     magnitude = np.abs(x)
     square = x * x
-    near = x * polynomial(square, ERF_FLOAT64["T"]) / polynomial(square, ERF_FLOAT64["U"])
+    near = x * _horner(square, ERF_FLOAT64["T"]) / _horner(square, ERF_FLOAT64["U"])
     z = np.minimum(magnitude, 8.0)
-    erfc = np.exp(-(z * z)) * polynomial(z, ERF_FLOAT64["P"]) / polynomial(z, ERF_FLOAT64["Q"])
+    erfc = np.exp(-(z * z)) * _horner(z, ERF_FLOAT64["P"]) / _horner(z, ERF_FLOAT64["Q"])
     far = 1.0 - erfc
     far = np.where(x < 0, -far, far)
-    return np.where(magnitude < 1.0, near, far)
+    np.copyto(out, np.where(magnitude < 1.0, near, far))
+
+
+def _horner(v, coefficients):
+    """c0 v^n + ... + cn by Horner's rule, highest power first, in one buffer."""
+    result = v * coefficients[0]
+    result += coefficients[1]
+    for c in coefficients[2:]:
+        result *= v
+        result += c
+    return result

@@ -423,6 +423,8 @@ GRADCHECKS = {
     "batch_norm_train": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
                          [(3, 2, 2, 2), (2,), (2,)]),
     "layer_norm": (lambda x, w, b: F.layer_norm(x, (3,), w, b), [(2, 4, 3), (3,), (3,)]),
+    "layer_norm_plain_2d": (lambda x: F.layer_norm(x, (2, 3)), [(2, 2, 3)]),
+    "layer_norm_weight_only": (lambda x, w: F.layer_norm(x, (3,), w), [(4, 3), (3,)]),
     "gelu": (lambda x: F.gelu(x), [(3, 4)]),
     "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), [(3, 4)]),
     "elu_leaky_silu": (lambda x: F.elu(x) + F.leaky_relu(x, 0.1) + F.silu(x), [(3, 4)]),
@@ -452,6 +454,8 @@ def test_gradcheck(name):
     ("conv2d", lambda x, w: F.conv2d(x, w, padding=1), [(1, 2, 3, 3), (2, 2, 2, 2)]),
     ("max_pool2d", lambda x: F.max_pool2d(x, 2), [(1, 1, 4, 4)]),
     ("gelu", lambda x: F.gelu(x), [(5,)]),
+    ("layer_norm", lambda x, w, b: F.layer_norm(x, (3,), w, b), [(2, 3), (3,), (3,)]),
+    ("layer_norm_plain", lambda x: F.layer_norm(x, (4,)), [(2, 4)]),
     ("cross_entropy", lambda x: F.cross_entropy(x, edugrad.tensor([1, 0])), [(2, 3)]),
     ("batch_norm", lambda x: F.batch_norm(x, None, None, training=True), [(4, 3)]),
 ])
@@ -492,6 +496,7 @@ def _run_on(device, make_inputs, fn):
      [(3, 4)]),
     ("embedding", lambda w: F.embedding(edugrad.tensor([[0, 3], [3, 1]], device=w.device), w),
      [(4, 3)]),
+    ("gelu", lambda x: F.gelu(x * 3), [(4, 5)]),
 ])
 def test_fast_path_matches_composition(slow_device, name, fn, shapes):
     assert edugrad.get_backend(slow_device).accelerated == frozenset()
@@ -503,6 +508,48 @@ def test_fast_path_matches_composition(slow_device, name, fn, shapes):
     for slow, fast in zip(slow_grads, fast_grads):
         assert slow.shape == fast.shape
         np.testing.assert_allclose(slow.numpy(), fast.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, normalized, affine", [
+    ((3, 4, 5), (5,), "both"), ((3, 4, 5), (4, 5), "none"), ((2, 6), (6,), "weight"),
+    ((2, 6), (6,), "bias"), ((1, 1, 7), (7,), "both"), ((0, 3), (3,), "both"),
+])
+def test_layer_norm_function_matches_its_composition(shape, normalized, affine):
+    """F.layer_norm's one Function against the same normalisation in Tensor ops (float64):
+    values and gradients of input, weight and bias."""
+    from edugrad.nn.functional import _layer_norm_composed
+
+    def run(composed):
+        x = _random(shape, 0)
+        weight = _random(normalized, 1) if affine in ("both", "weight") else None
+        bias = _random(normalized, 2) if affine in ("both", "bias") else None
+        axes = tuple(range(len(shape) - len(normalized), len(shape)))
+        out = (_layer_norm_composed(x, axes, weight, bias, 1e-5) if composed
+               else F.layer_norm(x, normalized, weight, bias))
+        (out * _random(shape, 3, requires_grad=False)).sum().backward()
+        return [out] + [t.grad for t in (x, weight, bias) if t is not None]
+
+    for fused, composed in zip(run(False), run(True)):
+        assert fused.shape == composed.shape and fused.dtype == composed.dtype
+        np.testing.assert_allclose(fused.detach().numpy(), composed.detach().numpy(),
+                                   rtol=1e-10, atol=1e-12)
+
+
+def test_layer_norm_names_a_weight_of_the_wrong_shape():
+    with pytest.raises(RuntimeError, match=r"layer_norm: expected weight of shape \(3,\) "
+                                           r"\(the normalized_shape\), got \(4,\)"):
+        F.layer_norm(edugrad.randn(2, 3), (3,), edugrad.ones(4), edugrad.zeros(3))
+
+
+def test_float32_erf_fast_path_is_the_composition_exactly(slow_device):
+    """The NumPy backend's ERF (blocked, in place) and TensorData's composition make the same
+    operations in the same order, so float32 results agree to the bit, clamp, nan and inf too."""
+    values = np.concatenate([np.linspace(-6, 6, 70001), [0.0, -0.0, 4.0, -4.0, np.inf, -np.inf,
+                                                         np.nan, 1e-30]]).astype(np.float32)
+    fast = F.erf(edugrad.tensor(values)).numpy()
+    slow = F.erf(edugrad.tensor(values, device=slow_device)).numpy()
+    assert fast.dtype == slow.dtype == np.float32
+    np.testing.assert_array_equal(fast, slow)
 
 
 def test_small_model_runs_on_every_backend(backend_name):

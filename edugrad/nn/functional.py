@@ -5,8 +5,9 @@ edugrad.function; never NumPy.
 
 The functions here are compositions of Tensor operations, so their gradients are right by
 construction and need no code of their own. Where a Function with its own derivative is used
-instead (each in edugrad/function.py), it says why: Erf behind GELU, because no primitive
-computes it; ColumnsProduct and WindowMax for convolution and max pooling (functional_conv.py);
+instead (each in edugrad/function.py), it says why: Erf, because no primitive computes it;
+Gelu and LayerNorm, whose derivatives as one expression save passes over a transformer's
+activations; ColumnsProduct and WindowMax for convolution and max pooling (functional_conv.py);
 Linear for `linear`. Convolution and pooling are in functional_conv.py, losses in
 functional_loss.py, the bounded activations, norms, distances and group/instance norm in
 functional_extra.py, interpolate and pad's reflect/replicate/circular modes (Take picks the
@@ -24,7 +25,8 @@ import warnings
 from edugrad import dtypes
 from edugrad.autograd import no_grad
 from edugrad.factories import arange, rand
-from edugrad.function import Erf, Reshape, Take, host_checks_allowed
+from edugrad.function import Erf, Gelu, Reshape, Take, host_checks_allowed
+from edugrad.function import LayerNorm as LayerNormFunction  # normalize, scale, shift as one op
 from edugrad.function import Linear as LinearFunction  # x @ W.T + b as one op
 from edugrad.math import where
 from edugrad.nn.functional_conv import (
@@ -78,7 +80,7 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x), Phi the standard normal CDF; approximate='tanh' uses the tanh formula."""
     if approximate == "none":
-        return input * 0.5 * (1 + erf(input * (1 / math.sqrt(2))))
+        return Gelu.apply(input if input.dtype.is_floating_point else input.float())
     if approximate == "tanh":
         inner = (input + input * input * input * 0.044715) * math.sqrt(2 / math.pi)
         return input * 0.5 * (1 + inner.tanh())
@@ -269,7 +271,24 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
         raise RuntimeError(f"layer_norm: expected input with shape [*, "
                            f"{', '.join(map(str, normalized_shape))}], but got input of size "
                            f"{tuple(input.shape)}")
+    for name, parameter in (("weight", weight), ("bias", bias)):
+        if parameter is not None and tuple(parameter.shape) != normalized_shape:
+            raise RuntimeError(f"layer_norm: expected {name} of shape {normalized_shape} (the "
+                               f"normalized_shape), got {tuple(parameter.shape)}")
     axes = tuple(range(input.ndim - count, input.ndim))
+    affine = () if weight is None or bias is None else (weight, bias)
+    if not input.dtype.is_floating_point or any(p.dtype is not input.dtype for p in affine):
+        return _layer_norm_composed(input, axes, weight, bias, eps)  # promotes, or raises
+    output = LayerNormFunction.apply(input, *affine, axes=axes, eps=eps)
+    if not affine and weight is not None:
+        output = output * weight
+    if not affine and bias is not None:
+        output = output + bias
+    return output
+
+
+def _layer_norm_composed(input: Tensor, axes: tuple, weight, bias, eps: float) -> Tensor:
+    """What the LayerNorm Function computes, in Tensor ops: the reference it is tested against."""
     centred = input - input.mean(axes, keepdim=True)
     output = centred * ((centred * centred).mean(axes, keepdim=True) + eps).rsqrt()
     if weight is not None:
@@ -317,9 +336,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         attn_mask = causal_mask(length, source, device=query.device)
     if attn_mask is not None:
         if attn_mask.dtype is dtypes.bool_:
-            scores = where(attn_mask, scores, -math.inf)
-        else:
-            scores = scores + attn_mask
+            # -inf added where masked, as PyTorch's reference implementation does: WHERE on the
+            # mask (often just (L, S)) and an ADD cost less than WHERE on the scores, and the
+            # ADD's backward is free
+            attn_mask = where(attn_mask, 0.0, -math.inf).to(scores.dtype)
+        scores = scores + attn_mask
     weights = scores.softmax(-1)
     if dropout_p > 0:
         weights = dropout(weights, dropout_p, training=True)
