@@ -135,13 +135,18 @@ class TensorData:
             raise ValueError(_float_only("sqrt", self))
         return self._new(self.backend.sqrt(self.buffer))
 
+    def _accelerated_float(self, op: Op, composed) -> "TensorData":
+        """A float-only accelerated primitive: the backend's method when it offers it, else
+        composed(), made of required primitives."""
+        if not self.dtype.is_floating_point:
+            raise ValueError(_float_only(op.method, self))
+        if op in self.backend.accelerated:
+            return self._new(getattr(self.backend, op.method)(self.buffer))
+        return composed()
+
     def erf(self) -> "TensorData":
         """The error function: the backend's ERF, else the rational functions of ops.py."""
-        if not self.dtype.is_floating_point:
-            raise ValueError(_float_only("erf", self))
-        if Op.ERF in self.backend.accelerated:
-            return self._new(self.backend.erf(self.buffer))
-        return self.erf_composed()
+        return self._accelerated_float(Op.ERF, self.erf_composed)
 
     def erf_composed(self) -> "TensorData":
         def constant(value):
@@ -173,11 +178,7 @@ class TensorData:
 
     def tanh(self) -> "TensorData":
         """The hyperbolic tangent: the backend's TANH, else thirteen required primitive calls."""
-        if not self.dtype.is_floating_point:
-            raise ValueError(_float_only("tanh", self))
-        if Op.TANH in self.backend.accelerated:
-            return self._new(self.backend.tanh(self.buffer))
-        return self.tanh_composed()
+        return self._accelerated_float(Op.TANH, self.tanh_composed)
 
     def tanh_composed(self) -> "TensorData":
         # tanh x = sign(x) (1 - e) / (1 + e) with e = exp(-2|x|), which never overflows
@@ -189,11 +190,7 @@ class TensorData:
 
     def sigmoid(self) -> "TensorData":
         """The logistic function: the backend's SIGMOID, else twelve required primitive calls."""
-        if not self.dtype.is_floating_point:
-            raise ValueError(_float_only("sigmoid", self))
-        if Op.SIGMOID in self.backend.accelerated:
-            return self._new(self.backend.sigmoid(self.buffer))
-        return self.sigmoid_composed()
+        return self._accelerated_float(Op.SIGMOID, self.sigmoid_composed)
 
     def sigmoid_composed(self) -> "TensorData":
         # stable for |x| of 1e4: e = exp(-|x|) never overflows, and e / (1 + e) keeps the
