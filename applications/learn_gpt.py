@@ -160,8 +160,11 @@ def train(args, text: str) -> dict:
                        n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd,
                        dropout=args.dropout)
     model = GPT(config).to(args.device)
-    optimizer = optim.AdamW(model.parameter_groups(args.weight_decay), lr=args.lr,
-                            betas=(0.9, 0.99))
+    # under --jit the lr is a tensor that the schedule fills in place, which a replay reads
+    lr_tensor = edugrad.tensor(args.lr, device=args.device) if args.jit else None
+    optimizer = optim.AdamW(model.parameter_groups(args.weight_decay),
+                            lr=args.lr if lr_tensor is None else lr_tensor, betas=(0.9, 0.99),
+                            capturable=args.jit)
     print(f"{len(data):,} characters, {len(vocabulary)} distinct; GPT of "
           f"{model.num_parameters():,} parameters on {args.device}")
     rng = np.random.default_rng(args.seed)
@@ -172,6 +175,19 @@ def train(args, text: str) -> dict:
         monitor = GradientMonitor(model)
     if args.graph:
         print(draw_step_graph(model, splits["train"], args, rng))
+
+    def train_step(x, y):
+        _, loss = model(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        if monitor is not None:
+            monitor.record(step)
+        optimizer.step()
+        return loss.detach()
+
+    if args.jit:
+        train_step = edugrad.jit(train_step)
     history = {"step": [], "train_loss": [], "eval_step": [], "eval_train": [], "eval_val": []}
     bar = progress(args.steps, not args.quiet)
     started = time.perf_counter()
@@ -188,17 +204,13 @@ def train(args, text: str) -> dict:
         if step == args.steps:
             break
         lr = learning_rate(step, args.lr, args.warmup, args.steps, args.lr / 10)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        if lr_tensor is not None:
+            lr_tensor.fill_(lr)
+        else:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
         x, y = get_batch(splits["train"], args.block_size, args.batch_size, rng, args.device)
-        _, loss = model(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        if monitor is not None:
-            monitor.record(step)
-        optimizer.step()
-        loss_value = loss.item()
+        loss_value = train_step(x, y).item()
         history["step"].append(step)
         history["train_loss"].append(loss_value)
         if bar is not None:
@@ -318,8 +330,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--graph", default=None, metavar="PATH",
         help="draw the backward graph of one step, each block collapsed to one node, to PATH "
              "(.html, .svg, .dot or .mmd) and continue")
+    add("--jit", action="store_true",
+        help="run the training step under edugrad.jit: recorded once, then replayed "
+             "primitive by primitive (AdamW keeps its step count and lr in tensors)")
     add("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    if args.jit and args.monitor:
+        parser.error("--jit and --monitor don't go together: the monitor reads every layer's "
+                     "gradient on the host each step, which a replayed step can't do")
 
     positive = ("steps", "batch_size", "block_size", "n_layer", "n_head", "n_embd",
                 "eval_interval", "eval_iters", "length")

@@ -103,6 +103,20 @@ def test_data_from_a_file_and_the_learning_rate_schedule(tmp_path):
     assert all(a >= b for a, b in zip(rates[9:], rates[10:]))  # cosine: never rises
 
 
+def test_jit_trains_like_the_eager_run(tmp_path):
+    """--jit replays the step (with dropout, so RAND is replayed too); AdamW keeps its step count
+    and lr in tensors there, so the losses agree closely, not to the bit."""
+    path = tmp_path / "tiny.txt"
+    path.write_text("abcab cabca\n" * 200, encoding="utf-8")
+    argv = ["--data", str(path), "--steps", "30", "--n-layer", "1", "--n-embd", "16",
+            "--n-head", "2", "--block-size", "8", "--dropout", "0.1", "--eval-interval", "10",
+            "--eval-iters", "2", "--quiet", "--save", "", "--plot", "", "--length", "10"]
+    eager = learn_gpt.main(argv)["history"]
+    jitted = learn_gpt.main(argv + ["--jit"])["history"]
+    np.testing.assert_allclose(jitted["train_loss"], eager["train_loss"], rtol=1e-4)
+    np.testing.assert_allclose(jitted["eval_val"], eager["eval_val"], rtol=1e-4)
+
+
 @pytest.mark.parametrize("flags,words", [
     (["--steps", "0"], "--steps must be positive"),
     (["--n-embd", "100", "--n-head", "3"], "multiple of --n-head"),
@@ -112,6 +126,7 @@ def test_data_from_a_file_and_the_learning_rate_schedule(tmp_path):
     (["--data", "/no/such/file.txt"], "no such file"),
     (["--save", "/no/such/folder/x.safetensors"], "does not exist"),
     (["--device", "nosuchdevice"], "--device nosuchdevice"),
+    (["--jit", "--monitor"], "--jit and --monitor don't go together"),
 ])
 def test_bad_arguments_get_one_line_and_exit_2(flags, words):
     run = subprocess.run([sys.executable, os.path.join(APPS, "learn_gpt.py"), *flags],
