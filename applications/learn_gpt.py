@@ -32,6 +32,7 @@ from gpt import GPT, GPTConfig  # noqa: E402  (the model, beside this script)
 
 import edugrad  # noqa: E402
 from edugrad import nn, optim  # noqa: E402
+from edugrad.optim.lr_scheduler import set_lr  # noqa: E402
 
 BUNDLED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "tinyshakespeare",
                        "input.txt.gz")
@@ -161,10 +162,9 @@ def train(args, text: str) -> dict:
                        dropout=args.dropout)
     model = GPT(config).to(args.device)
     # under --jit the lr is a tensor that the schedule fills in place, which a replay reads
-    lr_tensor = edugrad.tensor(args.lr, device=args.device) if args.jit else None
-    optimizer = optim.AdamW(model.parameter_groups(args.weight_decay),
-                            lr=args.lr if lr_tensor is None else lr_tensor, betas=(0.9, 0.99),
-                            capturable=args.jit)
+    lr = edugrad.tensor(args.lr, device=args.device) if args.jit else args.lr
+    optimizer = optim.AdamW(model.parameter_groups(args.weight_decay), lr=lr,
+                            betas=(0.9, 0.99), capturable=args.jit)
     print(f"{len(data):,} characters, {len(vocabulary)} distinct; GPT of "
           f"{model.num_parameters():,} parameters on {args.device}")
     rng = np.random.default_rng(args.seed)
@@ -204,11 +204,8 @@ def train(args, text: str) -> dict:
         if step == args.steps:
             break
         lr = learning_rate(step, args.lr, args.warmup, args.steps, args.lr / 10)
-        if lr_tensor is not None:
-            lr_tensor.fill_(lr)
-        else:
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+        for group in optimizer.param_groups:
+            set_lr(group, lr)  # a tensor lr (--jit) is filled in place
         x, y = get_batch(splits["train"], args.block_size, args.batch_size, rng, args.device)
         loss_value = train_step(x, y).item()
         history["step"].append(step)

@@ -73,6 +73,12 @@ def make_gpt(lib, device, synchronize, jit=False):
         synchronize()
         return loss
 
+    return runner(lib, step, device, jit)
+
+
+def runner(lib, step, device, jit):
+    """What the worker times: the step (under lib.jit when asked) and how inputs are made."""
+
     def convert(array):
         return lib.tensor(array, device=device)
 
@@ -125,10 +131,7 @@ def make_framework(lib, name, device="cpu", synchronize=lambda: None, jit=False)
         synchronize()
         return loss
 
-    def convert(array):
-        return lib.tensor(array, device=device)
-
-    return (lib.jit(step) if jit else step), convert, convert
+    return runner(lib, step, device, jit)
 
 
 def make_edugrad(name, device="cpu"):

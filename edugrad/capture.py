@@ -166,9 +166,7 @@ class Recording:
                 self.tensors[id(tensor)] = weakref.ref(tensor)
             buffer = tensor._data.buffer
             if id(buffer) not in self.made:
-                if id(buffer) not in self.read_index:  # keep it: its id must stay its own
-                    self.read_index[id(buffer)] = len(self.reads)
-                    self.reads.append(buffer)
+                self._source(buffer)  # kept among the reads: its id must stay its own
                 self.holders.setdefault(id(buffer), []).append(weakref.ref(tensor))
 
     def module_called(self, module) -> None:
@@ -278,11 +276,11 @@ def tensor_leaves(value, path=()):
         yield path, value
 
 
-def signature(args: tuple, kwargs: dict) -> tuple:
+def signature(leaves: dict) -> tuple:
     """The key a recording is kept under: each tensor argument's shape, dtype and device, each
-    other argument's value, and the grad mode."""
+    other argument's value, and the grad mode. `leaves`: tensor_leaves of the arguments."""
     key = []
-    for path, leaf in tensor_leaves((args, kwargs)):
+    for path, leaf in leaves.items():
         if isinstance(leaf, Tensor):
             data = leaf._data
             key.append((path, data.shape, data.dtype, data.backend, leaf.requires_grad))
@@ -483,7 +481,6 @@ class Program:
         self.result = flatten(recording.result,
                               lambda r: Result(register_of[r.source], r.dtype, r.backend), Result)
         self._free_after_last_use()
-        self.register_names = {r: s for s, r in register_of.items()}
 
     def _is_constant(self, arg, constant) -> bool:
         if isinstance(arg, Made):
@@ -495,20 +492,18 @@ class Program:
     def _free_after_last_use(self) -> None:
         """Drop each call's result after its last reader, so a replay holds no more memory
         than the eager step."""
-        kept = {r for _, r in self.writes} | {r for _, r, _ in self.grads}
-        flatten(self.result, lambda r: kept.add(r.source), Result)
-        constants = {r for r, value in enumerate(self.registers) if value is not None}
-        kept |= constants
+        at_end = {r for _, r in self.writes} | {r for _, r, _ in self.grads}
+        flatten(self.result, lambda r: at_end.add(r.source), Result)
         last = {}
         for step_index, (_, _, slots, _) in enumerate(self.steps):
             for _, reg in slots:
                 last[reg] = step_index
-        for reg, value in enumerate(self.registers):  # constants only an earlier constant read
-            if value is not None and reg not in last and reg not in kept - constants:
+        for reg in range(len(self.registers)):  # a constant only earlier constants read
+            if reg not in last and reg not in at_end:
                 self.registers[reg] = None
         frees = [[] for _ in self.steps]
         for reg, step_index in last.items():
-            if reg not in kept:
+            if reg not in at_end:
                 frees[step_index].append(reg)
         self.steps = [(m, t, s, o, tuple(f)) for (m, t, s, o), f in zip(self.steps, frees)]
 
@@ -518,9 +513,9 @@ class Program:
         return (all(m.training == flag for m, flag in modules)
                 and all(optimizer_options(o) == options for o, options in optimizers))
 
-    def replay(self, args: tuple, kwargs: dict):
+    def replay(self, leaves: dict):
+        """Run the program on the arguments' `leaves` (path -> value, from tensor_leaves)."""
         registers = self.registers.copy()
-        leaves = dict(tensor_leaves((args, kwargs)))
         for reg, path in self.argument_loads:
             registers[reg] = leaves[path]._data.buffer
         for reg, tensor in self.tensor_loads:
@@ -587,19 +582,20 @@ class Jit:
     def __call__(self, *args, **kwargs):
         if function.observer is not None:  # inside another step's recording: plain calls
             return self.step(*args, **kwargs)
-        key = signature(args, kwargs)
+        leaves = dict(tensor_leaves((args, kwargs)))
+        key = signature(leaves)
         program = self.programs.get(key)
         if program is not None:
             if program.guards_hold():
                 self.replays += 1
-                return program.replay(args, kwargs)
+                return program.replay(leaves)
             del self.programs[key]  # a module's mode or an optimizer's option changed
             self.progress[key] = WARMUP_CALLS
         done = self.progress.get(key, 0)
         if isinstance(done, int) and done < WARMUP_CALLS:
             self.progress[key] = done + 1
             return self.step(*args, **kwargs)
-        result, recording = self._record(args, kwargs)
+        result, recording = self._record(args, kwargs, leaves)
         if isinstance(done, int) or guard_values(done) != guard_values(recording):
             self.progress[key] = recording  # the first recording, or a mode changed since it
         else:
@@ -607,8 +603,8 @@ class Jit:
             self.programs[key] = Program(done, recording, self.name)
         return result
 
-    def _record(self, args: tuple, kwargs: dict):
-        paths = {id(leaf._data.buffer): path for path, leaf in tensor_leaves((args, kwargs))
+    def _record(self, args: tuple, kwargs: dict, leaves: dict):
+        paths = {id(leaf._data.buffer): path for path, leaf in leaves.items()
                  if isinstance(leaf, Tensor)}
         recording = Recording(paths)
         clear_constant_cache()  # both recordings make their constants afresh, in the same order
@@ -621,7 +617,7 @@ class Jit:
                 "a tensor), which a replay can't repeat. Return the tensor from the step and "
                 "read it after the call")
         recording.finish(result)
-        for path, leaf in tensor_leaves((args, kwargs)):
+        for path, leaf in leaves.items():
             if isinstance(leaf, Tensor) and any(t is leaf for t, _ in recording.writes):
                 raise JitError(f"edugrad.jit: {self.name} changes its argument "
                                f"{path_name(path)} in place; return the new value instead")
