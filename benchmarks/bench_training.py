@@ -73,16 +73,26 @@ def make_gpt(lib, device, synchronize, jit=False):
         synchronize()
         return loss
 
-    return runner(lib, step, device, jit)
+    return runner(lib, step, device, jit, synchronize)
 
 
-def runner(lib, step, device, jit):
-    """What the worker times: the step (under lib.jit when asked) and how inputs are made."""
+def runner(lib, step, device, jit, synchronize):
+    """What the worker times: the step (under lib.jit when asked) and how inputs are made.
+    A replay runs no Python of the step, its synchronize() included: it is called after."""
 
     def convert(array):
         return lib.tensor(array, device=device)
 
-    return (lib.jit(step) if jit else step), convert, convert
+    if not jit:
+        return step, convert, convert
+    jitted = lib.jit(step)
+
+    def replayed(x, y):
+        loss = jitted(x, y)
+        synchronize()
+        return loss
+
+    return replayed, convert, convert
 
 
 def lstm_classifier(nn):
@@ -131,7 +141,7 @@ def make_framework(lib, name, device="cpu", synchronize=lambda: None, jit=False)
         synchronize()
         return loss
 
-    return runner(lib, step, device, jit)
+    return runner(lib, step, device, jit, synchronize)
 
 
 def make_edugrad(name, device="cpu"):

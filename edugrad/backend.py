@@ -71,6 +71,17 @@ class Backend:
     def synchronize(self) -> None:
         """Wait for queued work to finish (asynchronous devices); a no-op elsewhere."""
 
+    def graph(self, run, inputs: list, feedback: dict):
+        """Optional, for edugrad.jit: record the device work of `run(inputs) -> outputs` (a
+        list of buffers in, a list out, calling only this backend's methods) once, as one graph
+        the device replays without Python (a CUDA graph). Returns `launch(inputs) -> outputs`:
+        it copies `inputs` into the buffers the graph reads where they differ, replays, and
+        returns fresh copies of the outputs, except that output j for j in `feedback` has
+        been copied into the graph's input feedback[j] and is returned as that buffer (a
+        parameter the step updates stays in one place). None: no graphs here, edugrad.jit
+        replays call by call, as on the CPU."""
+        return None
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} device={str(self.device)!r}>"
 

@@ -43,6 +43,14 @@ behind torch.compile and CUDA graphs):
    EXPAND) ran at capture and are not repeated. RAND calls are repeated, so dropout draws new
    numbers on every replay, from the same generator in the same order as eager: a replay
    gives bit-identical results to the eager step.
+5. A device graph, where the backend has them (CUDA, through CuPy's stream capture): on a
+   GPU each call still costs a kernel launch from Python, so the first replay hands the list
+   to `backend.graph`, which records its kernels once as a CUDA graph, and every later
+   replay is one launch of it. The graph reads its inputs from buffers of its own (the batch
+   is copied in), and writes parameters and optimizer state back in place. A step that draws
+   random numbers is not graphed (the graph would repeat them), nor one whose capture fails;
+   `step.trace` says how the step is replayed, and `edugrad.jit(step, graph=False)` keeps
+   the call-by-call replay.
 
 Guards: a recording is replayed only while what it assumed still holds: the shapes, dtypes and
 devices of the tensor arguments, the values of the other arguments, the grad mode, the
@@ -223,15 +231,19 @@ class recording_backends:
         for backend in loaded_backends():
             for op in Op:
                 if op.required or backend.has(op):
+                    own = backend.__dict__.get(op.method)  # cuda:1 wraps its methods per instance
                     setattr(backend, op.method, self._wrap(op, getattr(backend, op.method)))
-                    self.wrapped.append((backend, op.method))
+                    self.wrapped.append((backend, op.method, own))
         function.observer = self.recording
         return self.recording
 
     def __exit__(self, *exc) -> None:
         function.observer = None
-        for backend, name in self.wrapped:
-            delattr(backend, name)
+        for backend, name, own in self.wrapped:
+            if own is None:
+                delattr(backend, name)
+            else:
+                setattr(backend, name, own)
 
     def _wrap(self, op: Op, method):
         recording = self.recording
@@ -480,6 +492,10 @@ class Program:
         self.grads = [(t, register_of[Made(i)], dtype) for t, i, dtype in recording.grads]
         self.result = flatten(recording.result,
                               lambda r: Result(register_of[r.source], r.dtype, r.backend), Result)
+        self.load_registers = [reg for reg, _ in self.argument_loads + self.tensor_loads]
+        self.output_registers = [reg for _, reg in self.writes] + [reg for _, reg, _ in self.grads]
+        flatten(self.result, lambda r: self.output_registers.append(r.source), Result)
+        self.launch, self.graph_note = UNTRIED, "not replayed yet"
         self._free_after_last_use()
 
     def _is_constant(self, arg, constant) -> bool:
@@ -513,13 +529,36 @@ class Program:
         return (all(m.training == flag for m, flag in modules)
                 and all(optimizer_options(o) == options for o, options in optimizers))
 
-    def replay(self, leaves: dict):
-        """Run the program on the arguments' `leaves` (path -> value, from tensor_leaves)."""
+    def replay(self, leaves: dict, graphs: bool = True):
+        """Run the program on the arguments' `leaves` (path -> value, from tensor_leaves):
+        through a device graph where the backend offers one (the first replay captures it),
+        else call by call. Then the results go where the eager step put them."""
+        inputs = [leaves[path]._data.buffer for _, path in self.argument_loads]
+        inputs += [tensor._data.buffer for _, tensor in self.tensor_loads]
+        if self.launch is UNTRIED:
+            self.launch = self._capture_graph(inputs, leaves) if graphs else None
+            if not graphs:
+                self.graph_note = "call by call (graphs turned off: edugrad.jit(graph=False))"
+        outputs = iter(self.launch(inputs) if self.launch is not None else self.run(inputs))
+        for tensor, _ in self.writes:
+            data = tensor._data
+            tensor._data = TensorData(next(outputs), data.dtype, data.backend)
+            tensor._version += 1
+            if tensor._views:
+                refresh_views(tensor, {})
+        for tensor, _, dtype in self.grads:
+            tensor.grad = Tensor._make(TensorData(next(outputs), dtype, tensor._data.backend),
+                                       None)
+        return flatten(self.result, lambda r: Tensor._make(
+            TensorData(next(outputs), r.dtype, r.backend), None), Result)
+
+    def run(self, inputs: list) -> list:
+        """The recorded calls, straight to the backend, on `inputs` (the buffers of
+        argument_loads, then of tensor_loads). Returns the buffers of the writes, the grads and
+        the results, in that order. Touches no tensor: a device graph records this."""
         registers = self.registers.copy()
-        for reg, path in self.argument_loads:
-            registers[reg] = leaves[path]._data.buffer
-        for reg, tensor in self.tensor_loads:
-            registers[reg] = tensor._data.buffer
+        for reg, buffer in zip(self.load_registers, inputs):
+            registers[reg] = buffer
         for method, template, slots, out, frees in self.steps:
             call_args = template.copy()
             for position, reg in slots:
@@ -527,17 +566,34 @@ class Program:
             registers[out] = method(*call_args)
             for reg in frees:
                 registers[reg] = None
-        for tensor, reg in self.writes:
-            data = tensor._data
-            tensor._data = TensorData(registers[reg], data.dtype, data.backend)
-            tensor._version += 1
-            if tensor._views:
-                refresh_views(tensor, {})
-        for tensor, reg, dtype in self.grads:
-            tensor.grad = Tensor._make(TensorData(registers[reg], dtype, tensor._data.backend),
-                                       None)
-        return flatten(self.result, lambda r: Tensor._make(
-            TensorData(registers[r.source], r.dtype, r.backend), None), Result)
+        return [registers[reg] for reg in self.output_registers]
+
+    def _capture_graph(self, inputs: list, leaves: dict):
+        """backend.graph(run, ...) when the program can be one device graph, else None, with
+        the reason in graph_note (step.trace shows it)."""
+        backends = {id(t._data.backend): t._data.backend for t in
+                    [leaf for leaf in leaves.values() if isinstance(leaf, Tensor)]
+                    + [t for _, t in self.tensor_loads]}
+        backend = next(iter(backends.values())) if len(backends) == 1 else None
+        if any(op is Op.RAND for op, *_ in self.listing):
+            self.graph_note = ("call by call: it draws random numbers (RAND), which a device "
+                               "graph would repeat on every replay")
+            return None
+        loaded = {id(t): i for i, (_, t) in enumerate(self.tensor_loads, len(self.argument_loads))}
+        feedback = {j: loaded[id(t)] for j, (t, _) in enumerate(self.writes) if id(t) in loaded}
+        try:
+            launch = backend.graph(self.run, inputs, feedback) if backend is not None else None
+        except Exception as error:  # the capture failed (a host sync in some primitive...)
+            self.graph_note = f"call by call: the device graph capture failed ({error})"
+            return None
+        if launch is None:
+            self.graph_note = "call by call (the backend has no device graphs)"
+        else:
+            self.graph_note = f"as one device graph ({type(backend).__name__}.graph)"
+        return launch
+
+
+UNTRIED = object()  # Program.launch before the first replay has tried to capture a graph
 
 
 def alive(refs) -> list:
@@ -565,11 +621,12 @@ class Jit:
     >>> print(step.trace)
     """
 
-    def __init__(self, step) -> None:
+    def __init__(self, step, graph: bool = True) -> None:
         if not callable(step):
             raise TypeError(f"edugrad.jit: expected a function, got {type(step).__name__}")
         functools.update_wrapper(self, step)
         self.step = step
+        self.graph = graph  # replay through a device graph where the backend has them
         self.name = getattr(step, "__name__", "the step")
         self.reset()
 
@@ -588,7 +645,7 @@ class Jit:
         if program is not None:
             if program.guards_hold():
                 self.replays += 1
-                return program.replay(leaves)
+                return program.replay(leaves, self.graph)
             del self.programs[key]  # a module's mode or an optimizer's option changed
             self.progress[key] = WARMUP_CALLS
         done = self.progress.get(key, 0)
@@ -640,7 +697,8 @@ def format_program(program: Program) -> str:
     constants = [(reg, value) for reg, value in enumerate(program.registers) if value is not None]
     lines = [f"edugrad.jit program of {program.name}: {len(program.steps)} primitive calls "
              f"replayed, {program.constant_calls} made once into constants; writes "
-             f"{len(program.writes)} tensors and {len(program.grads)} grads"]
+             f"{len(program.writes)} tensors and {len(program.grads)} grads; replayed "
+             f"{program.graph_note}"]
     for reg, path in program.argument_loads:
         lines.append(f"  %{reg} = argument {path_name(path)} {program.load_shapes[reg]}")
     for reg, tensor in program.tensor_loads:
@@ -656,9 +714,10 @@ def format_program(program: Program) -> str:
     return "\n".join(lines)
 
 
-def jit(step=None):
+def jit(step=None, *, graph: bool = True):
     """Capture `step` once, replay its primitive calls afterwards (module docstring).
-    Usable as `edugrad.jit(fn)`, `@edugrad.jit` and `@edugrad.jit()`."""
+    Usable as `edugrad.jit(fn)`, `@edugrad.jit` and `@edugrad.jit()`. On a backend with
+    device graphs (CUDA) the replay is one graph launch; graph=False replays call by call."""
     if step is None:
-        return jit
-    return Jit(step)
+        return functools.partial(jit, graph=graph)
+    return Jit(step, graph)

@@ -204,8 +204,10 @@ def test_an_nn_training_step_copies_nothing_to_the_host(device_to_host_copies):
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
 def test_a_jitted_step_on_cuda_gives_the_eager_numbers_and_copies_nothing(
         device_to_host_copies, dropout):
-    """edugrad.jit on CuPy: the replay runs the recorded CuPy calls, so 10 steps match the
-    eager ones bit for bit (dropout's RAND drawn in the same order), with no host copy."""
+    """edugrad.jit on CuPy: the replay is one CUDA graph launch (without dropout; with it,
+    the recorded CuPy calls one by one, since a graph would repeat its random numbers), and
+    10 steps match the eager ones bit for bit, with no host copy; a learning rate filled in
+    place halfway reaches the graph."""
     results = {}
     for jit in (False, True):
         model, x, y = mlp_and_batch("cuda")
@@ -223,9 +225,15 @@ def test_a_jitted_step_on_cuda_gives_the_eager_numbers_and_copies_nothing(
         runner = edugrad.jit(step) if jit else step
         edugrad.manual_seed(7)
         device_to_host_copies.clear()
-        losses = [runner(x, y) for _ in range(10)]
+        losses = [runner(x, y) for _ in range(5)]
+        optimizer.param_groups[0]["lr"].fill_(3e-3)
+        losses += [runner(x, y) for _ in range(5)]
         edugrad.get_backend("cuda").synchronize()
         assert device_to_host_copies == []
+        if jit:
+            assert runner.replays == 7
+            assert ("as one device graph (CupyBackend.graph)" if dropout == 0 else
+                    "call by call: it draws random numbers") in runner.trace
         results[jit] = ([loss.item() for loss in losses],
                         [p.detach().numpy() for p in model.parameters()])
     assert results[True][0] == results[False][0]

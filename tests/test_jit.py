@@ -12,6 +12,7 @@ import pytest
 
 import edugrad
 from edugrad import JitError, nn, optim
+from edugrad.backends.numpy_backend import NumpyBackend
 from edugrad.nn import functional as F
 
 STEPS = 20
@@ -346,3 +347,109 @@ def test_a_python_value_the_step_returns_must_not_change():
 
     with pytest.raises(JitError, match=r"returns something that changes between calls \(2 then 3\)"):
         three_calls(edugrad.jit(step), edugrad.randn(2, 12))
+
+
+# ---- replaying through a device graph -----------------------------------------------------------
+class GraphedNumpy(NumpyBackend):
+    """A CPU stand-in for the CUDA backend's graphs, keeping Backend.graph's contract: the
+    capture runs `run` once on copies of the inputs; a launch copies in what differs, runs
+    again, copies the feedback outputs into their inputs and returns those buffers (the same
+    objects every launch) and fresh copies of the rest. It lets the CPU suite check how
+    edugrad.jit drives a graph; tests/test_cuda.py checks real CUDA graphs."""
+
+    fail = False
+
+    def __init__(self, device=None):
+        super().__init__(device)
+        self.captures = self.launches = 0
+
+    def graph(self, run, inputs, feedback):
+        if self.fail:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        self.captures += 1
+        static = [np.array(buffer, copy=True) for buffer in inputs]
+        run(static)
+
+        def launch(given):
+            self.launches += 1
+            for buffer, value in zip(static, given):
+                if value is not buffer:
+                    np.copyto(buffer, value)
+            outputs = run(static)
+            for j, i in feedback.items():
+                np.copyto(static[i], outputs[j])
+            return [static[feedback[j]] if j in feedback else np.array(out, copy=True)
+                    for j, out in enumerate(outputs)]
+
+        return launch
+
+
+edugrad.register_backend("graphed", GraphedNumpy)
+
+
+def train_on(device, jit, dropout=0.0, graph=True, steps=STEPS):
+    model = make_model(dropout=dropout).to(device)
+    optimizer = optim.Adam(model.parameters(), lr=0.01, capturable=True)
+    step = training_step(model, optimizer)
+    runner = edugrad.jit(step, graph=graph) if jit else step
+    edugrad.manual_seed(123)
+    losses = [runner(x.to(device), y.to(device)) for x, y in batches(steps)]
+    return model, optimizer, [loss.item() for loss in losses], runner
+
+
+def test_a_graphed_replay_is_bit_identical_to_eager_and_keeps_parameters_in_place():
+    backend = edugrad.get_backend("graphed")
+    backend.captures = backend.launches = 0
+    eager_model, eager_opt, eager_losses, _ = train_on("graphed", jit=False)
+    model, opt, losses, step = train_on("graphed", jit=True)
+    assert (backend.captures, backend.launches) == (1, STEPS - 3)
+    assert "as one device graph (GraphedNumpy.graph)" in step.trace
+    # the losses were kept as tensors until the end: each launch returned a fresh one
+    assert losses == eager_losses
+    for (name, p_e), p_j in zip(eager_model.named_parameters(), model.parameters()):
+        np.testing.assert_array_equal(p_j.detach().numpy(), p_e.detach().numpy(), err_msg=name)
+        np.testing.assert_array_equal(p_j.grad.numpy(), p_e.grad.numpy(), err_msg=name)
+        for key, value in eager_opt.state[p_e].items():
+            np.testing.assert_array_equal(opt.state[p_j][key].numpy(), value.numpy(), err_msg=key)
+    weight = next(model.parameters())
+    before = weight._data.buffer
+    x, y = batches(1)[0]
+    step(x.to("graphed"), y.to("graphed"))
+    assert weight._data.buffer is before  # a parameter stays where the graph writes it
+
+
+def test_a_parameter_changed_between_graphed_replays_is_copied_in():
+    eager_model, _, _, _ = train_on("graphed", jit=False, steps=6)
+    model, opt, _, step = train_on("graphed", jit=True, steps=6)
+    for p_e, p_j in zip(eager_model.parameters(), model.parameters()):
+        with edugrad.no_grad():
+            p_e.mul_(0.5)
+        p_j.data = p_j.detach() * 0.5  # a new buffer: the next launch must read it
+    x, y = batches(1, seed=9)[0]
+    jit_loss = step(x.to("graphed"), y.to("graphed")).item()
+    reference = F.cross_entropy(eager_model(x.to("graphed")), y.to("graphed")).item()
+    assert jit_loss == reference  # the forward saw the halved weights
+
+
+def test_steps_that_draw_random_numbers_or_ask_not_to_are_replayed_call_by_call():
+    backend = edugrad.get_backend("graphed")
+    backend.captures = 0
+    _, _, eager_losses, _ = train_on("graphed", jit=False, dropout=0.5)
+    _, _, losses, step = train_on("graphed", jit=True, dropout=0.5)
+    assert losses == eager_losses and backend.captures == 0
+    assert "call by call: it draws random numbers (RAND)" in step.trace
+    _, _, losses, step = train_on("graphed", jit=True, graph=False)
+    assert backend.captures == 0 and "graphs turned off" in step.trace
+    _, _, _, step = train_on("cpu", jit=True)
+    assert "call by call (the backend has no device graphs)" in step.trace
+
+
+def test_a_failed_graph_capture_falls_back_to_replaying_call_by_call():
+    _, _, eager_losses, _ = train_on("graphed", jit=False)
+    GraphedNumpy.fail = True
+    try:
+        _, _, losses, step = train_on("graphed", jit=True)
+    finally:
+        GraphedNumpy.fail = False
+    assert losses == eager_losses
+    assert "the device graph capture failed (operation not permitted" in step.trace
