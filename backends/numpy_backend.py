@@ -383,13 +383,18 @@ CHUNK = np.dtype("V16")  # 16 raw bytes: 4 float32 or 2 float64, moved without a
 
 def _short_rows(x, axes) -> bool:
     """Whether MAX over `axes` is over the last dim of many short contiguous float rows, where
-    _max_of_short_rows wins (measured: 2.4x on attention's (32, 4, 64, 64) float32; on rows
-    of 512 bytes and more, or fewer than 256 rows, NumPy's own reduction is as fast or faster)."""
+    _max_of_short_rows wins (measured on 8192 rows: 6x on rows of 32 bytes, 2.5x on attention's
+    (32, 4, 64, 64) float32, 1.5x on 512 bytes; on rows of 1 KB and more, or fewer than 256
+    rows, NumPy's own reduction is as fast or faster)."""
     if axes != (x.ndim - 1,):
         return False
     row_bytes = x.shape[-1] * x.itemsize
-    return 32 <= row_bytes <= 256 and row_bytes % CHUNK.itemsize == 0 and \
+    return 32 <= row_bytes <= 512 and row_bytes % CHUNK.itemsize == 0 and \
         x.size >= 256 * x.shape[-1] and x.dtype in _BLAS_FLOATS and x.flags.c_contiguous
+
+
+MAX_BLOCK_ROWS = 1024  # rows per chunk transpose: 256 KB at most, so it stays in the cache
+# (measured: 15-20% faster than one transpose of attention's whole 2 MB; 512 and 2048 slower)
 
 
 def _max_of_short_rows(x):
@@ -401,11 +406,17 @@ def _max_of_short_rows(x):
     each, and one np.maximum per column finishes. Max is exact in any order (nan wins
     everywhere), so the values are NumPy's; only where a row's max is a zero, which of 0.0 and
     -0.0 comes out depends on the order, here as in NumPy's own loop."""
-    size = x.shape[-1]
+    rows = x.reshape(-1, x.shape[-1])
     per_chunk = CHUNK.itemsize // x.itemsize
-    rows = x.reshape(-1, size)
-    chunked = np.ascontiguousarray(rows.view(CHUNK).T)  # (chunks, rows) of 16 bytes
-    candidates = chunked.view(x.dtype).reshape(-1, rows.shape[0], per_chunk).max(axis=0)
+    chunks = x.shape[-1] // per_chunk
+    candidates = np.empty((rows.shape[0], per_chunk), x.dtype)
+    moved = np.empty((chunks, min(MAX_BLOCK_ROWS, rows.shape[0])), CHUNK)
+    for start in range(0, rows.shape[0], MAX_BLOCK_ROWS):
+        block = rows[start:start + MAX_BLOCK_ROWS].view(CHUNK).T  # (chunks, rows) of 16 bytes
+        into = moved[:, :block.shape[1]]
+        np.copyto(into, block)
+        into.view(x.dtype).reshape(chunks, -1, per_chunk).max(
+            axis=0, out=candidates[start:start + MAX_BLOCK_ROWS])
     result = np.maximum(candidates[:, 0], candidates[:, 1])
     for column in range(2, per_chunk):
         np.maximum(result, candidates[:, column], out=result)

@@ -72,8 +72,8 @@ def _max_taken_the_short_way(x: np.ndarray) -> bool:
 
 
 @settings(max_examples=40, deadline=None)
-@given(rows=st.sampled_from([(256,), (300,), (2, 4, 40), (1, 512)]),
-       row_bytes=st.sampled_from([16, 32, 48, 64, 128, 256, 272]),
+@given(rows=st.sampled_from([(256,), (300,), (2, 4, 40), (1, 512), (3, 1000)]),
+       row_bytes=st.sampled_from([16, 32, 48, 64, 256, 272, 512, 528]),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16),
        specials=st.integers(0, 20))
 def test_max_over_short_rows_is_numpys_exactly(rows, row_bytes, dtype, seed, specials):
@@ -93,7 +93,8 @@ def test_max_over_short_rows_is_numpys_exactly(rows, row_bytes, dtype, seed, spe
 def test_max_takes_the_short_way_only_where_it_pays():
     attention = np.zeros((32, 4, 64, 64), np.float32)
     assert _max_taken_the_short_way(attention)
-    assert not _max_taken_the_short_way(attention.astype(np.float64))  # rows of 512 bytes
+    assert _max_taken_the_short_way(attention.astype(np.float64))  # rows of 512 bytes
+    assert not _max_taken_the_short_way(np.zeros((512, 128), np.float64))  # of 1 KB
     assert not _max_taken_the_short_way(attention[0, :2])  # 128 rows
     assert not _max_taken_the_short_way(attention.transpose(0, 1, 3, 2))  # not contiguous
     assert not _max_taken_the_short_way(np.zeros((2048, 65), np.float32))  # not in chunks
