@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import os
 import sys
 
@@ -274,6 +275,8 @@ class NumpyBackend(Backend):
         return x.sum(axis=axes, keepdims=True, dtype=x.dtype)  # NumPy would widen ints
 
     def max(self, x, axes):
+        if self.xp is np and type(x) is np.ndarray and _short_rows(x, axes):
+            return _max_of_short_rows(x)
         return x.max(axis=axes, keepdims=True)
 
     # ---- movement --------------------------------------------------------------------------
@@ -341,10 +344,18 @@ class NumpyBackend(Backend):
         return self.xp.take(x, index, axis=axis)
 
     def index_add(self, shape, axis, index, src):
+        """np.add.at into `out` seen as one flat vector, with one flat position per element of
+        src: NumPy's add.at has a fast loop for flat targets and flat indices only (an
+        embedding's gradient, (32, 64) indices into a (65, 128) table: 0.45 ms instead of 2.3
+        ms for add.at over whole rows). The same additions in the same order, so the same sums.
+        The positions trust the spec's index range: an index outside [0, shape[axis]) would
+        land in a neighbouring slice instead of raising (Tensor methods check it first)."""
         out = self.xp.zeros(shape, dtype=src.dtype)
-        moved = self.xp.moveaxis(out, axis, 0)  # a view: adding into it fills `out`
-        src = self.xp.moveaxis(src, tuple(range(axis, axis + index.ndim)), tuple(range(index.ndim)))
-        self.xp.add.at(moved, index, src)
+        before, size = math.prod(shape[:axis]), shape[axis]
+        after = math.prod(shape[axis + 1:])  # src is (before, *index.shape, after), flattened:
+        positions = (self.xp.arange(before).reshape(-1, 1, 1) * (size * after)
+                     + index.reshape(1, -1, 1) * after + self.xp.arange(after))
+        self.xp.add.at(out.reshape(-1), positions.reshape(-1), src.reshape(-1))
         return to_bfloat16(out) if type(src) is BFloat16Array else out  # sums in float32
 
 
@@ -365,6 +376,51 @@ def _sum_as_product(x, axes):
     if axes == tuple(range(len(axes))):  # leading: one sum per column (a bias gradient)
         return (np.ones(count, x.dtype) @ x.reshape(count, -1)).reshape(kept)
     return None
+
+
+CHUNK = np.dtype("V16")  # 16 raw bytes: 4 float32 or 2 float64, moved without arithmetic
+
+
+def _short_rows(x, axes) -> bool:
+    """Whether MAX over `axes` is over the last dim of many short contiguous float rows, where
+    _max_of_short_rows wins (measured on 8192 rows: 6x on rows of 32 bytes, 2.5x on attention's
+    (32, 4, 64, 64) float32, 1.5x on 512 bytes; on rows of 1 KB and more, or fewer than 256
+    rows, NumPy's own reduction is as fast or faster)."""
+    if axes != (x.ndim - 1,):
+        return False
+    row_bytes = x.shape[-1] * x.itemsize
+    return 32 <= row_bytes <= 512 and row_bytes % CHUNK.itemsize == 0 and \
+        x.size >= 256 * x.shape[-1] and x.dtype in _BLAS_FLOATS and x.flags.c_contiguous
+
+
+MAX_BLOCK_ROWS = 1024  # rows per chunk transpose: 256 KB at most, so it stays in the cache
+# (measured: 15-20% faster than one transpose of attention's whole 2 MB; 512 and 2048 slower)
+
+
+def _max_of_short_rows(x):
+    """The max over the last dim, one per row, without NumPy's per-row cost: NumPy reduces
+    each short row in a call of its own (64 floats: ~60 ns a row, about half of it overhead).
+    Instead, transpose the rows in 16-byte chunks (a copy of raw bytes, no arithmetic), so that
+    chunk k of every row lies in one long contiguous block; the max over the blocks is then a
+    few long vectorised passes, leaving each row's 4 (float64: 2) candidates in one column
+    each, and one np.maximum per column finishes. Max is exact in any order (nan wins
+    everywhere), so the values are NumPy's; only where a row's max is a zero, which of 0.0 and
+    -0.0 comes out depends on the order, here as in NumPy's own loop."""
+    rows = x.reshape(-1, x.shape[-1])
+    per_chunk = CHUNK.itemsize // x.itemsize
+    chunks = x.shape[-1] // per_chunk
+    candidates = np.empty((rows.shape[0], per_chunk), x.dtype)
+    moved = np.empty((chunks, min(MAX_BLOCK_ROWS, rows.shape[0])), CHUNK)
+    for start in range(0, rows.shape[0], MAX_BLOCK_ROWS):
+        block = rows[start:start + MAX_BLOCK_ROWS].view(CHUNK).T  # (chunks, rows) of 16 bytes
+        into = moved[:, :block.shape[1]]
+        np.copyto(into, block)
+        into.view(x.dtype).reshape(chunks, -1, per_chunk).max(
+            axis=0, out=candidates[start:start + MAX_BLOCK_ROWS])
+    result = np.maximum(candidates[:, 0], candidates[:, 1])
+    for column in range(2, per_chunk):
+        np.maximum(result, candidates[:, column], out=result)
+    return result.reshape(x.shape[:-1] + (1,))
 
 
 ERF_BLOCK = 65536  # elements: measured best on (32, 64, 512) float32 (16K and 256K are slower)

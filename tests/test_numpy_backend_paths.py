@@ -1,9 +1,10 @@
 """The NumPy backend's own fast paths give what the plain NumPy call gives.
 
 Some primitives take a faster road on the shapes a training step meets most (a float SUM over
-the trailing or the leading dims as a matrix-vector product). These tests hold each road to
-the plain NumPy expression, on the awkward cases too: size-1 and empty dims, non-contiguous
-views, every run of axes, float64 and ints.
+the trailing or the leading dims as a matrix-vector product, MAX over many short rows through
+a chunk transpose, INDEX_ADD as one flat np.add.at). These tests hold each road to the plain
+NumPy expression, on the awkward cases too: size-1 and empty dims, non-contiguous views, every
+run of axes, float64 and ints, nan, inf and repeated indices.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edugrad.backends.numpy_backend import NumpyBackend
+from edugrad.backends.numpy_backend import BFloat16Array, NumpyBackend, to_bfloat16
 
 backend = NumpyBackend()
 
@@ -36,7 +37,11 @@ def test_sum_equals_numpy_over_every_axes_tuple(shape, seed, dtype, transposed):
         ours = backend.sum(x, axes)
         expected = x.sum(axis=axes, keepdims=True, dtype=x.dtype)
         assert ours.shape == expected.shape and ours.dtype == expected.dtype
-        np.testing.assert_allclose(ours, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+        # another order of additions: within rounding of the sum of magnitudes (a tolerance
+        # relative to the result fails where the terms cancel, as hypothesis found)
+        scale = np.abs(x).sum(axis=axes, keepdims=True, dtype=np.float64)
+        rtol = 1e-6 if dtype == np.float32 else 1e-14
+        assert np.all(np.abs(ours.astype(np.float64) - expected) <= rtol * scale)
 
 
 @pytest.mark.parametrize("shape, axes", [((32, 64, 128), (2,)), ((2048, 512), (0,)),
@@ -58,3 +63,106 @@ def test_sum_keeps_inf_and_nan():
     x = np.array([[1.0, np.inf], [np.nan, 2.0], [np.inf, -np.inf]], dtype=np.float32)
     np.testing.assert_array_equal(backend.sum(x, (1,)), [[np.inf], [np.nan], [np.nan]])
     np.testing.assert_array_equal(backend.sum(x, (0,)), [[np.nan, np.nan]])
+
+
+# ---- MAX over short rows ---------------------------------------------------------------------
+def _max_taken_the_short_way(x: np.ndarray) -> bool:
+    from edugrad.backends.numpy_backend import _short_rows
+    return _short_rows(x, (x.ndim - 1,))
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.sampled_from([(256,), (300,), (2, 4, 40), (1, 512), (3, 1000)]),
+       row_bytes=st.sampled_from([16, 32, 48, 64, 256, 272, 512, 528]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16),
+       specials=st.integers(0, 20))
+def test_max_over_short_rows_is_numpys_exactly(rows, row_bytes, dtype, seed, specials):
+    """Max is exact in any order: the chunk transpose gives NumPy's values, nan and inf too."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(rows + (row_bytes // np.dtype(dtype).itemsize,)).astype(dtype)
+    flat = x.reshape(-1)
+    for value in (np.nan, np.inf, -np.inf, -0.0):  # a few of each, anywhere (whole rows too)
+        flat[rng.integers(0, flat.size, specials)] = value
+    x[..., 3, :] = -np.inf
+    ours = backend.max(x, (x.ndim - 1,))
+    expected = x.max(axis=-1, keepdims=True)
+    assert ours.shape == expected.shape and ours.dtype == expected.dtype
+    np.testing.assert_array_equal(ours, expected)
+
+
+def test_max_takes_the_short_way_only_where_it_pays():
+    attention = np.zeros((32, 4, 64, 64), np.float32)
+    assert _max_taken_the_short_way(attention)
+    assert _max_taken_the_short_way(attention.astype(np.float64))  # rows of 512 bytes
+    assert not _max_taken_the_short_way(np.zeros((512, 128), np.float64))  # of 1 KB
+    assert not _max_taken_the_short_way(attention[0, :2])  # 128 rows
+    assert not _max_taken_the_short_way(attention.transpose(0, 1, 3, 2))  # not contiguous
+    assert not _max_taken_the_short_way(np.zeros((2048, 65), np.float32))  # not in chunks
+    assert not _max_taken_the_short_way(np.zeros((4096, 8), np.int64))
+
+
+def test_max_of_bfloat16_short_rows_stays_bfloat16():
+    x = to_bfloat16(np.random.default_rng(0).standard_normal((512, 64)))
+    ours = backend.max(x, (1,))
+    assert type(ours) is BFloat16Array and ours.shape == (512, 1)
+    np.testing.assert_array_equal(ours, np.asarray(x).max(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("axes", [(0,), (1,), (0, 1), (2,)])
+def test_max_over_other_axes_is_numpys(axes):
+    x = np.random.default_rng(1).standard_normal((512, 3, 16)).astype(np.float32)
+    np.testing.assert_array_equal(backend.max(x, axes), x.max(axis=axes, keepdims=True))
+
+
+# ---- INDEX_ADD ---------------------------------------------------------------------------------
+def _index_add_by_loop(shape, axis, index, src):
+    """The spec, one slice at a time: src[..., i.., ...] added at [..., index[i..], ...]."""
+    out = np.zeros(shape, src.dtype)
+    src = np.moveaxis(src, tuple(range(axis, axis + index.ndim)), tuple(range(index.ndim)))
+    for position in np.ndindex(index.shape):
+        target = (slice(None),) * axis + (index[position],)
+        out[target] += src[position]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), data=st.data(),
+       index_shape=st.lists(st.integers(0, 4), min_size=0, max_size=2),
+       dtype=st.sampled_from([np.float32, np.float64, np.int64, np.int32]),
+       transposed=st.booleans())
+def test_index_add_is_the_spec_loop_exactly(shape, data, index_shape, dtype, transposed):
+    """Repeated indices accumulate in order (the sums are the loop's to the bit), an empty
+    index gives zeros, any axis and any index rank; a non-contiguous src is read right."""
+    axis = data.draw(st.integers(0, len(shape) - 1))
+    seed = data.draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, shape[axis], index_shape)
+    src_shape = tuple(shape[:axis]) + tuple(index_shape) + tuple(shape[axis + 1:])
+    src = (rng.standard_normal(src_shape[::-1]) * 100).astype(dtype)
+    src = src.T if transposed else src.T.copy()  # (ascontiguousarray would make 0-d 1-d)
+    ours = backend.index_add(tuple(shape), axis, index, src)
+    expected = _index_add_by_loop(tuple(shape), axis, index, src)
+    assert ours.shape == expected.shape and ours.dtype == expected.dtype
+    np.testing.assert_array_equal(ours, expected)
+
+
+def test_index_add_of_an_embedding_gradient_repeats_and_keeps_inf():
+    index = np.array([[2, 0, 2], [2, 1, 0]])
+    src = np.arange(2 * 3 * 2, dtype=np.float32).reshape(2, 3, 2)
+    src[1, 2, 1] = np.inf
+    ours = backend.index_add((4, 2), 0, index, src)
+    expected = np.array([[2 + 10, 3 + np.inf], [8, 9], [0 + 4 + 6, 1 + 5 + 7], [0, 0]],
+                        np.float32)
+    assert ours.shape == (4, 2) and ours.dtype == np.float32
+    np.testing.assert_array_equal(ours, expected)
+    empty = backend.index_add((4, 2), 0, np.zeros((0,), np.int64), np.zeros((0, 2), np.float32))
+    np.testing.assert_array_equal(empty, np.zeros((4, 2), np.float32))
+
+
+def test_index_add_of_bfloat16_sums_in_float32_and_rounds_once():
+    """1 + 2**-8 is a tie between two bfloat16 numbers (rounded to 1 each time, if each
+    addition were rounded); 1 + 2**-8 + 2**-8 = 1 + 2**-7 is a bfloat16."""
+    src = to_bfloat16(np.array([[1.0], [2.0 ** -8], [2.0 ** -8]], np.float32))
+    ours = backend.index_add((2, 1), 0, np.array([0, 0, 0]), src)
+    assert type(ours) is BFloat16Array
+    np.testing.assert_array_equal(ours, [[1.0 + 2.0 ** -7], [0.0]])
