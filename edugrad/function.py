@@ -1063,14 +1063,28 @@ class LayerNorm(Function):
             xhat = centred * rstd
         else:
             xhat, rstd = (x._result_class._make(saved, None) for saved in self.saved)
-        g = grad_output * affine[0] if affine else grad_output
-        dx = (g - g.mean(axes, keepdim=True) - xhat * (g * xhat).mean(axes, keepdim=True)) * rstd
+        grad_xhat = grad_output * xhat
         if not affine:
-            return dx
-        rows = tuple(range(x.ndim - len(axes)))
+            return (grad_output - grad_output.mean(axes, keepdim=True)
+                    - xhat * grad_xhat.mean(axes, keepdim=True)) * rstd
+        # with g = grad weight, the row means of g and of g xhat = (grad xhat) weight are
+        # matrix-vector products with the weight: neither product is formed for its mean (and
+        # grad xhat is dweight's summand anyway)
+        weight = affine[0]
+        lead, count = x.shape[:x.ndim - len(axes)], weight.numel()
+        weight_over_count = Reshape.apply(weight, shape=(count, 1)) / count
+
+        def row_means(rows):  # (*lead, *normalized) -> (*lead, 1, ..., 1)
+            matrix = Reshape.apply(rows, shape=(math.prod(lead), count))
+            return Reshape.apply(Matmul.apply(matrix, weight_over_count),
+                                 shape=lead + (1,) * len(axes))
+
+        g = grad_output * weight
+        dx = (g - row_means(grad_output) - xhat * row_means(grad_xhat)) * rstd
+        rows = tuple(range(len(lead)))
         needs = self.needs_input_grad
         return (dx if needs[0] else None,
-                (grad_output * xhat).sum(rows) if needs[1] else None,
+                grad_xhat.sum(rows) if needs[1] else None,
                 grad_output.sum(rows) if needs[2] else None)
 
     def release(self) -> None:
