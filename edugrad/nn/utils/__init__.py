@@ -53,7 +53,9 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         else:
             total = None
             for g in grads:
-                part = (g.detach().abs() ** norm_type).sum().to(device)
+                g = g.detach()
+                # the 2-norm's squares as g * g: the same numbers as |g| ** 2, two ops fewer
+                part = (g * g if norm_type == 2 else g.abs() ** norm_type).sum().to(device)
                 total = part if total is None else total + part
             total = total ** (1.0 / norm_type)
         if error_if_nonfinite and not math.isfinite(total.item()):  # the only host copy
