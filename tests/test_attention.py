@@ -134,7 +134,8 @@ def test_sdpa_one_op_matches_its_composition(mask):
             out = F.scaled_dot_product_attention(q, k, v, scale=0.3, **options)
             assert out.grad_fn.name == "ScaledDotProductAttentionBackward"
         (out * edugrad.tensor(np.sin(np.arange(out.numel())).reshape(out.shape))).sum().backward()
-        results.append([out] + [t.grad for t in (q, k, v)] + ([bias.grad] if mask == "float" else []))
+        grads = [t.grad for t in (q, k, v)] + ([bias.grad] if mask == "float" else [])
+        results.append([out] + grads)
     for ours, theirs in zip(*results):
         assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
         np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12,
