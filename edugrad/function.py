@@ -763,12 +763,18 @@ class Softmax(Function):
 
     def forward(self, x, axis: int):
         self.axis = axis
-        exp = x.sub(x.max((axis,)).expand(x.shape)).exp()
-        return exp.div(exp.sum((axis,)).expand(x.shape))
+        return _softmax(x, axis)
 
     def backward(self, grad_output):
         s = self.output
         return s * (grad_output - (grad_output * s).sum(self.axis, keepdim=True))
+
+
+def _softmax(x, axis: int):
+    """softmax over one axis of TensorData (Softmax, ScaledDotProductAttention): the row's max
+    is subtracted first, so that exp cannot overflow."""
+    exp = x.sub(x.max((axis,)).expand(x.shape)).exp()
+    return exp.div(exp.sum((axis,)).expand(x.shape))
 
 
 # ---- movement ------------------------------------------------------------------------------------
@@ -905,8 +911,11 @@ class Linear(Function):
 
 def _swap_last_two(tensor):
     """The matrix transpose of every matrix in a batch: a PERMUTE, free for NumPy (a view)."""
-    order = tuple(range(tensor.ndim - 2)) + (tensor.ndim - 1, tensor.ndim - 2)
-    return Permute.apply(tensor, order=order)
+    return Permute.apply(tensor, order=_last_two_swapped(tensor.ndim))
+
+
+def _last_two_swapped(ndim: int) -> tuple:
+    return tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)
 
 
 class Unfold(Function):
@@ -1054,15 +1063,81 @@ class LayerNorm(Function):
             xhat = centred * rstd
         else:
             xhat, rstd = (x._result_class._make(saved, None) for saved in self.saved)
-        g = grad_output * affine[0] if affine else grad_output
-        dx = (g - g.mean(axes, keepdim=True) - xhat * (g * xhat).mean(axes, keepdim=True)) * rstd
+        grad_xhat = grad_output * xhat
         if not affine:
-            return dx
-        rows = tuple(range(x.ndim - len(axes)))
+            return (grad_output - grad_output.mean(axes, keepdim=True)
+                    - xhat * grad_xhat.mean(axes, keepdim=True)) * rstd
+        # with g = grad weight, the row means of g and of g xhat = (grad xhat) weight are
+        # matrix-vector products with the weight: neither product is formed for its mean (and
+        # grad xhat is dweight's summand anyway)
+        weight = affine[0]
+        lead, count = x.shape[:x.ndim - len(axes)], weight.numel()
+        weight_over_count = Reshape.apply(weight, shape=(count, 1)) / count
+
+        def row_means(rows):  # (*lead, *normalized) -> (*lead, 1, ..., 1)
+            matrix = Reshape.apply(rows, shape=(math.prod(lead), count))
+            return Reshape.apply(Matmul.apply(matrix, weight_over_count),
+                                 shape=lead + (1,) * len(axes))
+
+        g = grad_output * weight
+        dx = (g - row_means(grad_output) - xhat * row_means(grad_xhat)) * rstd
+        rows = tuple(range(len(lead)))
         needs = self.needs_input_grad
         return (dx if needs[0] else None,
-                (grad_output * xhat).sum(rows) if needs[1] else None,
+                grad_xhat.sum(rows) if needs[1] else None,
                 grad_output.sum(rows) if needs[2] else None)
+
+    def release(self) -> None:
+        super().release()
+        self.saved = None
+
+
+class ScaledDotProductAttention(Function):
+    """F.scaled_dot_product_attention without dropout: P = softmax(q k^T scale + bias), out =
+    P v, over the last two dims of (..., L, E) q, (..., S, E) k and (..., S, Ev) v with equal
+    leading dims; `bias` (a float mask, -inf where masked) broadcasts to the (..., L, S) scores.
+
+    Composed from Tensor ops (matmul, * scale, + bias, softmax, matmul) it is right too, but
+    the (L, S) scores of every head are attention's largest tensors, and the composition's
+    backward makes five passes over them: the scale's, and softmax's four (s (g - sum(g s))).
+    As one op the scale goes on q (L x E elements, not L x S, forward and backward), and the
+    backward is the textbook one (FlashAttention's): softmax's row sums sum_j dP_ij P_ij are
+    computed as sum_k dO_ik out_ik, the same numbers (out = P v, dP = dO v^T) from the
+    smaller (L, Ev) tensors, which leaves two passes over (L, S): dP - D and P (dP - D).
+    The forward keeps P and the scaled q.
+    """
+
+    formula = ("dv = P^T dO, dS = P (dO v^T - rowsum(dO out)), dq = scale dS k, "
+               "dk = dS^T (scale q), dbias = dS")
+
+    def forward(self, query, key, value, *bias, scale: float):
+        self.scale = scale
+        scaled = query.mul(_constant(query, scale))
+        scores = scaled.matmul(key.permute(_last_two_swapped(key.ndim)))
+        if bias:
+            scores = scores.add(bias[0].expand(scores.shape))
+        probs = _softmax(scores, scores.ndim - 1)
+        self.saved = (scaled, probs)
+        return probs.matmul(value)
+
+    def backward(self, grad_output):
+        query, key, value, *bias = self.inputs
+        if GradMode.enabled:  # create_graph: P and the scaled q as ops of q, k, bias
+            scaled = query * self.scale
+            scores = scaled @ _swap_last_two(key)
+            probs = (scores + bias[0] if bias else scores).softmax(-1)
+        else:
+            scaled, probs = (query._result_class._make(saved, None) for saved in self.saved)
+        # D = rowsum(dP * P) = rowsum(dO * out): the row sums of softmax's derivative
+        rows = (grad_output * self.output).sum(-1, keepdim=True)
+        dscores = probs * (grad_output @ _swap_last_two(value) - rows)
+        needs = self.needs_input_grad
+        return (
+            (dscores @ key) * self.scale if needs[0] else None,
+            _swap_last_two(dscores) @ scaled if needs[1] else None,
+            _swap_last_two(probs) @ grad_output if needs[2] else None,
+            *(dscores.sum_to_shape(bias[0].shape) if needs[3] else None for _ in bias),
+        )
 
     def release(self) -> None:
         super().release()

@@ -95,6 +95,53 @@ def test_sdpa_gradcheck():
         lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), [q, k, v])
 
 
+def test_sdpa_gradcheck_float_mask_and_gradgradcheck():
+    # the one-op path (ScaledDotProductAttention): a float mask that wants its gradient, and
+    # grad of grad, whose backward recomputes the weights as ops of q, k and the mask
+    rng = np.random.default_rng(1)
+    q, k, v = (edugrad.tensor(rng.standard_normal(s), requires_grad=True)
+               for s in ((2, 3, 4), (2, 5, 4), (2, 5, 3)))
+    bias = edugrad.tensor(rng.standard_normal((3, 5)), requires_grad=True)
+    sdpa = F.scaled_dot_product_attention
+    assert edugrad.autograd.gradcheck(lambda q, k, v, b: sdpa(q, k, v, attn_mask=b),
+                                      [q, k, v, bias])
+    assert edugrad.autograd.gradgradcheck(lambda q, k, v, b: sdpa(q, k, v, attn_mask=b, scale=0.7),
+                                          [q, k, v, bias])
+    assert edugrad.autograd.gradgradcheck(lambda q, k, v: sdpa(q, k, v, is_causal=True),
+                                          [q, k, v])
+
+
+@pytest.mark.parametrize("mask", ["none", "causal", "float"])
+def test_sdpa_one_op_matches_its_composition(mask):
+    """The one Function against softmax(q k^T scale + mask) v in Tensor ops (float64): values
+    and every gradient, the mask's included, with a (B, 1, L, S) mask broadcast over heads."""
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal(s) for s in ((2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 2))]
+    bias_array = rng.standard_normal((2, 1, 4, 6))
+    results = []
+    for composed in (False, True):
+        q, k, v = (edugrad.tensor(a, requires_grad=True) for a in arrays)
+        bias = edugrad.tensor(bias_array, requires_grad=True)
+        options = {"none": {}, "causal": {"is_causal": True}, "float": {"attn_mask": bias}}[mask]
+        if composed:
+            scores = q @ k.transpose(-2, -1) * 0.3
+            if mask == "causal":
+                scores = scores + edugrad.where(F.causal_mask(4, 6), 0.0, -math.inf).double()
+            elif mask == "float":
+                scores = scores + bias
+            out = scores.softmax(-1) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, scale=0.3, **options)
+            assert out.grad_fn.name == "ScaledDotProductAttentionBackward"
+        (out * edugrad.tensor(np.sin(np.arange(out.numel())).reshape(out.shape))).sum().backward()
+        grads = [t.grad for t in (q, k, v)] + ([bias.grad] if mask == "float" else [])
+        results.append([out] + grads)
+    for ours, theirs in zip(*results):
+        assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12,
+                                   atol=1e-13)
+
+
 def test_sdpa_hand_computed():
     # one query [1, 0]; keys [1, 0] and [0, 1]; scale 1: scores [1, 0], weights e/(e+1), 1/(e+1)
     q = edugrad.tensor([[1.0, 0.0]])

@@ -513,6 +513,7 @@ def test_fast_path_matches_composition(slow_device, name, fn, shapes):
 @pytest.mark.parametrize("shape, normalized, affine", [
     ((3, 4, 5), (5,), "both"), ((3, 4, 5), (4, 5), "none"), ((2, 6), (6,), "weight"),
     ((2, 6), (6,), "bias"), ((1, 1, 7), (7,), "both"), ((0, 3), (3,), "both"),
+    ((3, 4, 5), (4, 5), "both"), ((5,), (5,), "both"),
 ])
 def test_layer_norm_function_matches_its_composition(shape, normalized, affine):
     """F.layer_norm's one Function against the same normalisation in Tensor ops (float64):

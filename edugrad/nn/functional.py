@@ -6,12 +6,13 @@ edugrad.function; never NumPy.
 The functions here are compositions of Tensor operations, so their gradients are right by
 construction and need no code of their own. Where a Function with its own derivative is used
 instead (each in edugrad/function.py), it says why: Erf, because no primitive computes it;
-Gelu and LayerNorm, whose derivatives as one expression save passes over a transformer's
-activations; ColumnsProduct and WindowMax for convolution and max pooling (functional_conv.py);
-Linear for `linear`. Convolution and pooling are in functional_conv.py, losses in
-functional_loss.py, the bounded activations, norms, distances and group/instance norm in
-functional_extra.py, interpolate and pad's reflect/replicate/circular modes (Take picks the
-rows) in functional_resample.py; all are importable from here:
+Gelu, LayerNorm and ScaledDotProductAttention, whose derivatives as one expression save
+passes over a transformer's activations; ColumnsProduct and WindowMax for convolution and max
+pooling (functional_conv.py); Linear for `linear`. Convolution and pooling are in
+functional_conv.py, losses in functional_loss.py, the bounded activations, norms, distances
+and group/instance norm in functional_extra.py, interpolate and pad's
+reflect/replicate/circular modes (Take picks the rows) in functional_resample.py; all are
+importable from here:
 
     import edugrad.nn.functional as F
     loss = F.cross_entropy(F.linear(x, weight, bias), target)
@@ -28,6 +29,7 @@ from edugrad.factories import arange, rand
 from edugrad.function import Erf, Gelu, Reshape, Take, host_checks_allowed
 from edugrad.function import LayerNorm as LayerNormFunction  # normalize, scale, shift as one op
 from edugrad.function import Linear as LinearFunction  # x @ W.T + b as one op
+from edugrad.function import ScaledDotProductAttention as AttentionFunction  # q k^T, softmax, v
 from edugrad.math import where
 from edugrad.nn.functional_conv import (
     _check_like_input, adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
@@ -331,20 +333,39 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
                       for t in (key, value))
     length, source = query.shape[-2], key.shape[-2]
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = (query @ key.transpose(-2, -1)) * scale
     if is_causal:
         attn_mask = causal_mask(length, source, device=query.device)
+    if attn_mask is not None and attn_mask.dtype is dtypes.bool_:
+        # -inf added where masked, as PyTorch's reference implementation does: WHERE on the
+        # mask (often just (L, S)) and an ADD cost less than WHERE on the scores, and the
+        # ADD's backward is free
+        scores_dtype = dtypes.result_type((query.dtype, query.ndim), (key.dtype, key.ndim))
+        attn_mask = where(attn_mask, 0.0, -math.inf).to(scores_dtype)
+    if dropout_p == 0 and _one_op_attention(query, key, value, attn_mask):
+        bias = () if attn_mask is None else (attn_mask,)  # one op: see edugrad/function.py
+        return AttentionFunction.apply(query, key, value, *bias, scale=scale)
+    scores = (query @ key.transpose(-2, -1)) * scale
     if attn_mask is not None:
-        if attn_mask.dtype is dtypes.bool_:
-            # -inf added where masked, as PyTorch's reference implementation does: WHERE on the
-            # mask (often just (L, S)) and an ADD cost less than WHERE on the scores, and the
-            # ADD's backward is free
-            attn_mask = where(attn_mask, 0.0, -math.inf).to(scores.dtype)
         scores = scores + attn_mask
     weights = scores.softmax(-1)
     if dropout_p > 0:
         weights = dropout(weights, dropout_p, training=True)
     return weights @ value
+
+
+def _one_op_attention(query, key, value, bias) -> bool:
+    """Whether the ScaledDotProductAttention Function takes these: one float dtype, equal
+    leading dims (it does not broadcast them), and a bias that broadcasts to the scores."""
+    dtype, lead = query.dtype, query.shape[:-2]
+    if not dtype.is_floating_point or key.dtype is not dtype or value.dtype is not dtype:
+        return False
+    if key.shape[:-2] != lead or value.shape[:-2] != lead:
+        return False
+    if bias is None:
+        return True
+    scores = (*lead, query.shape[-2], key.shape[-2])
+    return bias.dtype is dtype and bias.ndim <= len(scores) and all(
+        size in (1, full) for size, full in zip(reversed(bias.shape), reversed(scores)))
 
 
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
