@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
@@ -714,6 +714,8 @@ def test_interpolate_drawn_sizes_match_torch(torch, size, target, mode, one_dim,
 @given(size=st.tuples(st.integers(1, 5), st.integers(1, 5)),
        amounts=st.tuples(*[st.integers(-1, 5)] * 4),
        mode=st.sampled_from(["reflect", "replicate", "circular"]), seed=st.integers(0, 99))
+@example(size=(1, 1), amounts=(0, -1, 0, -1), mode="reflect", seed=0)  # both dims cropped to 0:
+@example(size=(1, 1), amounts=(0, -1, 0, -1), mode="replicate", seed=0)  # PyTorch raises
 def test_pad_modes_drawn_amounts_match_torch(torch, size, amounts, mode, seed):
     x = np.random.default_rng(seed).standard_normal((1, 2) + size)
     fn = lambda F, x: F.pad(x, amounts, mode=mode)  # noqa: E731

@@ -50,6 +50,12 @@ def pad_by_mode(input: Tensor, pad: tuple, mode: str) -> Tensor:
             f"pad: only 2D, 3D, 4D, 5D padding with non-constant padding are supported for now; "
             f"mode {mode!r} with pad of length {len(pad)} needs a {dims + 1}D or {dims + 2}D "
             f"input, got shape {tuple(input.shape)}")
+    sizes = [input.shape[input.ndim - 1 - i] + pad[2 * i] + pad[2 * i + 1] for i in range(dims)]
+    if mode in ("reflect", "replicate") and all(size < 1 for size in sizes):
+        # PyTorch's check: some padded dim must keep at least one element
+        raise RuntimeError(f"pad: input {tuple(input.shape)} is too small for {mode} padding "
+                           f"{tuple(pad)}: the padded sizes (last dim first) would be "
+                           f"{tuple(sizes)}")
     output = input
     for i in range(dims):
         dim, (before, after) = input.ndim - 1 - i, (pad[2 * i], pad[2 * i + 1])
