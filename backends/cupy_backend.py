@@ -88,22 +88,33 @@ class CupyBackend(NumpyBackend):
         someone replaced). Output j in `feedback` (a parameter, an optimizer's average) is
         copied back into its input at the end of the graph, so it lives in one place from
         step to step; the other outputs come back as fresh copies, as eager results would.
-        The capture runs on a stream of its own, so CuPy's memory pool gives this graph its
-        own arena: memory freed during the capture is reused by this graph's later kernels,
-        and never handed to other code while a launch may still write into it. A primitive
-        that syncs with the host inside the capture raises, and edugrad.jit falls back to
-        replaying call by call."""
+        Every block of memory allocated during the capture (outputs, temporaries, CuPy's own
+        scratch) is held for the graph's lifetime and never returned to the memory pool: the
+        graph writes into those addresses on every launch, so no other array may get them.
+        A primitive that syncs with the host inside the capture raises, and edugrad.jit falls
+        back to replaying call by call."""
         static = [buffer.copy() for buffer in inputs]
-        stream = cupy.cuda.Stream(non_blocking=True)
-        with stream:
-            stream.begin_capture()
-            try:
-                outputs = run(static)
-                for j, i in feedback.items():
-                    if outputs[j] is not static[i]:
-                        static[i][...] = outputs[j]
-            finally:
-                captured = stream.end_capture()
+        held, allocator = [], cupy.cuda.get_allocator()
+
+        def holding_malloc(size):
+            memory = allocator(size)
+            held.append(memory)
+            return memory
+
+        stream = cupy.cuda.Stream(non_blocking=True)  # the legacy default stream can't capture
+        cupy.cuda.set_allocator(holding_malloc)
+        try:
+            with stream:
+                stream.begin_capture()
+                try:
+                    outputs = run(static)
+                    for j, i in feedback.items():
+                        if outputs[j] is not static[i]:
+                            static[i][...] = outputs[j]
+                finally:
+                    captured = stream.end_capture()
+        finally:
+            cupy.cuda.set_allocator(allocator)
 
         def launch(given):
             for buffer, value in zip(static, given):
@@ -113,4 +124,5 @@ class CupyBackend(NumpyBackend):
             return [static[feedback[j]] if j in feedback else out.copy()
                     for j, out in enumerate(outputs)]
 
+        launch.held = (held, stream)  # the graph's memory and stream live as long as it does
         return launch

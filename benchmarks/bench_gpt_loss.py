@@ -157,8 +157,8 @@ def main(argv=None) -> int:
     ms = {name: 1000 * float(np.median(t[min(10, len(t) - 1):])) for name, t in times.items()}
     gap = ours_final["val"] - theirs_final["val"]
     print(f"\nlast training batch: edugrad {last['edugrad']:.4f}, torch {last['torch']:.4f}")
-    print(f"validation loss: edugrad {ours_final['val']:.4f}, torch {theirs_final['val']:.4f} "
-          f"(difference {gap:+.4f}; target within 0.05)")
+    print(f"validation loss: edugrad {ours_final['val']:.6f}, torch {theirs_final['val']:.6f} "
+          f"(difference {gap:+.6f}; target within 0.05)")
     print(f"median ms per step: edugrad {ms['edugrad']:.1f}, torch {ms['torch']:.1f}, ratio "
           f"{ms['edugrad'] / ms['torch']:.2f}x (target <= 1.3x); load average "
           f"{os.getloadavg()[0]:.2f}")
