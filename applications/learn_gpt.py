@@ -24,7 +24,10 @@ import os
 import sys
 import time
 
-import numpy as np
+# set before NumPy loads OpenBLAS, whose idle threads then sleep (backends/numpy_backend.py)
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "12")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+from concurrent.futures import ThreadPoolExecutor
 import math
 import os
 import sys
@@ -125,23 +126,48 @@ def _keep_freed_memory_if_asked() -> None:
         keep_freed_memory_for_reuse()
 
 
-@functools.cache  # found once: the library NumPy loaded, and its two thread functions
-def _openblas_threads():
-    """(get, set) of the OpenBLAS inside NumPy's wheel, through ctypes; None if not found."""
+@functools.cache  # found once: the OpenBLAS NumPy loaded
+def _openblas():
+    """The OpenBLAS inside NumPy's wheel, through ctypes; None if not found."""
     folder = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
     names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
     for name in (n for n in names if "openblas" in n):
         try:
-            library = ctypes.CDLL(os.path.join(folder, name))  # already loaded: the same one
+            return ctypes.CDLL(os.path.join(folder, name))  # already loaded: the same one
         except OSError:
             continue
-        for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""),
-                               ("openblas_", "64_"), ("openblas_", "")):
-            get = getattr(library, f"{prefix}get_num_threads{suffix}", None)
-            put = getattr(library, f"{prefix}set_num_threads{suffix}", None)
-            if get is not None and put is not None:
-                return get, put
     return None
+
+
+@functools.cache
+def _openblas_threads():
+    """(get, set) of OpenBLAS's thread count; None if not found."""
+    library = _openblas()
+    for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""),
+                           ("openblas_", "64_"), ("openblas_", "")):
+        get = getattr(library, f"{prefix}get_num_threads{suffix}", None)
+        put = getattr(library, f"{prefix}set_num_threads{suffix}", None)
+        if get is not None and put is not None:
+            return get, put
+    return None
+
+
+# OpenBLAS's spinning threads. After a matmul, OpenBLAS's worker threads wait for the next one
+# by spinning, for 2^OPENBLAS_THREAD_TIMEOUT cycles (default 2^28: a tenth of a second), on
+# the cores Python's own thread needs for everything else. On a machine with as many cores as
+# threads they compete with it (a GPT step on 2 cores measured 125 ms in one process and 160 in
+# the next); with OPENBLAS_THREAD_TIMEOUT=12 (4096 cycles) they go to sleep at once. OpenBLAS
+# reads the variable when NumPy loads it, so only the environment can set it: the benchmarks
+# and applications/ do, before importing NumPy. The second-core split below is used only then.
+QUIET_SPIN = 16  # the largest OPENBLAS_THREAD_TIMEOUT under which the worker threads sleep soon
+
+
+@functools.cache
+def _idle_threads_sleep() -> bool:
+    """Whether OpenBLAS's idle threads sleep soon after a matmul (OPENBLAS_THREAD_TIMEOUT at
+    most QUIET_SPIN when NumPy loaded it), leaving the other cores to _in_two_halves."""
+    timeout = getattr(_openblas(), "openblas_thread_timeout", None)
+    return timeout is not None and 0 < int(timeout()) <= QUIET_SPIN
 
 
 class NumpyBackend(Backend):
@@ -167,6 +193,18 @@ class NumpyBackend(Backend):
         if functions is not None:
             functions[1](int(count))
         return functions is not None
+
+    def _splits(self, *arrays) -> bool:
+        """Whether a primitive on `arrays` runs in two halves at once (_in_two_halves): NumPy
+        arrays (not bfloat16's), big enough to pay for the hand-off, two or more threads
+        allowed (edugrad.set_num_threads(1) keeps everything on one core), and OpenBLAS's
+        idle threads asleep rather than spinning on the other core (_idle_threads_sleep)."""
+        if self.xp is not np or sum(a.size for a in arrays) < SPLIT_SIZE:
+            return False
+        if not all(type(a) is np.ndarray for a in arrays) or not _idle_threads_sleep():
+            return False
+        threads = self.get_num_threads()
+        return threads is not None and threads >= 2
 
     # ---- load ------------------------------------------------------------------------------
     def full(self, shape, value, dtype):
@@ -196,6 +234,12 @@ class NumpyBackend(Backend):
 
     @quiet
     def exp(self, x):
+        if x.flags.c_contiguous and self._splits(x):
+            flat, out = x.reshape(-1), self.xp.empty(x.shape, x.dtype)
+            _in_two_halves(lambda start, stop: self.xp.exp(flat[start:stop],
+                                                           out=out.reshape(-1)[start:stop]),
+                           flat.size)
+            return out
         return self.xp.exp(x)
 
     @quiet
@@ -212,8 +256,16 @@ class NumpyBackend(Backend):
         block makes its ~25 passes while it sits in the CPU cache, not the whole array."""
         flat = self.xp.ascontiguousarray(x).reshape(-1)
         out = self.xp.empty_like(flat)
-        for start in range(0, flat.size, ERF_BLOCK):
-            _erf_block(flat[start:start + ERF_BLOCK], out[start:start + ERF_BLOCK])
+
+        def blocks(start, stop):
+            for begin in range(start, stop, ERF_BLOCK):
+                end = min(begin + ERF_BLOCK, stop)
+                _erf_block(flat[begin:end], out[begin:end])
+
+        if self._splits(flat):
+            _in_two_halves(blocks, flat.size)
+        else:
+            blocks(0, flat.size)
         out = out.reshape(x.shape)
         return to_bfloat16(out) if type(x) is BFloat16Array else out  # computed in float32
 
@@ -313,6 +365,15 @@ class NumpyBackend(Backend):
 
     # ---- accelerated -----------------------------------------------------------------------
     def matmul(self, x, y):
+        if x.ndim > 2 and x.shape[:-2] == y.shape[:-2] and x.shape[0] > 1 and \
+                x.shape[-2] * x.shape[-1] * y.shape[-1] <= SMALL_GEMM and self._splits(x, y):
+            # a batch of small matrices (attention's heads): OpenBLAS runs each product on one
+            # thread, NumPy loops over the batch on one core; two halves of the batch at once
+            out = self.xp.empty(x.shape[:-1] + y.shape[-1:], self.xp.result_type(x, y))
+            _in_two_halves(lambda start, stop: self.xp.matmul(x[start:stop], y[start:stop],
+                                                              out=out[start:stop]),
+                           x.shape[0])
+            return out
         return self.xp.matmul(x, y)
 
     def unfold(self, x, kernel, stride):
@@ -424,6 +485,34 @@ def _max_of_short_rows(x):
 
 
 ERF_BLOCK = 65536  # elements: measured best on (32, 64, 512) float32 (16K and 256K are slower)
+
+
+# ---- a second core for the big ones ------------------------------------------------------------
+# With two threads OpenBLAS runs a large matmul on both cores, but NumPy runs everything else on
+# one: elementwise loops, and the loop over a batch of small matrices. Where a primitive splits
+# into two independent halves, each big enough to pay for handing one to another thread (~20
+# us), the backend runs the first half on a worker thread and the second itself: NumPy lets go
+# of the GIL inside its loops, so the halves run at once, with the same results. Used for ERF
+# (1.9 -> 1.0 ms on GELU's (32, 64, 512) float32), EXP (1.5x) and batched products of small
+# matrices (attention's, 1.3x); the GPT step at 2 threads gains about 3%. Memory-bound ops
+# (add, mul) gain little and stay on one core. Only while OpenBLAS's threads sleep between
+# matmuls (see _idle_threads_sleep): spinning, they hold the core the worker would use.
+SPLIT_SIZE = 1 << 18  # elements in all; below, the hand-off costs about what it saves
+SMALL_GEMM = 1 << 20  # m * k * n of one matrix product below which OpenBLAS uses one thread
+_worker: list = []  # the one worker thread, made on first use
+
+
+def _in_two_halves(work, size: int) -> None:
+    """work(start, stop) over [0, size) as two halves at the same time: [0, size // 2) on the
+    worker thread (with the caller's quiet floating-point error state), the rest here."""
+    if not _worker:
+        _worker.append(ThreadPoolExecutor(1, thread_name_prefix="edugrad-numpy"))
+    half = size // 2
+    other = _worker[0].submit(quiet(work), 0, half)
+    try:
+        work(half, size)
+    finally:
+        other.result()
 
 
 def _erf_block(x, out):

@@ -25,6 +25,9 @@ import os
 import sys
 import time
 
+# set before NumPy loads OpenBLAS, whose idle threads then sleep (backends/numpy_backend.py)
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "12")
+
 
 def _set_threads(threads: int | None) -> None:
     if threads:

@@ -33,6 +33,9 @@ import subprocess
 import sys
 import time
 
+# set before NumPy loads OpenBLAS, whose idle threads then sleep (backends/numpy_backend.py)
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "12")
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = ("MLP-S", "MLP-L", "CNN-S", "LSTM", "GPT")
 BATCH = 128

@@ -166,3 +166,69 @@ def test_index_add_of_bfloat16_sums_in_float32_and_rounds_once():
     ours = backend.index_add((2, 1), 0, np.array([0, 0, 0]), src)
     assert type(ours) is BFloat16Array
     np.testing.assert_array_equal(ours, [[1.0 + 2.0 ** -7], [0.0]])
+
+
+# ---- the second core: ERF, EXP and batched small matmuls in two halves ------------------------
+@pytest.fixture
+def two_halves(monkeypatch):
+    """The split allowed (as when OPENBLAS_THREAD_TIMEOUT is low and two threads are set), and
+    a record of each split's size."""
+    import edugrad.backends.numpy_backend as numpy_backend
+
+    sizes = []
+    run = numpy_backend._in_two_halves
+
+    def recorded(work, size):
+        sizes.append(size)
+        run(work, size)
+
+    monkeypatch.setattr(numpy_backend, "_in_two_halves", recorded)
+    monkeypatch.setattr(numpy_backend, "_idle_threads_sleep", lambda: True)
+    monkeypatch.setattr(NumpyBackend, "get_num_threads", lambda self: 2)
+    return sizes
+
+
+def test_split_erf_exp_and_batched_matmul_equal_the_one_thread_results(two_halves):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((32, 64, 129)) * 3).astype(np.float32)  # odd sizes: uneven halves
+    x[0, 0, :3] = [np.inf, -np.inf, np.nan]
+    q, k = rng.standard_normal((2, 33, 4, 64, 32)).astype(np.float32)
+    single = NumpyBackend()
+    results = [backend.erf(x), backend.exp(x * 40), backend.matmul(q, k.swapaxes(-1, -2)),
+               backend.erf(x.astype(np.float64))]
+    assert two_halves == [x.size, x.size, 33, x.size]
+    two_halves.clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(NumpyBackend, "get_num_threads", lambda self: 1)
+        expected = [single.erf(x), single.exp(x * 40), single.matmul(q, k.swapaxes(-1, -2)),
+                    single.erf(x.astype(np.float64))]
+    assert two_halves == []  # one thread: no split
+    for ours, theirs in zip(results, expected):
+        np.testing.assert_array_equal(ours, theirs)
+        assert ours.dtype == theirs.dtype
+
+
+def test_the_worker_half_is_quiet_too(two_halves, recwarn):
+    import warnings
+
+    x = np.full((64, 8192), 1000.0, np.float32)  # exp overflows in both halves
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isinf(backend.exp(x)).all()
+    assert two_halves == [x.size]
+
+
+def test_no_split_for_small_arrays_bfloat16_broadcast_batches_or_spinning_threads(
+        two_halves, monkeypatch):
+    import edugrad.backends.numpy_backend as numpy_backend
+
+    rng = np.random.default_rng(1)
+    backend.erf(rng.standard_normal((64, 64)).astype(np.float32))  # small
+    backend.exp(to_bfloat16(rng.standard_normal((512, 1024)).astype(np.float32)))  # bfloat16
+    backend.matmul(rng.standard_normal((64, 64, 64)), rng.standard_normal((64, 64)))  # broadcast
+    big = rng.standard_normal((2, 512, 512))  # products OpenBLAS threads itself
+    backend.matmul(big, big)
+    assert two_halves == []
+    monkeypatch.setattr(numpy_backend, "_idle_threads_sleep", lambda: False)
+    backend.erf(rng.standard_normal((512, 1024)).astype(np.float32))
+    assert two_halves == []
