@@ -94,7 +94,9 @@ class CupyBackend(NumpyBackend):
         A primitive that syncs with the host inside the capture raises, and edugrad.jit falls
         back to replaying call by call."""
         static = [buffer.copy() for buffer in inputs]
-        held, allocator = [], cupy.cuda.get_allocator()
+        get_allocator = getattr(cupy.cuda, "get_allocator", None)  # CuPy 10 and later
+        allocator = get_allocator() if get_allocator else cupy.get_default_memory_pool().malloc
+        held = []
 
         def holding_malloc(size):
             memory = allocator(size)
