@@ -232,3 +232,20 @@ def test_no_split_for_small_arrays_bfloat16_broadcast_batches_or_spinning_thread
     monkeypatch.setattr(numpy_backend, "_idle_threads_sleep", lambda: False)
     backend.erf(rng.standard_normal((512, 1024)).astype(np.float32))
     assert two_halves == []
+
+
+@pytest.mark.parametrize("timeout, sleeps", [("12", True), ("28", False)])
+def test_the_split_follows_the_openblas_thread_timeout_numpy_was_loaded_with(timeout, sleeps):
+    import os
+    import subprocess
+    import sys
+
+    from edugrad.backends import numpy_backend
+
+    if numpy_backend._openblas_threads() is None:
+        pytest.skip("this NumPy has no OpenBLAS of its own to ask")
+    code = "from edugrad.backends import numpy_backend as b; print(b._idle_threads_sleep())"
+    env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT=timeout)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == str(sleeps)
