@@ -574,7 +574,10 @@ class Program:
         backends = {id(t._data.backend): t._data.backend for t in
                     [leaf for leaf in leaves.values() if isinstance(leaf, Tensor)]
                     + [t for _, t in self.tensor_loads]}
-        backend = next(iter(backends.values())) if len(backends) == 1 else None
+        if len(backends) != 1:
+            self.graph_note = "call by call: the step uses more than one device"
+            return None
+        backend = next(iter(backends.values()))
         if any(op is Op.RAND for op, *_ in self.listing):
             self.graph_note = ("call by call: it draws random numbers (RAND), which a device "
                                "graph would repeat on every replay")
@@ -582,7 +585,7 @@ class Program:
         loaded = {id(t): i for i, (_, t) in enumerate(self.tensor_loads, len(self.argument_loads))}
         feedback = {j: loaded[id(t)] for j, (t, _) in enumerate(self.writes) if id(t) in loaded}
         try:
-            launch = backend.graph(self.run, inputs, feedback) if backend is not None else None
+            launch = backend.graph(self.run, inputs, feedback)
         except Exception as error:  # the capture failed (a host sync in some primitive...)
             self.graph_note = f"call by call: the device graph capture failed ({error})"
             return None

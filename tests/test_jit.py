@@ -453,3 +453,19 @@ def test_a_failed_graph_capture_falls_back_to_replaying_call_by_call():
         GraphedNumpy.fail = False
     assert losses == eager_losses
     assert "the device graph capture failed (operation not permitted" in step.trace
+
+
+def test_a_step_on_two_devices_is_replayed_call_by_call():
+    cpu_model, graphed_model = make_model(), make_model().to("graphed")
+    optimizers = [optim.Adam(m.parameters(), lr=0.01, capturable=True)
+                  for m in (cpu_model, graphed_model)]
+    steps = [training_step(m, o) for m, o in zip((cpu_model, graphed_model), optimizers)]
+
+    @edugrad.jit
+    def both(x, y, gx, gy):
+        return steps[0](x, y), steps[1](gx, gy)
+
+    for x, y in batches(5):
+        losses = both(x, y, x.to("graphed"), y.to("graphed"))
+    assert both.replays == 2 and "call by call: the step uses more than one device" in both.trace
+    assert losses[0].item() == losses[1].item()  # the same model, data and arithmetic
