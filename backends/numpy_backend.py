@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from concurrent.futures import ThreadPoolExecutor
 import math
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -234,7 +234,7 @@ class NumpyBackend(Backend):
 
     @quiet
     def exp(self, x):
-        if x.flags.c_contiguous and self._splits(x):
+        if x.size >= SPLIT_SIZE and x.flags.c_contiguous and self._splits(x):
             flat, out = x.reshape(-1), self.xp.empty(x.shape, x.dtype)
             _in_two_halves(lambda start, stop: self.xp.exp(flat[start:stop],
                                                            out=out.reshape(-1)[start:stop]),
@@ -499,16 +499,18 @@ ERF_BLOCK = 65536  # elements: measured best on (32, 64, 512) float32 (16K and 2
 # matmuls (see _idle_threads_sleep): spinning, they hold the core the worker would use.
 SPLIT_SIZE = 1 << 18  # elements in all; below, the hand-off costs about what it saves
 SMALL_GEMM = 1 << 20  # m * k * n of one matrix product below which OpenBLAS uses one thread
-_worker: list = []  # the one worker thread, made on first use
+
+
+@functools.cache  # the one worker thread, made on first use
+def _worker() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(1, thread_name_prefix="edugrad-numpy")
 
 
 def _in_two_halves(work, size: int) -> None:
     """work(start, stop) over [0, size) as two halves at the same time: [0, size // 2) on the
     worker thread (with the caller's quiet floating-point error state), the rest here."""
-    if not _worker:
-        _worker.append(ThreadPoolExecutor(1, thread_name_prefix="edugrad-numpy"))
     half = size // 2
-    other = _worker[0].submit(quiet(work), 0, half)
+    other = _worker().submit(quiet(work), 0, half)
     try:
         work(half, size)
     finally:

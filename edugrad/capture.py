@@ -508,8 +508,7 @@ class Program:
     def _free_after_last_use(self) -> None:
         """Drop each call's result after its last reader, so a replay holds no more memory
         than the eager step."""
-        at_end = {r for _, r in self.writes} | {r for _, r, _ in self.grads}
-        flatten(self.result, lambda r: at_end.add(r.source), Result)
+        at_end = set(self.output_registers)
         last = {}
         for step_index, (_, _, slots, _) in enumerate(self.steps):
             for _, reg in slots:
@@ -536,9 +535,7 @@ class Program:
         inputs = [leaves[path]._data.buffer for _, path in self.argument_loads]
         inputs += [tensor._data.buffer for _, tensor in self.tensor_loads]
         if self.launch is UNTRIED:
-            self.launch = self._capture_graph(inputs, leaves) if graphs else None
-            if not graphs:
-                self.graph_note = "call by call (graphs turned off: edugrad.jit(graph=False))"
+            self.launch = self._capture_graph(inputs, leaves, graphs)
         outputs = iter(self.launch(inputs) if self.launch is not None else self.run(inputs))
         for tensor, _ in self.writes:
             data = tensor._data
@@ -568,9 +565,12 @@ class Program:
                 registers[reg] = None
         return [registers[reg] for reg in self.output_registers]
 
-    def _capture_graph(self, inputs: list, leaves: dict):
+    def _capture_graph(self, inputs: list, leaves: dict, graphs: bool):
         """backend.graph(run, ...) when the program can be one device graph, else None, with
         the reason in graph_note (step.trace shows it)."""
+        if not graphs:
+            self.graph_note = "call by call (graphs turned off: edugrad.jit(graph=False))"
+            return None
         backends = {id(t._data.backend): t._data.backend for t in
                     [leaf for leaf in leaves.values() if isinstance(leaf, Tensor)]
                     + [t for _, t in self.tensor_loads]}

@@ -1032,8 +1032,8 @@ class LayerNorm(Function):
 
     Composed from Tensor ops it is right as well, but it is nine Functions forward and about
     twenty backward, each a pass over the whole input (1.5 ms forward+backward on a GPT block's
-    (32, 64, 128) at one thread; 1.1 ms as one Function). The forward keeps xhat and 1/sqrt(var + eps); the backward is
-    the textbook formula, in Tensor ops."""
+    (32, 64, 128) at one thread; 1.1 ms as one Function). The forward keeps xhat and
+    1/sqrt(var + eps); the backward is the textbook formula, in Tensor ops."""
 
     formula = ("dx = rstd (g - mean(g) - xhat mean(g xhat)), g = grad weight; "
                "dweight = sum grad xhat, dbias = sum grad over the leading dims")

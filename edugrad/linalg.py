@@ -119,7 +119,6 @@ class LinalgMixin:
             raise RuntimeError(f"norm: p={p!r} is not supported (use 'fro', 'nuc' or a number)")
         return vector_norm(self, p, dim, keepdim, dtype=dtype)
 
-
     # ---- decompositions (the torch.svd spelling; edugrad.linalg has the rest) ---------------
     def svd(self, some: bool = True, compute_uv: bool = True):
         """torch.svd: (U, S, V) with V, not linalg.svd's Vh = V^T; some=False gives the full U

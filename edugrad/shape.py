@@ -464,11 +464,10 @@ class ShapeMixin:
                                                   include_self=include_self).reshape(())
         positions = self._flat_positions(dim, index, "scatter_reduce")
         values = self._scatter_source(index, src, "scatter_reduce")
-        flat_shape = (self.numel(),)
-        flat = self.reshape(-1)
-        hits = IndexAdd.apply(self._constant(1, dtypes.int64, values.shape), positions,
-                              shape=flat_shape, axis=0)
         if reduce in ("sum", "mean"):
+            flat_shape, flat = (self.numel(),), self.reshape(-1)
+            hits = IndexAdd.apply(self._constant(1, dtypes.int64, values.shape), positions,
+                                  shape=flat_shape, axis=0)
             total = IndexAdd.apply(values, positions, shape=flat_shape, axis=0)
             if include_self:
                 total = total + flat
@@ -719,7 +718,6 @@ class ShapeMixin:
         return Where.apply(hit, placed, self.reshape(-1)).reshape(self.shape)
 
 
-
 def _last_writes(index, dim: int, size: int):
     """For each element of index (flattened), True unless a later element along `dim` writes
     the same position: the write that PyTorch's CPU scatter leaves standing."""
@@ -743,6 +741,7 @@ def _identity(reduce: str, dtype):
         return -math.inf if reduce == "amax" else math.inf
     bits = 8 * dtype.itemsize - 1
     return -2 ** bits if reduce == "amax" else 2 ** bits - 1
+
 
 def _interleaved_positions(repeats, size: int, op: str):
     """[0, 0, 1, 2, 2, 2] for repeats [2, 1, 3]: position p takes the number of running totals

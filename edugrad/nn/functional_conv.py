@@ -32,6 +32,8 @@ reduction combines a few long contiguous rows rather than many tiny windows.
 
 from __future__ import annotations
 
+import math
+
 from edugrad.factories import arange, ones
 from edugrad.function import ColumnsProduct, Fold, Unfold, WindowMax
 from edugrad.shape import cat
@@ -331,9 +333,7 @@ def _unpool(input: Tensor, indices: Tensor, kernel: tuple, stride: tuple, paddin
                 raise ValueError(f"{op}: invalid output_size {tuple(output_size)} (dim {d} must "
                                  f"be between {base - st} and {base + st})")
     n, c = input.shape[:2]
-    plane = 1
-    for size in sizes:
-        plane *= size
+    plane = math.prod(sizes)
     flat = indices.reshape(n, c, -1).long()
     if plane and flat.numel():  # (an empty output takes no values, whatever the indices say)
         low, high = int(flat.min().item()), int(flat.max().item())
