@@ -3,6 +3,7 @@
     python benchmarks/bench_gpt_loss.py                  # 300 steps (about 2 minutes)
     python benchmarks/bench_gpt_loss.py --steps 2000     # the whole default run (issue 11)
     python benchmarks/bench_gpt_loss.py --threads 1      # both frameworks on one thread
+    python benchmarks/bench_gpt_loss.py --jit            # edugrad's step under edugrad.jit
 
 Both frameworks run the very same applications/gpt.py (PyTorch's copy has its imports pointed
 at torch, as in bench_training.py) at learn_gpt.py's defaults: 4 layers, 4 heads, 128 wide,
@@ -41,23 +42,32 @@ import learn_gpt  # noqa: E402  (the data, the vocabulary and the learning-rate 
 ROUND = 10  # steps each framework runs in a row
 
 
-def make_run(lib, gpt, config, state, args):
-    """(model, optimizer, one training step, a loss estimate) in framework `lib`."""
+def make_run(lib, gpt, config, state, args, jit=False):
+    """(model, optimizer, one training step, a loss estimate) in framework `lib`. With `jit`
+    (edugrad only), the step runs as learn_gpt.py --jit runs it: under edugrad.jit, with the
+    lr in a tensor the schedule fills in place and AdamW's step count in tensors."""
     model = gpt.GPT(config)
     if state is not None:  # PyTorch: start from edugrad's weights
         model.load_state_dict({name: lib.tensor(value) for name, value in state.items()})
-    optimizer = lib.optim.AdamW(model.parameter_groups(args.weight_decay), lr=args.lr,
-                                betas=(0.9, 0.99))
+    optimizer = lib.optim.AdamW(model.parameter_groups(args.weight_decay),
+                                lr=lib.tensor(args.lr) if jit else args.lr, betas=(0.9, 0.99),
+                                capturable=jit)
 
-    def step(x, y, lr):
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        _, loss = model(lib.tensor(x), lib.tensor(y))
+    def train_step(x, y):
+        _, loss = model(x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         lib.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
-        return loss.item()
+        return loss.detach()
+
+    if jit:
+        train_step = lib.jit(train_step)
+
+    def step(x, y, lr):
+        for group in optimizer.param_groups:
+            learn_gpt.set_lr(group, lr)  # a tensor lr (jit) is filled in place
+        return train_step(lib.tensor(x), lib.tensor(y)).item()
 
     def estimate(batches):
         model.eval()
@@ -90,6 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="threads for both frameworks (default: each one's own default)")
     parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--jit", action="store_true",
+                        help="run edugrad's step under edugrad.jit (learn_gpt.py --jit)")
     args = parser.parse_args(argv)
     if args.steps <= 0 or args.eval_iters <= 0 or args.eval_interval < 0 or args.threads < 0:
         parser.error("--steps and --eval-iters must be positive, --eval-interval and "
@@ -118,7 +130,7 @@ def main(argv=None) -> int:
                   n_head=args.n_head, n_embd=args.n_embd, dropout=0.0)
     edugrad.manual_seed(args.seed)
     ours, our_step, our_estimate = make_run(edugrad, ours_gpt, ours_gpt.GPTConfig(**config),
-                                            None, args)
+                                            None, args, jit=args.jit)
     state = {name: value.detach().numpy() for name, value in ours.state_dict().items()}
     _, their_step, their_estimate = make_run(torch, theirs_gpt, theirs_gpt.GPTConfig(**config),
                                              state, args)
@@ -128,7 +140,8 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     times, last = {"edugrad": [], "torch": []}, {}
     print(f"{args.steps} steps, batch {args.batch_size} x {args.block_size}, threads: "
-          f"edugrad {edugrad.get_num_threads()}, torch {torch.get_num_threads()}; "
+          f"edugrad {edugrad.get_num_threads()}, torch {torch.get_num_threads()}; edugrad "
+          f"{'under edugrad.jit' if args.jit else 'eager'}; "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"{'step':>6} {'edugrad train':>14} {'torch train':>12} {'edugrad val':>12} "
           f"{'torch val':>10}")
