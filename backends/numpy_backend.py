@@ -173,6 +173,7 @@ def _idle_threads_sleep() -> bool:
 class NumpyBackend(Backend):
     name = "cpu"
     xp = np  # the array module; the CuPy backend swaps in cupy and keeps every method
+    broadcasts = True  # x + y, np.where, ...: the elementwise methods broadcast (edugrad.jit)
 
     def __init__(self, device: str | None = None) -> None:
         super().__init__(device)

@@ -43,6 +43,10 @@ class Backend:
     """
 
     name = "abstract"
+    # True when the elementwise methods (ADD ... WHERE) also take operands of different shapes
+    # and broadcast them as NumPy does. Only edugrad.jit uses it: a replay then hands them a
+    # small operand as it is, without the EXPAND the layer above made (one call fewer).
+    broadcasts = False
 
     def __init__(self, device: str | None = None) -> None:
         self.device = Device(device or self.name)  # a str with .type and .index

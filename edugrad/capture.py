@@ -40,7 +40,10 @@ behind torch.compile and CUDA graphs):
    it reads, runs the recorded calls straight on the backend (no Tensor, Function or graph),
    and writes the results into the same tensor objects the eager step changed: parameters,
    optimizer state, every .grad. Calls whose inputs are all constants (a FULL of 0.9 and its
-   EXPAND) ran at capture and are not repeated. RAND calls are repeated, so dropout draws new
+   EXPAND) ran at capture and are not repeated. Where the backend's elementwise methods
+   broadcast (`backend.broadcasts`: NumPy, CuPy), an EXPAND read only by elementwise calls
+   is left out and they get its small input (a bias, a scalar), as a compiler fuses a
+   broadcast into its consumer. RAND calls are repeated, so dropout draws new
    numbers on every replay, from the same generator in the same order as eager: a replay
    gives bit-identical results to the eager step.
 5. A device graph, where the backend has them (CUDA, through CuPy's stream capture): on a
@@ -470,10 +473,15 @@ class Program:
                 self.tensor_loads.append((register(Read(index)), where))
         self.steps = []  # (method, args with None where a register goes, [(position, register)])
         self.listing = []  # for trace: (op, out register, args as registers or statics)
+        substitutes, dropped = self._broadcast_instead(recording, constant)
         for index, (op, args) in enumerate(calls):
             if constant[index]:
                 register(Made(index), recording.outputs[index])
                 continue
+            if index in dropped:
+                continue
+            args = tuple(substitutes.get((index, position), arg)
+                         for position, arg in enumerate(args))
             template, slots = [], []
             for position, arg in enumerate(args):
                 if isinstance(arg, (Made, Read)):
@@ -488,6 +496,7 @@ class Program:
                                            else _short(a) for a in args],
                                  tuple(recording.outputs[index].shape)))
         self.constant_calls = sum(constant)
+        self.dropped_calls = len(dropped)
         self.writes = [(t, register_of[Made(i)]) for t, i in recording.writes]
         self.grads = [(t, register_of[Made(i)], dtype) for t, i, dtype in recording.grads]
         self.result = flatten(recording.result,
@@ -497,6 +506,64 @@ class Program:
         flatten(self.result, lambda r: self.output_registers.append(r.source), Result)
         self.launch, self.graph_note = UNTRIED, "not replayed yet"
         self._free_after_last_use()
+
+    def _broadcast_instead(self, recording: Recording, constant: list) -> tuple:
+        """Where the backend's elementwise methods broadcast (NumPy's, CuPy's), an EXPAND read
+        only by elementwise calls is left out: they get its input (and the input of a RESHAPE
+        before it that only added leading 1s) and broadcast it themselves, a call fewer and no
+        strided view to walk. Bias adds, Adam's scalar factors and softmax's row sums do this.
+        Returns ({(call, argument position): the source it reads instead}, {calls dropped})."""
+        calls = recording.calls
+        backends = {getattr(method, "__self__", None) for method in recording.methods}
+        if not all(getattr(backend, "broadcasts", False) for backend in backends):
+            return {}, set()
+        kept = set(self._output_sources(recording))
+        readers: dict = {}  # Made(i) -> [(call, position)]
+        for index, (op, args) in enumerate(calls):
+            if not constant[index]:
+                for position, arg in enumerate(args):
+                    if isinstance(arg, Made):
+                        readers.setdefault(arg, []).append((index, position))
+
+        def shape(source) -> tuple:
+            return tuple((recording.outputs[source.index] if isinstance(source, Made)
+                          else recording.reads[source.index]).shape)
+
+        substitutes, dropped = {}, set()
+        for index, (op, args) in enumerate(calls):
+            made = Made(index)
+            if op is not Op.EXPAND or constant[index] or made in kept or not all(
+                    calls[j][0] in BROADCASTING for j, _ in readers.get(made, ())):
+                continue
+            source = args[0]
+            if isinstance(source, Made) and calls[source.index][0] is Op.RESHAPE and \
+                    not constant[source.index]:
+                before = calls[source.index][1][0]  # (1, 1) from (): NumPy prepends the 1s
+                if shape(source)[len(shape(source)) - len(shape(before)):] == shape(before):
+                    source = before
+            for j, position in readers[made]:
+                shapes = [shape(substitutes.get((j, p), a)) for p, a in enumerate(calls[j][1])]
+                shapes[position] = shape(source)
+                if broadcast_shape(shapes) != tuple(recording.outputs[j].shape):
+                    break
+            else:
+                for j, position in readers[made]:
+                    substitutes[(j, position)] = source
+                dropped.add(index)
+        # a RESHAPE read only by dropped EXPANDs goes too
+        for index in list(dropped):
+            source = calls[index][1][0]
+            if isinstance(source, Made) and source not in kept and calls[source.index][0] is \
+                    Op.RESHAPE and all(j in dropped for j, _ in readers.get(source, ())):
+                dropped.add(source.index)
+        return substitutes, dropped
+
+    @staticmethod
+    def _output_sources(recording: Recording) -> list:
+        """The Made sources a replay hands back: written tensors, grads, results."""
+        sources = [Made(i) for _, i in recording.writes] + [Made(i) for _, i, _ in recording.grads]
+        flatten(recording.result, lambda r: sources.append(r.source), Result)
+        return sources
 
     def _is_constant(self, arg, constant) -> bool:
         if isinstance(arg, Made):
@@ -597,6 +664,22 @@ class Program:
 
 
 UNTRIED = object()  # Program.launch before the first replay has tried to capture a graph
+
+# the elementwise primitives whose operands may be left unexpanded on a backend that broadcasts
+BROADCASTING = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MAXIMUM, Op.CMPLT, Op.CMPEQ,
+                          Op.WHERE})
+
+
+def broadcast_shape(shapes) -> tuple | None:
+    """The shape NumPy's broadcasting gives `shapes` (aligned at the right; each dim equal or
+    1), or None when they don't broadcast."""
+    result = []
+    for sizes in zip(*(((1,) * (max(map(len, shapes)) - len(s)) + tuple(s)) for s in shapes)):
+        wide = {size for size in sizes if size != 1}
+        if len(wide) > 1:
+            return None
+        result.append(wide.pop() if wide else 1)
+    return tuple(result)
 
 
 def alive(refs) -> list:
@@ -699,7 +782,8 @@ def format_program(program: Program) -> str:
     """The program as a listing: what it loads, the constants, each call, what it writes."""
     constants = [(reg, value) for reg, value in enumerate(program.registers) if value is not None]
     lines = [f"edugrad.jit program of {program.name}: {len(program.steps)} primitive calls "
-             f"replayed, {program.constant_calls} made once into constants; writes "
+             f"replayed, {program.constant_calls} made once into constants, "
+             f"{program.dropped_calls} left to the backend's broadcasting; writes "
              f"{len(program.writes)} tensors and {len(program.grads)} grads; replayed "
              f"{program.graph_note}"]
     for reg, path in program.argument_loads:

@@ -13,6 +13,7 @@ import pytest
 import edugrad
 from edugrad import JitError, nn, optim
 from edugrad.backends.numpy_backend import NumpyBackend
+from edugrad.capture import broadcast_shape
 from edugrad.nn import functional as F
 
 STEPS = 20
@@ -297,6 +298,61 @@ def test_the_trace_lists_the_primitive_calls():
     assert trace.count("\n  %") >= 6
     step.reset()
     assert not step.programs and "nothing recorded yet" in step.trace
+
+
+class StrictNumpy(NumpyBackend):
+    """The NumPy backend saying that its elementwise methods take equal shapes only, as
+    ops.py's specs require and a learner's backend may do."""
+
+    broadcasts = False
+
+
+edugrad.register_backend("strict", StrictNumpy)
+
+
+def test_expands_read_by_elementwise_calls_are_left_to_the_backends_broadcasting():
+    """The bias's and Adam's scalar EXPANDs are not replayed where the backend broadcasts
+    (cpu; the bit-identical tests above run with it), and are where it does not (strict)."""
+    listings = {}
+    for device in ("cpu", "strict"):
+        eager_model, _, eager_losses, _ = train_on(device, jit=False, steps=6)
+        model, _, losses, runner = train_on(device, jit=True, steps=6)
+        assert losses == eager_losses
+        for mine, theirs in zip(model.parameters(), eager_model.parameters()):
+            np.testing.assert_array_equal(mine.detach().numpy(), theirs.detach().numpy())
+        listings[device] = runner.trace
+    def count(listing, words):
+        return int(listing.split(words)[0].split()[-1])
+
+    dropped = count(listings["cpu"], " left to the backend's broadcasting")
+    assert dropped >= 10  # two biases, two scalar factors (and their reshapes) per parameter
+    replayed = {device: count(listing, " primitive calls replayed")
+                for device, listing in listings.items()}
+    assert replayed["cpu"] == replayed["strict"] - dropped
+    assert listings["cpu"].count("= expand(") < listings["strict"].count("= expand(")
+    assert " 0 left to the backend's broadcasting" in listings["strict"]
+
+
+def test_an_expand_is_kept_where_broadcasting_would_not_give_the_recorded_shape():
+    """a.expand(4, 3) + b.expand(4, 3) from two (1, 3): one EXPAND may go (the other operand
+    has the full shape), not both (1, 3) + (1, 3) would be (1, 3)."""
+    a, b = edugrad.randn(1, 3), edugrad.randn(1, 3)
+    step = edugrad.jit(lambda x: x * (a.expand(4, 3) + b.expand(4, 3)))
+    x = edugrad.randn(4, 3)
+    results = [step(x) for _ in range(4)]
+    want = x.numpy() * (a.numpy() + b.numpy())
+    for result in results:
+        assert result.shape == (4, 3)
+        np.testing.assert_allclose(result.numpy(), want, rtol=1e-6)
+    assert step.replays == 1 and step.trace.count("= expand(") == 1
+    assert " 1 left to the backend's broadcasting" in step.trace
+
+
+def test_broadcast_shape():
+    assert broadcast_shape([(4, 1), (3,)]) == (4, 3)
+    assert broadcast_shape([(), (2, 3)]) == (2, 3)
+    assert broadcast_shape([(1, 3), (1, 3)]) == (1, 3)
+    assert broadcast_shape([(2,), (3,)]) is None
 
 
 def test_jit_as_decorator_with_and_without_parentheses():
