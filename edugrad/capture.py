@@ -550,11 +550,13 @@ class Program:
                 for j, position in readers[made]:
                     substitutes[(j, position)] = source
                 dropped.add(index)
-        # a RESHAPE read only by dropped EXPANDs goes too
+        # a RESHAPE read only by dropped EXPANDs, and not instead of one, goes too
+        read_instead = set(substitutes.values())
         for index in list(dropped):
             source = calls[index][1][0]
-            if isinstance(source, Made) and source not in kept and calls[source.index][0] is \
-                    Op.RESHAPE and all(j in dropped for j, _ in readers.get(source, ())):
+            if isinstance(source, Made) and source not in kept | read_instead and \
+                    calls[source.index][0] is Op.RESHAPE and \
+                    all(j in dropped for j, _ in readers.get(source, ())):
                 dropped.add(source.index)
         return substitutes, dropped
 

@@ -348,6 +348,17 @@ def test_an_expand_is_kept_where_broadcasting_would_not_give_the_recorded_shape(
     assert " 1 left to the backend's broadcasting" in step.trace
 
 
+def test_an_expand_after_a_reshape_that_moves_dims_reads_the_reshape():
+    """A conv bias: (3,) reshaped to (3, 1), expanded to (3, 4). NumPy can't broadcast (3,)
+    against (3, 4) the same way, so the add reads the (3, 1) reshape, which must stay."""
+    b = edugrad.randn(3)
+    step = edugrad.jit(lambda x: x + b.reshape(3, 1).expand(3, 4))
+    x = edugrad.randn(3, 4)
+    for _ in range(4):
+        np.testing.assert_array_equal(step(x).numpy(), x.numpy() + b.numpy()[:, None])
+    assert step.replays == 1 and "= reshape(" in step.trace and "= expand(" not in step.trace
+
+
 def test_broadcast_shape():
     assert broadcast_shape([(4, 1), (3,)]) == (4, 3)
     assert broadcast_shape([(), (2, 3)]) == (2, 3)
