@@ -3,7 +3,7 @@
     python benchmarks/bench_gpt_loss.py                  # 300 steps (about 2 minutes)
     python benchmarks/bench_gpt_loss.py --steps 2000     # the whole default run (issue 11)
     python benchmarks/bench_gpt_loss.py --threads 1      # both frameworks on one thread
-    python benchmarks/bench_gpt_loss.py --jit            # edugrad's step under edugrad.jit
+    python benchmarks/bench_gpt_loss.py --no-jit         # edugrad's step eager
 
 Both frameworks run the very same applications/gpt.py (PyTorch's copy has its imports pointed
 at torch, as in bench_training.py) at learn_gpt.py's defaults: 4 layers, 4 heads, 128 wide,
@@ -11,6 +11,7 @@ context 64, batch 32, AdamW (lr 1e-3, betas 0.9/0.99, weight decay 0.1 on the ma
 100 warm-up steps then cosine decay to lr/10, gradients clipped to norm 1. PyTorch's model
 starts from edugrad's initial weights, and every step both train on the same batch of tiny
 Shakespeare. They take turns, ten steps each, so a busy moment on the machine slows both.
+edugrad's step runs under edugrad.jit, as learn_gpt.py runs it; --no-jit times it eager.
 
 At the end (and every --eval-interval steps) both estimate the loss on the same --eval-iters
 batches of training and of validation text. The issue's target: edugrad's validation loss
@@ -100,8 +101,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="threads for both frameworks (default: each one's own default)")
     parser.add_argument("--seed", type=int, default=1337)
-    parser.add_argument("--jit", action="store_true",
-                        help="run edugrad's step under edugrad.jit (learn_gpt.py --jit)")
+    parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
+                        help="edugrad's step under edugrad.jit, as learn_gpt.py runs it by "
+                             "default (--no-jit: eager)")
     args = parser.parse_args(argv)
     if args.steps <= 0 or args.eval_iters <= 0 or args.eval_interval < 0 or args.threads < 0:
         parser.error("--steps and --eval-iters must be positive, --eval-interval and "

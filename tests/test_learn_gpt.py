@@ -104,15 +104,17 @@ def test_data_from_a_file_and_the_learning_rate_schedule(tmp_path):
 
 
 def test_jit_trains_like_the_eager_run(tmp_path):
-    """--jit replays the step (with dropout, so RAND is replayed too); AdamW keeps its step count
-    and lr in tensors there, so the losses agree closely, not to the bit."""
+    """The default replays the step under edugrad.jit (with dropout, so RAND is replayed too);
+    AdamW keeps its step count and lr in tensors there, so the losses agree with --no-jit's
+    closely, not to the bit."""
     path = tmp_path / "tiny.txt"
     path.write_text("abcab cabca\n" * 200, encoding="utf-8")
     argv = ["--data", str(path), "--steps", "30", "--n-layer", "1", "--n-embd", "16",
             "--n-head", "2", "--block-size", "8", "--dropout", "0.1", "--eval-interval", "10",
             "--eval-iters", "2", "--quiet", "--save", "", "--plot", "", "--length", "10"]
-    eager = learn_gpt.main(argv)["history"]
-    jitted = learn_gpt.main(argv + ["--jit"])["history"]
+    eager = learn_gpt.main(argv + ["--no-jit"])["history"]
+    jitted = learn_gpt.main(argv)["history"]
+    assert learn_gpt.parse_args(argv).jit and not learn_gpt.parse_args(argv + ["--monitor"]).jit
     np.testing.assert_allclose(jitted["train_loss"], eager["train_loss"], rtol=1e-4)
     np.testing.assert_allclose(jitted["eval_val"], eager["eval_val"], rtol=1e-4)
 
