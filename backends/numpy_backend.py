@@ -514,10 +514,11 @@ ERF_BLOCK = 65536
 # into two independent halves, each big enough to pay for handing one to another thread (~20
 # us), the backend runs the first half on a worker thread and the second itself: NumPy lets go
 # of the GIL inside its loops, so the halves run at once, with the same results. Used for ERF
-# (1.9 -> 1.0 ms on GELU's (32, 64, 512) float32), EXP (1.5x) and batched products of small
-# matrices (attention's, 1.3x); the GPT step at 2 threads gains about 3%. Memory-bound ops
-# (add, mul) gain little and stay on one core. Only while OpenBLAS's threads sleep between
-# matmuls (see _idle_threads_sleep): spinning, they hold the core the worker would use.
+# (1.9 -> 1.0 ms on GELU's (32, 64, 512) float32), GELU and GELU_GRAD (ERF's blocks and more),
+# EXP (1.5x) and batched products of small matrices (attention's, 1.3x); the GPT step at 2
+# threads gains about 3%. Memory-bound ops (add, mul) gain little and stay on one core. Only
+# while OpenBLAS's threads sleep between matmuls (see _idle_threads_sleep): spinning, they
+# hold the core the worker would use.
 SPLIT_SIZE = 1 << 18  # elements in all; below, the hand-off costs about what it saves
 SMALL_GEMM = 1 << 20  # m * k * n of one matrix product below which OpenBLAS uses one thread
 
