@@ -3,7 +3,8 @@
 Layer: backends. Imports edugrad.backend, edugrad.dtypes, the NumPy backend and CuPy (only when
 a "cuda" device is first used: importing edugrad never imports CuPy).
 
-TANH is cupy.tanh through `xp`; ERF and SIGMOID are cupyx.scipy.special's kernels.
+TANH is cupy.tanh through `xp`; ERF and SIGMOID are cupyx.scipy.special's kernels; GELU and
+GELU_GRAD are one ElementwiseKernel each, below (cupyx has no GELU).
 Everything stays on the GPU: the only device-to-host copy is `to_host`, which TensorData calls
 for `.numpy()`, `.item()`, `.tolist()` and printing, never inside an op.
 """
@@ -22,6 +23,23 @@ except ImportError as error:  # raised when a "cuda" device is asked for, not at
         "device 'cuda' needs CuPy: pip install 'edugrad[cuda]' (a CuPy wheel matching your "
         "CUDA version; `python -m edugrad.doctor` tells which)"
     ) from error
+
+
+# GELU and its gradient, one kernel each: CUDA's erf and exp in float for float32 and in double
+# for float64 (overloads picked by the kernel's type T). The formulas of Op.GELU and
+# Op.GELU_GRAD; the GPU computes them in registers, so the order of operations is the spec's
+# without a buffer per step.
+_NORMAL = r"""
+__device__ float edugrad_cdf(float x) { return erff(x * 0.7071067811865476f) * 0.5f + 0.5f; }
+__device__ double edugrad_cdf(double x) { return erf(x * 0.7071067811865476) * 0.5 + 0.5; }
+__device__ float edugrad_pdf(float x) { return expf(x * x * -0.5f) * 0.3989422804014327f; }
+__device__ double edugrad_pdf(double x) { return exp(x * x * -0.5) * 0.3989422804014327; }
+"""
+_gelu = cupy.ElementwiseKernel("T x", "T y", "y = x * edugrad_cdf(x)", "edugrad_gelu",
+                               preamble=_NORMAL)
+_gelu_grad = cupy.ElementwiseKernel(
+    "T x, T g", "T y", "y = g * (edugrad_cdf(x) + x * edugrad_pdf(x))", "edugrad_gelu_grad",
+    preamble=_NORMAL)
 
 
 class CupyBackend(NumpyBackend):
@@ -74,6 +92,16 @@ class CupyBackend(NumpyBackend):
 
     def sigmoid(self, x):  # 1 / (1 + exp(-x)) in one kernel; the GPU raises no overflow warning
         return cupyx.scipy.special.expit(x).astype(x.dtype, copy=False)
+
+    def gelu(self, x):
+        if x.dtype == cupy.float16:  # computed in float32, as cupyx computes ERF
+            return _gelu(x.astype(cupy.float32)).astype(cupy.float16)
+        return _gelu(x)
+
+    def gelu_grad(self, x, g):
+        if x.dtype == cupy.float16:
+            return _gelu_grad(x.astype(cupy.float32), g.astype(cupy.float32)).astype(cupy.float16)
+        return _gelu_grad(x, g)
 
     def synchronize(self) -> None:
         self.gpu.synchronize()

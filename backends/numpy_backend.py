@@ -6,12 +6,12 @@ glibc's malloc when asked to: see keep_freed_memory_for_reuse).
 NumPy reports floating-point edge cases (log(0), sqrt(-1), 0/0, exp(1000), nan cast to an int)
 as RuntimeWarnings. The primitive specs say these give inf or nan "without raising", and
 PyTorch prints nothing, so the methods that meet them in ordinary use (EXP, LOG, SQRT, DIV,
-CAST, ERF, SIGMOID) run under `np.errstate(all="ignore")`: the decorator `@quiet`, which sets
-NumPy's error state for that call only (per thread and per context, never process-wide). It
-costs about 0.7 us a call, so the hot ADD, SUB, MUL, SUM, MATMUL, SIN and TANH stay
-unwrapped: they warn only when given an inf (inf - inf, inf * 0, sin(inf)) or on overflow.
-The CuPy backend inherits the methods; GPU kernels raise no such warnings, and NumPy's error
-state changes nothing there.
+CAST, ERF, SIGMOID, GELU, GELU_GRAD) run under `np.errstate(all="ignore")`: the decorator
+`@quiet`, which sets NumPy's error state for that call only (per thread and per context, never
+process-wide). It costs about 0.7 us a call, so the hot ADD, SUB, MUL, SUM, MATMUL, SIN and
+TANH stay unwrapped: they warn only when given an inf (inf - inf, inf * 0, sin(inf)) or on
+overflow. The CuPy backend inherits the methods; GPU kernels raise no such warnings, and
+NumPy's error state changes nothing there.
 """
 
 from __future__ import annotations
@@ -255,20 +255,39 @@ class NumpyBackend(Backend):
         """The reference rational functions of ops.py, in the same order of operations as
         TensorData's fallback (so the results are the same), but over cache-sized blocks: each
         block makes its ~25 passes while it sits in the CPU cache, not the whole array."""
-        flat = self.xp.ascontiguousarray(x).reshape(-1)
-        out = self.xp.empty_like(flat)
+        return self._blockwise(_erf_block, x)
+
+    @quiet
+    def gelu(self, x):
+        """x * (erf(x * (1/sqrt 2)) * 0.5 + 0.5): TensorData's fallback, the same operations in
+        the same order (so the same float32 and float64 results), blockwise as ERF and in
+        place: the five passes of the composition each run on a block in the cache."""
+        return self._blockwise(_gelu_block, x)
+
+    @quiet
+    def gelu_grad(self, x, g):
+        """g * (Phi(x) + x phi(x)), blockwise, as TensorData's fallback computes it."""
+        return self._blockwise(_gelu_grad_block, x, g)
+
+    def _blockwise(self, block, x, *others):
+        """block(x part, *others' parts, out part) over ERF_BLOCK elements at a time of flat
+        contiguous copies (a view where the input is contiguous already), in two halves at
+        once where _splits says so. An elementwise result: the blocks' are the whole one's. A
+        bfloat16 buffer is computed in float32 (its values are float32's) and rounded once."""
+        flats = [self.xp.ascontiguousarray(a).reshape(-1) for a in (x, *others)]
+        out = self.xp.empty_like(flats[0])
 
         def blocks(start, stop):
             for begin in range(start, stop, ERF_BLOCK):
                 end = min(begin + ERF_BLOCK, stop)
-                _erf_block(flat[begin:end], out[begin:end])
+                block(*(flat[begin:end] for flat in flats), out[begin:end])
 
-        if self._splits(flat):
-            _in_two_halves(blocks, flat.size)
+        if self._splits(flats[0]):
+            _in_two_halves(blocks, out.size)
         else:
-            blocks(0, flat.size)
+            blocks(0, out.size)
         out = out.reshape(x.shape)
-        return to_bfloat16(out) if type(x) is BFloat16Array else out  # computed in float32
+        return to_bfloat16(out) if type(x) is BFloat16Array else out
 
     def tanh(self, x):  # saturates at +-1: nothing to warn about
         return self.xp.tanh(x)
@@ -485,7 +504,9 @@ def _max_of_short_rows(x):
     return result.reshape(x.shape[:-1] + (1,))
 
 
-ERF_BLOCK = 65536  # elements: measured best on (32, 64, 512) float32 (16K and 256K are slower)
+# elements per block of ERF, GELU and GELU_GRAD: measured best for ERF on (32, 64, 512)
+# float32 (16K and 256K are slower)
+ERF_BLOCK = 65536
 
 
 # ---- a second core for the big ones ------------------------------------------------------------
@@ -494,10 +515,11 @@ ERF_BLOCK = 65536  # elements: measured best on (32, 64, 512) float32 (16K and 2
 # into two independent halves, each big enough to pay for handing one to another thread (~20
 # us), the backend runs the first half on a worker thread and the second itself: NumPy lets go
 # of the GIL inside its loops, so the halves run at once, with the same results. Used for ERF
-# (1.9 -> 1.0 ms on GELU's (32, 64, 512) float32), EXP (1.5x) and batched products of small
-# matrices (attention's, 1.3x); the GPT step at 2 threads gains about 3%. Memory-bound ops
-# (add, mul) gain little and stay on one core. Only while OpenBLAS's threads sleep between
-# matmuls (see _idle_threads_sleep): spinning, they hold the core the worker would use.
+# (1.9 -> 1.0 ms on GELU's (32, 64, 512) float32), GELU and GELU_GRAD (ERF's blocks and more),
+# EXP (1.5x) and batched products of small matrices (attention's, 1.3x); the GPT step at 2
+# threads gains about 3%. Memory-bound ops (add, mul) gain little and stay on one core. Only
+# while OpenBLAS's threads sleep between matmuls (see _idle_threads_sleep): spinning, they
+# hold the core the worker would use.
 SPLIT_SIZE = 1 << 18  # elements in all; below, the hand-off costs about what it saves
 SMALL_GEMM = 1 << 20  # m * k * n of one matrix product below which OpenBLAS uses one thread
 
@@ -519,10 +541,11 @@ def _in_two_halves(work, size: int) -> None:
 
 
 def _erf_block(x, out):
-    """erf of one block, written into out. In float32 each polynomial is evaluated in one
-    buffer updated in place (`p *= s; p += c`) and the quotient is built in `out`: the same
-    operations in the same order as a fresh array per step, so the same results, in half the
-    time (no allocation and first touch of a new buffer per step)."""
+    """erf of one block, written into out (which may be x itself: x is read before out is
+    written, or in place). In float32 each polynomial is evaluated in one buffer updated in
+    place (`p *= s; p += c`) and the quotient is built in `out`: the same operations in the
+    same order as a fresh array per step, so the same results, in half the time (no allocation
+    and first touch of a new buffer per step)."""
     if x.dtype == np.float32:
         np.clip(x, -4.0, 4.0, out=out)  # clamped
         square = out * out
@@ -537,6 +560,35 @@ def _erf_block(x, out):
     far = 1.0 - erfc
     far = np.where(x < 0, -far, far)
     np.copyto(out, np.where(magnitude < 1.0, near, far))
+
+
+def _normal_cdf_block(x, out):
+    """Phi(x) = erf(x * (1/sqrt 2)) * 0.5 + 0.5 into out: TensorData._normal_cdf's operations
+    in its order, its constants rounded to x's dtype as TensorData.constant rounds them."""
+    np.multiply(x, x.dtype.type(1 / math.sqrt(2)), out=out)
+    _erf_block(out, out)
+    out *= x.dtype.type(0.5)
+    out += x.dtype.type(0.5)
+
+
+def _gelu_block(x, out):
+    """x * Phi(x) into out, as TensorData.gelu_composed."""
+    _normal_cdf_block(x, out)
+    out *= x
+
+
+def _gelu_grad_block(x, g, out):
+    """g * (Phi(x) + x * phi(x)) into out, phi(x) = exp(x * x * -0.5) * (1/sqrt(2 pi)), as
+    TensorData.gelu_grad_composed (multiplication commutes bit for bit in IEEE arithmetic,
+    so `density *= x` is its x * density)."""
+    _normal_cdf_block(x, out)
+    density = np.multiply(x, x)
+    density *= x.dtype.type(-0.5)
+    np.exp(density, out=density)
+    density *= x.dtype.type(1 / math.sqrt(2 * math.pi))
+    density *= x
+    out += density
+    out *= g
 
 
 def _horner(v, coefficients):

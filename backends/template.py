@@ -17,7 +17,7 @@ How to work:
 3. When every line says PASS, use it: `edugrad.register_backend("mine", MyBackend)` and
    `edugrad.ones(3, device="mine")`. Everything in edugrad, autograd and nn included, runs on
    these 26 methods, because the layer above composes matmul, convolution windows,
-   indexing and the activations (erf, tanh, sigmoid) from them.
+   indexing and the activations (erf, tanh, sigmoid, gelu and its gradient) from them.
 
 A buffer is whatever you like, as long as it has a `.shape` tuple. The simplest start: a class
 holding a flat list of values in row-major order, the shape and the dtype. (The pure-Python

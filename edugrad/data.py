@@ -10,12 +10,13 @@ deep inside NumPy:
   backend gets them sorted, distinct and non-negative (and keepdim=False is a RESHAPE after);
 - binary ops and WHERE need equal shapes, equal dtypes and one device: the backend never
   broadcasts or promotes (the Tensor layer does that with EXPAND and CAST, visibly);
-- EXP, LOG, SIN, SQRT, DIV and the activations ERF, TANH and SIGMOID need a float dtype.
+- EXP, LOG, SIN, SQRT, DIV and the activations ERF, TANH, SIGMOID, GELU and GELU_GRAD need a
+  float dtype (GELU_GRAD's two buffers also equal shapes, dtypes and devices, as a binary op).
 A violation raises ValueError (RuntimeError for mixed devices) naming the primitive and the
 shapes, dtypes or devices. The checks are a tuple comparison and identity tests, so the hot
 path stays cheap. TensorData also holds the fallbacks: when a backend lacks an accelerated
-primitive (matmul, unfold, fold, take, index_add, erf, tanh, sigmoid), the method here composes
-it from required primitives, so a minimal backend runs everything.
+primitive (matmul, unfold, fold, take, index_add, erf, tanh, sigmoid, gelu, gelu_grad), the
+method here composes it from required primitives, so a minimal backend runs everything.
 
     >>> a = TensorData.from_host(numpy.ones((2, 3), numpy.float32), get_backend("cpu"))
     >>> a.sum(-1, keepdim=False).shape
@@ -135,14 +136,22 @@ class TensorData:
             raise ValueError(_float_only("sqrt", self))
         return self._new(self.backend.sqrt(self.buffer))
 
-    def _accelerated_float(self, op: Op, composed) -> "TensorData":
+    def _accelerated_float(self, op: Op, composed, *others: "TensorData") -> "TensorData":
         """A float-only accelerated primitive: the backend's method when it offers it, else
-        composed(), made of required primitives."""
+        composed(*others), made of required primitives. `others` are more buffers of the
+        primitive (GELU_GRAD's gradient), checked as a binary primitive's: x's shape, dtype
+        and device."""
+        for other in others:
+            if not self._matches(other):
+                _mismatch(op.method, self, other)
         if not self.dtype.is_floating_point:
             raise ValueError(_float_only(op.method, self))
-        if op in self.backend.accelerated:
-            return self._new(getattr(self.backend, op.method)(self.buffer))
-        return composed()
+        if op not in self.backend.accelerated:
+            return composed(*others)
+        method = getattr(self.backend, op.method)
+        if others:
+            return self._new(method(self.buffer, *[other.buffer for other in others]))
+        return self._new(method(self.buffer))  # the unary ones: no list to build
 
     def erf(self) -> "TensorData":
         """The error function: the backend's ERF, else the rational functions of ops.py."""
@@ -199,6 +208,33 @@ class TensorData:
         e = x.maximum(x.neg()).neg().exp()
         one = x.full_like(1)
         return x.cmplt(x.full_like(0)).where(e.div(one.add(e)), one.div(one.add(e)))
+
+    def gelu(self) -> "TensorData":
+        """x Phi(x), Phi the standard normal CDF: the backend's GELU, else five calls (ERF's)."""
+        return self._accelerated_float(Op.GELU, self.gelu_composed)
+
+    def gelu_composed(self) -> "TensorData":
+        return self.mul(self._normal_cdf())
+
+    def _normal_cdf(self) -> "TensorData":
+        """Phi(x) = erf(x / sqrt 2) * 0.5 + 0.5, in the order Op.GELU's spec gives (the NumPy
+        backend's GELU and GELU_GRAD do the same operations in the same order)."""
+        half = TensorData.constant(0.5, self.shape, self.dtype, self.backend)
+        scale = TensorData.constant(1 / math.sqrt(2), self.shape, self.dtype, self.backend)
+        return self.mul(scale).erf().mul(half).add(half)
+
+    def gelu_grad(self, grad: "TensorData") -> "TensorData":
+        """self is x: grad * (Phi(x) + x phi(x)), GELU's backward in one call: the backend's
+        GELU_GRAD, else eleven calls (ERF's, EXP, MUL and ADD)."""
+        return self._accelerated_float(Op.GELU_GRAD, self.gelu_grad_composed, grad)
+
+    def gelu_grad_composed(self, grad: "TensorData") -> "TensorData":
+        def constant(value):
+            return TensorData.constant(value, self.shape, self.dtype, self.backend)
+
+        x = self
+        density = x.mul(x).mul(constant(-0.5)).exp().mul(constant(1 / math.sqrt(2 * math.pi)))
+        return grad.mul(x._normal_cdf().add(x.mul(density)))
 
     def cast(self, dtype: DType) -> "TensorData":
         if dtype is self.dtype:

@@ -5,8 +5,8 @@ Layer: primitives (bottom). Imports nothing from edugrad.
 Every differentiable op in edugrad is built from the REQUIRED primitives below, so a backend
 that implements only those runs everything. A backend may also offer ACCELERATED primitives
 (matmul, windowed views for convolution, gather/scatter for indexing, the activations erf,
-tanh and sigmoid in one call each); the layer above uses them when present and composes the
-required ones when not.
+tanh, sigmoid and gelu, and gelu's derivative, in one call each); the layer above uses them
+when present and composes the required ones when not.
 
     name       kind      arity  shape rule                               dtype rule
     ---------  --------  -----  ---------------------------------------  ------------------------
@@ -45,8 +45,10 @@ required ones when not.
     ERF        accel.    1      unchanged                                float only
     TANH       accel.    1      unchanged                                float only
     SIGMOID    accel.    1      unchanged                                float only
+    GELU       accel.    1      unchanged                                float only
+    GELU_GRAD  accel.    2      equal shapes                             equal float dtypes
 
-There are 26 required primitives (REQUIRED_COUNT, checked by a test) and 8 accelerated ones.
+There are 26 required primitives (REQUIRED_COUNT, checked by a test) and 10 accelerated ones.
 A backend's method for a primitive is the primitive's name in lower case (`Op.ADD` ->
 `backend.add`). Above the backend line, `TensorData` canonicalises and checks every argument
 (negative dims resolved, axes sorted and distinct; shapes, dtypes and devices equal, else a
@@ -179,6 +181,21 @@ class Op(Enum):
         0.5 + 0.5 tanh(x / 2) are not (they lose the digits of every result below the dtype's
         epsilon). Fallback: with e = exp(-|x|), e / (1 + e) where x < 0 and 1 / (1 + e)
         elsewhere, from FULL, MAXIMUM, NEG, EXP, ADD, DIV, CMPLT and WHERE (twelve calls).""")
+    GELU = (Kind.ACCELERATED, """gelu(x) -> x Phi(x), elementwise, with Phi(x) = (1 + erf(x /
+        sqrt 2)) / 2 the standard normal CDF (the exact GELU, F.gelu's default); float
+        dtypes. gelu(+inf) = inf, gelu(-inf) = nan (-inf * 0, as PyTorch's), gelu(nan) = nan,
+        without raising. To the dtype's precision, as ERF (with a few roundings more).
+        Fallback, in this order: Phi = erf(x * (1/sqrt 2)) * 0.5 + 0.5, then x * Phi, from
+        MUL, ERF (itself composed where the backend lacks it) and ADD: five calls. A GPT block
+        runs it on its widest activation, so one call here saves four full-size passes.""")
+    GELU_GRAD = (Kind.ACCELERATED, """gelu_grad(x, g) -> g (Phi(x) + x phi(x)): the gradient
+        of GELU at x times the incoming gradient g, elementwise, with Phi as in GELU and
+        phi(x) = exp(-x^2 / 2) / sqrt(2 pi) the standard normal density. x and g are buffers
+        of equal shapes and equal float dtypes (nothing is broadcast). Where phi underflows
+        to 0 (|x| past ~14 in float32, ~39 in float64) the result is g Phi(x); at x = +-inf
+        it is nan (inf * 0, as PyTorch's), without raising. Fallback, in this order: Phi as
+        in GELU, phi = exp(x * x * -0.5) * (1/sqrt(2 pi)), then g * (Phi + x * phi), from
+        MUL, ERF, ADD and EXP: eleven calls.""")
 
     def __init__(self, kind: Kind, spec: str) -> None:
         self.kind = kind
@@ -222,7 +239,8 @@ ERF_FLOAT64 = {
 
 def buffer_positions(op: Op) -> tuple:
     """Which arguments of op's backend method are buffers: take(x, axis, index) has them at 0
-    and 2, index_add(shape, axis, index, src) at 2 and 3; FROM_HOST's one is a host array."""
+    and 2, index_add(shape, axis, index, src) at 2 and 3, matmul(x, y) and gelu_grad(x, g) at
+    0 and 1; FROM_HOST's one is a host array."""
     if op in (Op.FULL, Op.RAND):
         return ()
     if op is Op.TAKE:
@@ -231,7 +249,7 @@ def buffer_positions(op: Op) -> tuple:
         return (2, 3)
     if op is Op.WHERE:
         return (0, 1, 2)
-    if op.kind is Kind.BINARY or op is Op.MATMUL:
+    if op.kind is Kind.BINARY or op in (Op.MATMUL, Op.GELU_GRAD):
         return (0, 1)
     return (0,)
 

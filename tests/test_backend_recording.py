@@ -120,6 +120,64 @@ def test_training_step_runs_entirely_on_the_backend(device):
     assert backend.calls["to_host"] == before + 1
 
 
+@pytest.mark.parametrize("device", ["recording", "recording_noaccel"])
+def test_gelu_is_one_backend_call_forward_and_one_backward(device):
+    """nn.GELU: one GELU forward and one GELU_GRAD backward where the backend offers them (no
+    ERF, no EXP), none where it does not; the values are the same either way."""
+    backend = edugrad.get_backend(device)
+    values = np.random.default_rng(1).standard_normal((4, 6)).astype(np.float32)
+    results = []
+    for where in (device, "cpu"):
+        x = edugrad.tensor(values, device=where, requires_grad=True)
+        backend.calls.clear()
+        out = edugrad.nn.GELU()(x)
+        out.backward(out.detach())
+        called = Counter(backend.calls)
+        results.append((out.detach().numpy(), x.grad.numpy()))
+        if where == device:
+            calls_on_the_backend = called
+    if device == "recording":
+        assert calls_on_the_backend["gelu"] == 1 and calls_on_the_backend["gelu_grad"] == 1
+        assert not {"erf", "exp"} & set(calls_on_the_backend), calls_on_the_backend
+    else:
+        assert not {"gelu", "gelu_grad", "erf"} & set(calls_on_the_backend)
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_gelu_grad_has_two_buffer_arguments():
+    """x and g: what edugrad.jit's recording and the lock-step diff read as buffers."""
+    assert ops.buffer_positions(Op.GELU_GRAD) == (0, 1)
+    assert ops.buffer_positions(Op.GELU) == (0,)
+
+
+def test_a_jitted_gelu_step_replays_the_gradient_it_is_given():
+    """edugrad.jit replays GELU_GRAD with each step's own upstream gradient (both of its
+    arguments are buffers), bit for bit as the eager steps."""
+    def run(jit: bool) -> list:
+        edugrad.manual_seed(0)
+        model = edugrad.nn.Sequential(edugrad.nn.Linear(6, 8), edugrad.nn.GELU(),
+                                      edugrad.nn.Linear(8, 2))
+        optimizer = edugrad.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x):
+            optimizer.zero_grad()
+            loss = (model(x) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        runner = edugrad.jit(step) if jit else step
+        rng = np.random.default_rng(2)
+        losses = [runner(edugrad.tensor(rng.standard_normal((5, 6)).astype(np.float32))).item()
+                  for _ in range(6)]
+        if jit:
+            assert runner.replays == 3
+        return losses + [p.detach().numpy().tobytes() for p in model.parameters()]
+
+    assert run(jit=True) == run(jit=False)
+
+
 def test_every_buffer_above_the_backend_is_opaque():
     """Printing, conversion and indexing with a mask reach the values only through to_host."""
     x = edugrad.tensor([[1.0, -2.0], [3.0, 4.0]], device="recording")

@@ -282,7 +282,8 @@ def test_checker_checks_the_offered_activations_and_blames_the_wrong_one():
     assert re.search(r"^  TANH +PASS +9 cases$", board, re.MULTILINE), board
     assert re.search(r"^  SIGMOID +WRONG +case 8: float32 \(16,\)", board, re.MULTILINE), board
     assert "accelerated primitives offered: TANH, SIGMOID" in board
-    assert "(edugrad composes MATMUL, UNFOLD, FOLD, TAKE, INDEX_ADD, ERF from the" in board
+    assert ("(edugrad composes MATMUL, UNFOLD, FOLD, TAKE, INDEX_ADD, ERF, GELU, GELU_GRAD "
+            "from the") in board
 
 
 def test_a_tanh_that_forgets_the_sign_is_wrong_with_the_values_shown():
@@ -293,6 +294,88 @@ def test_a_tanh_that_forgets_the_sign_is_wrong_with_the_values_shown():
     result = check.check_primitive(Op.TANH, TanhOfMagnitude())
     assert result.status == check.WRONG and result.detail.startswith("case 1: float32 (2, 3)")
     assert "expected" in result.detail and "got" in result.detail
+
+
+def _normal_cdf(v: float) -> float:
+    return 0.5 * (1 + math.erf(v / math.sqrt(2)))
+
+
+def _normal_pdf(v: float) -> float:
+    return math.exp(-v * v / 2) / math.sqrt(2 * math.pi)
+
+
+class OffersGelu(PythonBackend):
+    """A learner's GELU and GELU_GRAD, one pass each with math.erf and math.exp: right."""
+
+    def gelu(self, x):
+        return python_backend.elementwise(lambda v: v * _normal_cdf(v), (x,), x.dtype)
+
+    def gelu_grad(self, x, g):
+        return python_backend.elementwise(
+            lambda v, w: w * (_normal_cdf(v) + v * _normal_pdf(v)), (x, g), x.dtype)
+
+
+def test_checker_passes_a_right_gelu_and_gelu_grad():
+    backend = OffersGelu()
+    assert backend.accelerated == {Op.GELU, Op.GELU_GRAD}
+    for op in (Op.GELU, Op.GELU_GRAD):
+        result = check.check_primitive(op, backend)
+        assert result.status == check.PASS, f"{op.name}: {result.detail}"
+    board = check.scoreboard(backend, check.check_backend(backend))
+    assert re.search(r"^  GELU +PASS +11 cases$", board, re.MULTILINE), board
+    assert re.search(r"^  GELU_GRAD +PASS +16 cases$", board, re.MULTILINE), board
+    assert "accelerated primitives offered: GELU, GELU_GRAD" in board
+
+
+def test_a_tanh_approximated_gelu_is_wrong_with_the_values_shown():
+    """F.gelu(approximate="tanh")'s formula, a common mistake for GELU: within 1e-3, not the
+    exact GELU to float32's precision."""
+    class TanhGelu(PythonBackend):
+        def gelu(self, x):
+            c = math.sqrt(2 / math.pi)
+            return python_backend.elementwise(
+                lambda v: 0.5 * v * (1 + math.tanh(c * (v + 0.044715 * v ** 3))), (x,), x.dtype)
+
+    result = check.check_primitive(Op.GELU, TanhGelu())
+    assert result.status == check.WRONG and result.detail.startswith("case 1: float32 (2, 3)")
+    assert "expected" in result.detail and "got" in result.detail
+
+
+@pytest.mark.parametrize("mistake, first_wrong", [
+    (lambda v, w: _normal_cdf(v) + v * _normal_pdf(v), "case 1: float32 (2, 3)"),  # forgets g
+    (lambda v, w: w * _normal_cdf(v), "case 1: float32 (2, 3)"),  # forgets x phi(x)
+    (lambda v, w: w * (_normal_cdf(v) + v * _normal_pdf(v)) if math.isfinite(v) else w,
+     "case 11: float32 (21,)"),  # gives g at x = +-inf, where the spec (and PyTorch) gives nan
+])
+def test_a_wrong_gelu_grad_is_named_at_its_first_wrong_case(mistake, first_wrong):
+    class WrongGeluGrad(PythonBackend):
+        def gelu_grad(self, x, g):
+            return python_backend.elementwise(mistake, (x, g), x.dtype)
+
+    result = check.check_primitive(Op.GELU_GRAD, WrongGeluGrad())
+    assert result.status == check.WRONG and result.detail.startswith(first_wrong), result.detail
+
+
+def test_gelu_grad_refuses_mismatched_buffers_naming_the_op():
+    """Checked above the line as a binary primitive's arguments, before any backend sees them."""
+    cpu, python = NumpyBackend(), PythonBackend()
+    x = TensorData.from_host(np.ones((2, 3), np.float32), cpu)
+    problems = [
+        (TensorData.from_host(np.ones((2, 3), np.float64), cpu), ValueError,
+         "gelu_grad: expected equal dtypes, got float32 and float64"),
+        (TensorData.from_host(np.ones((3, 2), np.float32), cpu), ValueError,
+         r"gelu_grad: expected equal shapes, got \(2, 3\) and \(3, 2\)"),
+        (TensorData.from_host(np.ones((2, 3), np.float32), python), RuntimeError,
+         "gelu_grad: expected all tensors on the same device, got cpu and python"),
+    ]
+    for grad, error, message in problems:
+        with pytest.raises(error, match=message):
+            x.gelu_grad(grad)
+    ints = TensorData.from_host(np.ones((2, 3), np.int64), cpu)
+    with pytest.raises(ValueError, match=r"gelu_grad: expected a float dtype, got int64"):
+        ints.gelu_grad(ints)
+    with pytest.raises(ValueError, match=r"gelu: expected a float dtype, got int64"):
+        ints.gelu()
 
 
 def test_template_stubs_say_what_is_missing_and_where():

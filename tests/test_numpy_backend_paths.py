@@ -10,6 +10,7 @@ run of axes, float64 and ints, nan, inf and repeated indices.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -249,3 +250,82 @@ def test_the_split_follows_the_openblas_thread_timeout_numpy_was_loaded_with(tim
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == str(sleeps)
+
+
+# ---- GELU and GELU_GRAD: cache-sized blocks, two halves, bfloat16 -----------------------------
+def _gelu_inputs(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    flat = x.reshape(-1)
+    flat[:7] = [np.inf, -np.inf, np.nan, -0.0, 1e-8, -40.0, 1e4][:flat.size]
+    return x, rng.standard_normal(shape).astype(dtype)
+
+
+def _same_bits(ours, theirs):
+    assert type(ours) is type(theirs) and ours.dtype == theirs.dtype
+    assert ours.shape == theirs.shape and ours.tobytes() == theirs.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_split_gelu_and_gelu_grad_equal_the_one_thread_results(two_halves, dtype):
+    x, g = _gelu_inputs((32, 64, 129), dtype)  # odd sizes: uneven halves, a part block
+    results = [backend.gelu(x), backend.gelu_grad(x, g)]
+    assert two_halves == [x.size, x.size]
+    two_halves.clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(NumpyBackend, "get_num_threads", lambda self: 1)
+        expected = [backend.gelu(x), backend.gelu_grad(x, g)]
+    assert two_halves == []
+    for ours, theirs in zip(results, expected):
+        _same_bits(ours, theirs)
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, 65535, 65536, 65537, 3 * 65536 + 5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_blocks_give_what_one_block_gives(monkeypatch, size, dtype):
+    """Blocks of ERF_BLOCK elements (and of 999, which divides nothing here) against the whole
+    array as one block: an elementwise result does not depend on where the blocks end."""
+    import edugrad.backends.numpy_backend as numpy_backend
+
+    x, g = _gelu_inputs((size,), dtype, seed=size)
+    blocked = [backend.gelu(x), backend.gelu_grad(x, g)]
+    for block in (999, max(size, 1)):
+        monkeypatch.setattr(numpy_backend, "ERF_BLOCK", block)
+        for ours, theirs in zip(blocked, [backend.gelu(x), backend.gelu_grad(x, g)]):
+            _same_bits(ours, theirs)
+
+
+def test_gelu_reads_non_contiguous_and_broadcast_inputs():
+    x, g = _gelu_inputs((129, 65), np.float32)
+    row = g[:1]
+    _same_bits(backend.gelu(x.T), backend.gelu(x.T.copy()))
+    _same_bits(backend.gelu_grad(x.T, g.T), backend.gelu_grad(x.T.copy(), g.T.copy()))
+    broadcast = np.broadcast_to(row, x.shape)
+    _same_bits(backend.gelu_grad(x, broadcast), backend.gelu_grad(x, broadcast.copy()))
+    scalar = backend.gelu(np.array(-0.5))  # 0-d in, 0-d out
+    assert scalar.shape == ()
+    assert scalar == pytest.approx(-0.5 * 0.5 * (1 + math.erf(-0.5 / math.sqrt(2))), rel=1e-14)
+
+
+def test_gelu_of_bfloat16_is_computed_in_float32_and_rounded_once(two_halves):
+    x, g = _gelu_inputs((512, 1024), np.float32)
+    x, g = to_bfloat16(x), to_bfloat16(g)
+    ours = [backend.gelu(x), backend.gelu_grad(x, g)]
+    assert two_halves == [x.size, x.size]  # its float32 values split as float32's do
+    plain = [backend.gelu(np.asarray(x)), backend.gelu_grad(np.asarray(x), np.asarray(g))]
+    for result, float32 in zip(ours, plain):
+        assert type(result) is BFloat16Array and result.shape == x.shape
+        _same_bits(result, to_bfloat16(float32))
+
+
+def test_gelu_halves_are_quiet(two_halves):
+    import warnings
+
+    x = np.full((64, 8192), 1e20, np.float32)  # x * x overflows in both halves
+    x[:, ::2] = -np.inf  # -inf * 0 in the forward
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, grad = backend.gelu(x), backend.gelu_grad(x, np.ones_like(x))
+    assert two_halves == [x.size, x.size]
+    assert np.isnan(out[:, ::2]).all() and (out[:, 1::2] == 1e20).all()
+    assert np.isnan(grad[:, ::2]).all() and (grad[:, 1::2] == 1.0).all()

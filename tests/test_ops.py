@@ -186,6 +186,9 @@ ELEMENTWISE = [
     OpCase("cos", lambda lib, x: x.cos(), shape(), ((2, 3),), gradgrad=True),
     OpCase("tanh", lambda lib, x: x.tanh(), shape(), ((2, 3),), gradgrad=True),
     OpCase("sigmoid", lambda lib, x: x.sigmoid(), shape(), ((2, 3),), gradgrad=True),
+    OpCase("gelu", lambda lib, x: lib.nn.functional.gelu(x), shape(), ((2, 3),), gradgrad=True),
+    OpCase("gelu_wide", lambda lib, x: lib.nn.functional.gelu(x * 4), shape(), ((3, 4),),
+           gradgrad=True),  # x * 4 in (-8, 8): ERF's other branch, phi's tails
     OpCase("relu", lambda lib, x: x.relu(), shape(), ((2, 3),), gradgrad=True),
     OpCase("abs", lambda lib, x: x.abs(), shape(), ((2, 3),), gradgrad=True),
     OpCase("clamp", lambda lib, x: x.clamp(-0.5, 0.5), shape(), ((2, 4),), gradgrad=True),
@@ -890,6 +893,82 @@ def test_activations_saturate_quietly(name, dtype, device):
                                atol=atol, equal_nan=True)
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=atol,
                                equal_nan=True)
+
+
+GELU_VALUES = [-1e4, -800.0, -40.0, -15.0, -5.7, -1.4, -1e-8, -0.0, 0.0, 1e-8, 0.5, 3.0, 11.4,
+               40.0, 800.0, 1e4, np.nan]
+
+
+@pytest.mark.parametrize("device", ["cpu", NOACCEL, "python"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gelu_saturates_quietly(dtype, device):
+    """Where Phi is 0 or 1, where phi underflows, and nan: torch's values and gradients, and no
+    warning, whether the backend offers GELU and GELU_GRAD (cpu) or edugrad composes them."""
+    values = np.array(GELU_VALUES, dtype=dtype)
+    ours = edugrad.tensor(values, requires_grad=True, device=device)
+    theirs = torch.tensor(values, requires_grad=True)
+    upstream = np.linspace(-2.0, 2.0, len(values)).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = edugrad.nn.functional.gelu(ours)
+        out.backward(edugrad.tensor(upstream, device=device))
+    expected = torch.nn.functional.gelu(theirs)
+    expected.backward(torch.tensor(upstream))
+    assert out.dtype is getattr(edugrad, dtype) and out.shape == expected.shape
+    atol = 1e-7 if dtype == "float32" else 1e-15
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-6,
+                               atol=atol, equal_nan=True)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=atol,
+                               equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gelu_at_infinity_is_pytorchs_float64_gelu(dtype):
+    """gelu(inf) = inf, gelu(-inf) = nan (-inf * 0), and nan gradients at both, quietly.
+    (torch's float32 kernel gives nan for gelu(inf) too; its float64 one is the formula's.)"""
+    x = edugrad.tensor([np.inf, -np.inf], dtype=getattr(edugrad, dtype), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = edugrad.nn.functional.gelu(x)
+        out.sum().backward()
+    theirs = torch.tensor([np.inf, -np.inf], dtype=torch.float64, requires_grad=True)
+    expected = torch.nn.functional.gelu(theirs)
+    expected.sum().backward()
+    np.testing.assert_array_equal(out.detach().numpy(), expected.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gelu_primitives_give_the_composition_bit_for_bit(dtype):
+    """The NumPy backend's GELU and GELU_GRAD do TensorData's composed operations in the same
+    order, so the values (forward, and the gradient through autograd) are the same bits, on an
+    input of several cache blocks whose size is not a multiple of one."""
+    rng = np.random.default_rng(7)
+    values = (rng.standard_normal((3, 70001)) * 4).astype(dtype)
+    values[0, :6] = [0.0, -0.0, 1e-8, -40.0, 1e4, -1e4]
+    upstream = rng.standard_normal(values.shape).astype(dtype)
+    results = {}
+    for device in ("cpu", NOACCEL):
+        x = edugrad.tensor(values, requires_grad=True, device=device)
+        out = edugrad.nn.functional.gelu(x)
+        out.backward(edugrad.tensor(upstream, device=device))
+        results[device] = (out.detach().numpy(), x.grad.numpy())
+    for fast, slow in zip(results["cpu"], results[NOACCEL]):
+        assert fast.dtype == slow.dtype == np.dtype(dtype) and fast.shape == slow.shape
+        assert fast.tobytes() == slow.tobytes()
+
+
+def test_gelu_backward_takes_a_gradient_of_another_dtype_as_other_ops_do():
+    """A float64 gradient for a float32 output promotes, as exp's backward does (GELU_GRAD
+    wants equal dtypes, so this goes the Tensor-op way)."""
+    x = edugrad.tensor([0.5, -1.0], requires_grad=True)
+    edugrad.nn.functional.gelu(x).backward(edugrad.tensor([1.0, 2.0], dtype=edugrad.float64))
+    y = edugrad.tensor([0.5, -1.0], requires_grad=True)
+    y.exp().backward(edugrad.tensor([1.0, 2.0], dtype=edugrad.float64))
+    assert x.grad.dtype is y.grad.dtype
+    phi = np.exp(-0.5 * np.array([0.25, 1.0])) / math.sqrt(2 * math.pi)
+    cdf = 0.5 * (1 + np.array([math.erf(0.5 / math.sqrt(2)), math.erf(-1 / math.sqrt(2))]))
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 2.0] * (cdf + [0.5, -1.0] * phi), rtol=1e-6)
 
 
 def test_clamp_keeps_nan_as_pytorch_does():

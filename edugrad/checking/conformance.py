@@ -330,7 +330,42 @@ def _accelerated_cases() -> dict:
             Op.TANH: _activation_cases([0.0, -0.0, 1e-8, -1e-8, 0.5, -3.0, 9.0, -20.0, 45.0,
                                         1e4, -1e4, inf, -inf, nan]),
             Op.SIGMOID: _activation_cases([0.0, -0.0, 1e-8, 5.0, -5.0, 20.0, -20.0, 88.0, -88.0,
-                                           -100.0, -750.0, 1e4, -1e4, inf, -inf, nan])}
+                                           -100.0, -750.0, 1e4, -1e4, inf, -inf, nan]),
+            Op.GELU: _activation_cases(GELU_EDGES) + _wide(),
+            Op.GELU_GRAD: _gelu_grad_cases()}
+
+
+# GELU's edge values: tiny, both sides of ERF's branches (|x / sqrt 2| at 1, 4 and 8), where
+# Phi or phi underflows, x * x overflowing float32 (1e20), inf and nan
+GELU_EDGES = [0.0, -0.0, 1e-8, -1e-8, 0.5, -1.4, 1.5, -3.0, 5.6, -5.7, 11.4, -11.4, -15.0,
+              -40.0, 1e4, -1e4, 1e20, -1e20, inf, -inf, nan]
+
+
+def _wide(second: bool = False) -> list:
+    """x from -8 to 8 in steps of 1/4 in both floats (and, with second, a gradient for each)."""
+    x = np.linspace(-8.0, 8.0, 65)
+    return [Case(inputs=(array(x, d),) + ((array(np.cos(x) * 2, d),) if second else ()),
+                 note="x from -8 to 8") for d in FLOATS]
+
+
+def _gelu_grad_cases() -> list:
+    """GELU_GRAD(x, g): grids, a scalar, an empty buffer, strided and broadcast views of either,
+    the edge values of x (g of both signs), and inf and nan in g."""
+    cases = [Case(inputs=(grid(shape, d), grid(shape, d, shift=3))) for d, shape in [
+        (F32, (2, 3)), (F64, (2, 3, 4)), (F32, ()), (F64, (0, 2))]]
+    for d in FLOATS:
+        x, g = grid((3, 4), d), grid((4, 3), d, shift=2)
+        cases += [Case(inputs=(after(x, "permute", (1, 0)), after(g, "flip", (0,)))),
+                  Case(inputs=(after(x[:1], "expand", (3, 4)), g.T.copy())),
+                  Case(inputs=(g.T.copy(), after(x[:, :1], "expand", (3, 4))))]
+    gradients = [(-1.0) ** i * (1 + i / 4) for i in range(len(GELU_EDGES))]
+    cases += [Case(inputs=(array(GELU_EDGES, d), array(gradients, d)),
+                   note="x tiny, past ERF's branches, where phi underflows, x * x overflowing, "
+                        "inf, nan") for d in FLOATS]
+    cases += [Case(inputs=(array([0.5, -0.5, 2.0, 0.0, -3.0, 1.0], d),
+                           array([inf, -inf, nan, 0.0, inf, -0.0], d)),
+                   note="inf, nan and signed zeros in g") for d in FLOATS]
+    return cases + _wide(second=True)
 
 
 def _activation_cases(edges: list) -> list:
