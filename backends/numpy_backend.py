@@ -207,6 +207,20 @@ class NumpyBackend(Backend):
         threads = self.get_num_threads()
         return threads is not None and threads >= 2
 
+    def writer(self, op):
+        """For edugrad.jit: op as fn(*args, out), NumPy's ufunc with out= (a dead buffer of
+        the result's shape and dtype). EXP keeps its method, which splits big arrays over two
+        threads. A bfloat16 result is rounded into a new buffer (BFloat16Array's ufunc hook)."""
+        name = _UFUNCS.get(op.method)
+        if name is None:
+            return None
+        ufunc = getattr(self.xp, name)
+
+        def write(*args):
+            return ufunc(*args[:-1], out=args[-1])
+
+        return quiet(write) if op.method in ("log", "sqrt", "div") else write
+
     # ---- load ------------------------------------------------------------------------------
     def full(self, shape, value, dtype):
         if dtype is dtypes.bfloat16 and self.xp is np:
@@ -439,6 +453,11 @@ class NumpyBackend(Backend):
         self.xp.add.at(out.reshape(-1), positions.reshape(-1), src.reshape(-1))
         return to_bfloat16(out) if type(src) is BFloat16Array else out  # sums in float32
 
+
+# the primitives Backend.writer offers, by method name: the NumPy ufunc that writes into out=
+_UFUNCS = {"neg": "negative", "log": "log", "sin": "sin", "sqrt": "sqrt", "add": "add",
+           "sub": "subtract", "mul": "multiply", "div": "divide", "maximum": "maximum",
+           "tanh": "tanh"}
 
 _BLAS_FLOATS = (np.float32, np.float64)
 

@@ -75,6 +75,14 @@ class Backend:
     def synchronize(self) -> None:
         """Wait for queued work to finish (asynchronous devices); a no-op elsewhere."""
 
+    def writer(self, op: Op):
+        """Optional, for edugrad.jit's memory planning: the elementwise primitive `op` (NEG,
+        EXP, LOG, SIN, SQRT, ADD, SUB, MUL, DIV, MAXIMUM or TANH) as a function (*args, out)
+        that writes op(*args) into `out`, a buffer of the result's shape and dtype whose
+        values are no longer needed, and returns it. None (the default): this backend always
+        makes a new buffer, and a replay calls op's method."""
+        return None
+
     def graph(self, run, inputs: list, feedback: dict):
         """Optional, for edugrad.jit: record the device work of `run(inputs) -> outputs` (a
         list of buffers in, a list out, calling only this backend's methods) once, as one graph

@@ -43,9 +43,12 @@ behind torch.compile and CUDA graphs):
    EXPAND) ran at capture and are not repeated. Where the backend's elementwise methods
    broadcast (`backend.broadcasts`: NumPy, CuPy), an EXPAND read only by elementwise calls
    is left out and they get its small input (a bias, a scalar), as a compiler fuses a
-   broadcast into its consumer. RAND calls are repeated, so dropout draws new
-   numbers on every replay, from the same generator in the same order as eager: a replay
-   gives bit-identical results to the eager step.
+   broadcast into its consumer. Where the backend can write a result into a buffer it is
+   handed (`backend.writer`: NumPy's out=), a call whose input dies with it writes there,
+   if that input is a fresh buffer of the result's shape and dtype (memory planning: Adam's
+   update chain reuses one buffer instead of making ten). RAND calls are repeated, so
+   dropout draws new numbers on every replay, from the same generator in the same order as
+   eager: a replay gives bit-identical results to the eager step.
 5. A device graph, where the backend has them (CUDA, through CuPy's stream capture): on a
    GPU each call still costs a kernel launch from Python, so the first replay hands the list
    to `backend.graph`, which records its kernels once as a CUDA graph, and every later
@@ -474,6 +477,7 @@ class Program:
         self.steps = []  # (method, args with None where a register goes, [(position, register)])
         self.listing = []  # for trace: (op, out register, args as registers or statics)
         substitutes, dropped = self._broadcast_instead(recording, constant)
+        made = {}  # register of a call's result -> (op, shape, dtype)
         for index, (op, args) in enumerate(calls):
             if constant[index]:
                 register(Made(index), recording.outputs[index])
@@ -491,6 +495,7 @@ class Program:
                     template.append(arg)
             method = recording.methods[index]
             out = register(Made(index))
+            made[out] = (op, tuple(recording.outputs[index].shape), recording.outputs[index].dtype)
             self.steps.append((method, template, slots, out))
             self.listing.append((op, out, [f"%{register_of[a]}" if isinstance(a, (Made, Read))
                                            else _short(a) for a in args],
@@ -506,6 +511,7 @@ class Program:
         flatten(self.result, lambda r: self.output_registers.append(r.source), Result)
         self.launch, self.graph_note = UNTRIED, "not replayed yet"
         self._free_after_last_use()
+        self._write_into_dead_buffers(made)
 
     def _broadcast_instead(self, recording: Recording, constant: list) -> tuple:
         """Where the backend's elementwise methods broadcast (NumPy's, CuPy's), an EXPAND read
@@ -591,6 +597,36 @@ class Program:
                 frees[step_index].append(reg)
         self.steps = [(m, t, s, o, tuple(f)) for (m, t, s, o), f in zip(self.steps, frees)]
 
+    def _write_into_dead_buffers(self, made: dict) -> None:
+        """Memory planning. Where the backend can write a primitive's result into a buffer it
+        is handed (`backend.writer(op)`: NumPy's out=), a call one of whose inputs dies with it
+        writes its result there, when that input has the result's shape and dtype and was made
+        by such a call of the step (a fresh buffer: no view of it lives on, no tensor holds
+        it). No new buffer, and values that were just computed stay in the cache: Adam's
+        update is a chain of such calls, each reading the one before."""
+        viewed = {reg for (method, _, slots, out, _) in self.steps
+                  if made[out][0] in VIEWS for _, reg in slots}
+        self.written_into = 0
+        for index, (method, template, slots, out, frees) in enumerate(self.steps):
+            op, shape, dtype = made[out]
+            if not shape:  # a 0-d result: NumPy hands back a scalar, not a buffer to write to
+                continue
+            backend = getattr(method, "__self__", None)
+            writer = getattr(backend, "writer", _no_writer)(op)
+            if writer is None:
+                continue
+            dead = next((reg for _, reg in slots if reg in frees and reg not in viewed
+                         and reg in made and made[reg][0] in WRITABLE
+                         and made[reg][1:] == (shape, dtype)), None)
+            if dead is None:
+                continue
+            self.steps[index] = (writer, template + [None], slots + [(len(template), dead)],
+                                 out, frees)
+            listed_op, listed_out, args, listed_shape = self.listing[index]
+            self.listing[index] = (listed_op, listed_out, args + [f"into %{dead}"],
+                                   listed_shape)
+            self.written_into += 1
+
     # -- replaying ---------------------------------------------------------------------------------
     def guards_hold(self) -> bool:
         modules, optimizers = self.guards
@@ -670,6 +706,17 @@ UNTRIED = object()  # Program.launch before the first replay has tried to captur
 # the elementwise primitives whose operands may be left unexpanded on a backend that broadcasts
 BROADCASTING = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MAXIMUM, Op.CMPLT, Op.CMPEQ,
                           Op.WHERE})
+
+
+# the primitives a backend may write into a given buffer (Backend.writer), and those that make
+# views of their input, whose buffer then can't be written over while the view lives
+WRITABLE = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SIN, Op.SQRT, Op.ADD, Op.SUB, Op.MUL, Op.DIV,
+                      Op.MAXIMUM, Op.TANH})
+VIEWS = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.SHRINK, Op.FLIP})
+
+
+def _no_writer(op):
+    return None
 
 
 def broadcast_shape(shapes) -> tuple | None:
@@ -785,7 +832,8 @@ def format_program(program: Program) -> str:
     constants = [(reg, value) for reg, value in enumerate(program.registers) if value is not None]
     lines = [f"edugrad.jit program of {program.name}: {len(program.steps)} primitive calls "
              f"replayed, {program.constant_calls} made once into constants, "
-             f"{program.dropped_calls} left to the backend's broadcasting; writes "
+             f"{program.dropped_calls} left to the backend's broadcasting, "
+             f"{program.written_into} written into a dead input's buffer; writes "
              f"{len(program.writes)} tensors and {len(program.grads)} grads; replayed "
              f"{program.graph_note}"]
     for reg, path in program.argument_loads:
