@@ -69,7 +69,8 @@ What a replay cannot see (keep it out of the step, or call `step.reset()` after 
   on replay only as long as nothing outside the step replaces them;
 - results come back as new tensors without a grad_fn: call backward inside the step.
 
-`step.trace` prints the recorded program, one primitive call per line.
+`step.trace` prints the recorded program, one primitive call per line; `step.source` the
+Python function a replay runs (one line per call, generated from it).
 """
 
 from __future__ import annotations
@@ -512,6 +513,7 @@ class Program:
         self.launch, self.graph_note = UNTRIED, "not replayed yet"
         self._free_after_last_use()
         self._write_into_dead_buffers(made)
+        self._generate()
 
     def _broadcast_instead(self, recording: Recording, constant: list) -> tuple:
         """Where the backend's elementwise methods broadcast (NumPy's, CuPy's), an EXPAND read
@@ -657,18 +659,51 @@ class Program:
     def run(self, inputs: list) -> list:
         """The recorded calls, straight to the backend, on `inputs` (the buffers of
         argument_loads, then of tensor_loads). Returns the buffers of the writes, the grads and
-        the results, in that order. Touches no tensor: a device graph records this."""
-        registers = self.registers.copy()
-        for reg, buffer in zip(self.load_registers, inputs):
-            registers[reg] = buffer
-        for method, template, slots, out, frees in self.steps:
-            call_args = template.copy()
+        the results, in that order. Touches no tensor: a device graph records this. The calls
+        run as the Python function _generate wrote (self.source)."""
+        return self._run(inputs)
+
+    def _generate(self) -> None:
+        """The program as the source of a Python function, one line per call, compiled once
+        (torch.fx generates code from its graphs the same way):
+
+            def replay(inputs):
+                r0, r5, r1, ... = inputs          # the step's arguments and the tensors read
+                r18 = permute_0(r0, (1, 0))       # each call's result in a local variable
+                r20 = matmul_2(r18, r19)
+                del r19                           # dropped after its last reader
+                ...
+                return [r113, r142, ...]          # writes, grads, results
+
+        A replay then pays one Python call per primitive, and no loop or argument list of
+        its own. The methods, constants and static arguments that are not plain numbers are
+        globals of the function."""
+        names: dict = {}
+
+        def global_name(value, prefix: str) -> str:
+            name = f"{prefix}{len(names)}"
+            names[name] = value
+            return name
+
+        constants = {reg for reg, value in enumerate(self.registers) if value is not None}
+        for reg in constants:
+            names[f"r{reg}"] = self.registers[reg]
+        lines = ["def replay(inputs):"]
+        if self.load_registers:
+            lines.append("    " + "".join(f"r{reg}, " for reg in self.load_registers) + "= inputs")
+        for (method, template, slots, out, frees), (op, *_) in zip(self.steps, self.listing):
+            call = [_literal(arg) or global_name(arg, "k") for arg in template]
             for position, reg in slots:
-                call_args[position] = registers[reg]
-            registers[out] = method(*call_args)
-            for reg in frees:
-                registers[reg] = None
-        return [registers[reg] for reg in self.output_registers]
+                call[position] = f"r{reg}"
+            function = global_name(method, f"{op.method}_")
+            lines.append(f"    r{out} = {function}({', '.join(call)})")
+            dropped = [f"r{reg}" for reg in frees if reg not in constants]
+            if dropped:
+                lines.append(f"    del {', '.join(dropped)}")
+        lines.append(f"    return [{', '.join(f'r{reg}' for reg in self.output_registers)}]")
+        self.source = "\n".join(lines)
+        exec(compile(self.source, f"<edugrad.jit of {self.name}>", "exec"), names)
+        self._run = names["replay"]
 
     def _capture_graph(self, inputs: list, leaves: dict, graphs: bool):
         """backend.graph(run, ...) when the program can be one device graph, else None, with
@@ -733,6 +768,20 @@ def broadcast_shape(shapes) -> tuple | None:
 
 def alive(refs) -> list:
     return [t for t in (ref() for ref in refs) if t is not None]
+
+
+def _literal(value) -> str | None:
+    """Python source for a plain static argument (a whole number, a finite float, a bool,
+    None, or a tuple of them) that evaluates to an equal value; None for anything else."""
+    if value is None or type(value) in (bool, int):
+        return repr(value)
+    if type(value) is float and math.isfinite(value):
+        return repr(value)
+    if type(value) is tuple:
+        items = [_literal(item) for item in value]
+        if all(item is not None for item in items):
+            return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    return None
 
 
 def _short_value(value) -> str:
@@ -821,6 +870,13 @@ class Jit:
         if not self.programs:
             return f"edugrad.jit({self.name}): nothing recorded yet (it records calls 2 and 3)"
         return "\n\n".join(format_program(p) for p in self.programs.values())
+
+    @property
+    def source(self) -> str:
+        """The Python function each recorded program replays as (Program._generate)."""
+        if not self.programs:
+            return f"# edugrad.jit({self.name}): nothing recorded yet (it records calls 2 and 3)"
+        return "\n\n".join(p.source for p in self.programs.values())
 
     def __repr__(self) -> str:
         return (f"<edugrad.jit of {self.name}: {len(self.programs)} recorded, "

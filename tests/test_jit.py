@@ -7,6 +7,8 @@ parameters must agree to the last bit, dropout included (RAND draws from the sam
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -406,6 +408,20 @@ def test_broadcast_shape():
     assert broadcast_shape([(), (2, 3)]) == (2, 3)
     assert broadcast_shape([(1, 3), (1, 3)]) == (1, 3)
     assert broadcast_shape([(2,), (3,)]) is None
+
+
+def test_the_source_a_replay_runs_has_one_line_per_replayed_call():
+    model = make_model()
+    step = edugrad.jit(lambda x: model(x).sum())
+    assert "nothing recorded yet" in step.source
+    three_calls(step, edugrad.randn(2, 12))
+    program = next(iter(step.programs.values()))
+    source = step.source
+    assert source.startswith("def replay(inputs):") and "= inputs" in source
+    calls = [line for line in source.splitlines() if re.match(r"    r\d+ = \w+_\d+\(", line)]
+    assert len(calls) == len(program.steps)
+    assert "matmul_" in source and "permute_" in source and "(1, 0)" in source
+    compile(source, "<test>", "exec")
 
 
 def test_jit_as_decorator_with_and_without_parentheses():
