@@ -79,8 +79,10 @@ class Backend:
         """Optional, for edugrad.jit's memory planning: the elementwise primitive `op` (NEG,
         EXP, LOG, SIN, SQRT, ADD, SUB, MUL, DIV, MAXIMUM or TANH) as a function (*args, out)
         that writes op(*args) into `out`, a buffer of the result's shape and dtype whose
-        values are no longer needed, and returns it. None (the default): this backend always
-        makes a new buffer, and a replay calls op's method."""
+        values are no longer needed, and returns it. A backend that offers it also promises
+        that these ops' methods return a new buffer every time (never an input itself), so a
+        result nothing else reads can be written over. None (the default): a replay calls op's
+        method, which makes a new buffer."""
         return None
 
     def graph(self, run, inputs: list, feedback: dict):
