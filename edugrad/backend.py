@@ -80,7 +80,8 @@ class Backend:
         EXP, LOG, SIN, SQRT, ADD, SUB, MUL, DIV, MAXIMUM or TANH) as a function (*args, out)
         that writes op(*args) into `out`, a buffer of the result's shape and dtype whose
         values are no longer needed, and returns it. A backend that offers it also promises
-        that these ops' methods return a new buffer every time (never an input itself), so a
+        that these ops' methods, and MATMUL's, WHERE's, ERF's, SIGMOID's, GELU's and
+        GELU_GRAD's, return a new buffer every time (never an input or a view of one), so a
         result nothing else reads can be written over. None (the default): a replay calls op's
         method, which makes a new buffer."""
         return None

@@ -603,8 +603,8 @@ class Program:
         """Memory planning. Where the backend can write a primitive's result into a buffer it
         is handed (`backend.writer(op)`: NumPy's out=), a call one of whose inputs dies with it
         writes its result there, when that input has the result's shape and dtype and was made
-        by such a call of the step (a fresh buffer: no view of it lives on, no tensor holds
-        it). No new buffer, and values that were just computed stay in the cache: Adam's
+        by a call of the step that makes a new buffer (FRESH: no view of it lives on, no tensor
+        holds it). No new buffer, and values that were just computed stay in the cache: Adam's
         update is a chain of such calls, each reading the one before."""
         viewed = {reg for (method, _, slots, out, _) in self.steps
                   if made[out][0] in VIEWS for _, reg in slots}
@@ -618,7 +618,7 @@ class Program:
             if writer is None:
                 continue
             dead = next((reg for _, reg in slots if reg in frees and reg not in viewed
-                         and reg in made and made[reg][0] in WRITABLE
+                         and reg in made and made[reg][0] in FRESH
                          and made[reg][1:] == (shape, dtype)), None)
             if dead is None:
                 continue
@@ -748,6 +748,9 @@ BROADCASTING = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MAXIMUM, Op.CMPLT, 
 WRITABLE = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SIN, Op.SQRT, Op.ADD, Op.SUB, Op.MUL, Op.DIV,
                       Op.MAXIMUM, Op.TANH})
 VIEWS = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.SHRINK, Op.FLIP})
+# the primitives whose result is a new buffer on a backend with a writer (its promise): a
+# result of one of them that nothing reads any more may be written over
+FRESH = WRITABLE | {Op.MATMUL, Op.WHERE, Op.ERF, Op.SIGMOID, Op.GELU, Op.GELU_GRAD}
 
 
 def _no_writer(op):

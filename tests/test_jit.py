@@ -384,6 +384,10 @@ def test_a_call_whose_input_dies_with_it_writes_into_that_input():
         traces[device] = runner.trace
     assert traces["cpu"].count(", into %") >= 4 * 4  # at least four per parameter
     assert ", into %" not in traces["fresh"]
+    # a Linear's bias add writes into the product's buffer (MATMUL makes a new one)
+    products = set(re.findall(r"%(\d+) = matmul\(", traces["cpu"]))
+    written = re.findall(r"= add\(%(\d+), %\d+, into %(\d+)\)", traces["cpu"])
+    assert any(a == b and a in products for a, b in written)
 
 
 def test_a_buffer_a_view_still_reads_is_not_written_into():
