@@ -302,6 +302,17 @@ def test_the_trace_lists_the_primitive_calls():
     assert not step.programs and "nothing recorded yet" in step.trace
 
 
+def trace_of_a_replay_like_eager(device: str) -> str:
+    """Six steps on `device`, eager and jitted: the same losses and parameters to the bit.
+    Returns the jitted step's trace."""
+    eager_model, _, eager_losses, _ = train_on(device, jit=False, steps=6)
+    model, _, losses, runner = train_on(device, jit=True, steps=6)
+    assert losses == eager_losses
+    for mine, theirs in zip(model.parameters(), eager_model.parameters()):
+        np.testing.assert_array_equal(mine.detach().numpy(), theirs.detach().numpy())
+    return runner.trace
+
+
 class StrictNumpy(NumpyBackend):
     """The NumPy backend saying that its elementwise methods take equal shapes only, as
     ops.py's specs require and a learner's backend may do."""
@@ -315,14 +326,8 @@ edugrad.register_backend("strict", StrictNumpy)
 def test_expands_read_by_elementwise_calls_are_left_to_the_backends_broadcasting():
     """The bias's and Adam's scalar EXPANDs are not replayed where the backend broadcasts
     (cpu; the bit-identical tests above run with it), and are where it does not (strict)."""
-    listings = {}
-    for device in ("cpu", "strict"):
-        eager_model, _, eager_losses, _ = train_on(device, jit=False, steps=6)
-        model, _, losses, runner = train_on(device, jit=True, steps=6)
-        assert losses == eager_losses
-        for mine, theirs in zip(model.parameters(), eager_model.parameters()):
-            np.testing.assert_array_equal(mine.detach().numpy(), theirs.detach().numpy())
-        listings[device] = runner.trace
+    listings = {device: trace_of_a_replay_like_eager(device) for device in ("cpu", "strict")}
+
     def count(listing, words):
         return int(listing.split(words)[0].split()[-1])
 
@@ -374,14 +379,7 @@ edugrad.register_backend("fresh", FreshNumpy)
 def test_a_call_whose_input_dies_with_it_writes_into_that_input():
     """Memory planning: Adam's update chain writes into the buffers it no longer needs where
     the backend can (cpu), not where it can't (fresh); the numbers are the eager step's."""
-    traces = {}
-    for device in ("cpu", "fresh"):
-        eager_model, _, eager_losses, _ = train_on(device, jit=False, steps=6)
-        model, _, losses, runner = train_on(device, jit=True, steps=6)
-        assert losses == eager_losses
-        for mine, theirs in zip(model.parameters(), eager_model.parameters()):
-            np.testing.assert_array_equal(mine.detach().numpy(), theirs.detach().numpy())
-        traces[device] = runner.trace
+    traces = {device: trace_of_a_replay_like_eager(device) for device in ("cpu", "fresh")}
     assert traces["cpu"].count(", into %") >= 4 * 4  # at least four per parameter
     assert ", into %" not in traces["fresh"]
     # a Linear's bias add writes into the product's buffer (MATMUL makes a new one)
