@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "applications"))
 
 import bench_training  # noqa: E402  (gpt_module: gpt.py for either framework)
 import learn_gpt  # noqa: E402  (the data, the vocabulary and the learning-rate schedule)
+from edugrad.optim.lr_scheduler import set_lr  # noqa: E402  (a float lr, or a tensor filled)
 
 
 ROUND = 10  # steps each framework runs in a row
@@ -45,8 +46,8 @@ ROUND = 10  # steps each framework runs in a row
 
 def make_run(lib, gpt, config, state, args, jit=False):
     """(model, optimizer, one training step, a loss estimate) in framework `lib`. With `jit`
-    (edugrad only), the step runs as learn_gpt.py --jit runs it: under edugrad.jit, with the
-    lr in a tensor the schedule fills in place and AdamW's step count in tensors."""
+    (edugrad only), the step runs as learn_gpt.py runs it by default: under edugrad.jit, with
+    the lr in a tensor the schedule fills in place and AdamW's step count in tensors."""
     model = gpt.GPT(config)
     if state is not None:  # PyTorch: start from edugrad's weights
         model.load_state_dict({name: lib.tensor(value) for name, value in state.items()})
@@ -67,7 +68,7 @@ def make_run(lib, gpt, config, state, args, jit=False):
 
     def step(x, y, lr):
         for group in optimizer.param_groups:
-            learn_gpt.set_lr(group, lr)  # a tensor lr (jit) is filled in place
+            set_lr(group, lr)  # a tensor lr (jit) is filled in place
         return train_step(lib.tensor(x), lib.tensor(y)).item()
 
     def estimate(batches):

@@ -477,7 +477,8 @@ class Program:
                 self.tensor_loads.append((register(Read(index)), where))
         self.steps = []  # (method, args with None where a register goes, [(position, register)])
         self.listing = []  # for trace: (op, out register, args as registers or statics)
-        substitutes, dropped = self._broadcast_instead(recording, constant)
+        outputs = output_sources(recording)  # what a replay hands back, in order
+        substitutes, dropped = self._broadcast_instead(recording, constant, set(outputs))
         made = {}  # register of a call's result -> (op, shape, dtype)
         for index, (op, args) in enumerate(calls):
             if constant[index]:
@@ -508,24 +509,23 @@ class Program:
         self.result = flatten(recording.result,
                               lambda r: Result(register_of[r.source], r.dtype, r.backend), Result)
         self.load_registers = [reg for reg, _ in self.argument_loads + self.tensor_loads]
-        self.output_registers = [reg for _, reg in self.writes] + [reg for _, reg, _ in self.grads]
-        flatten(self.result, lambda r: self.output_registers.append(r.source), Result)
+        self.output_registers = [register_of[source] for source in outputs]
         self.launch, self.graph_note = UNTRIED, "not replayed yet"
         self._free_after_last_use()
         self._write_into_dead_buffers(made)
         self._generate()
 
-    def _broadcast_instead(self, recording: Recording, constant: list) -> tuple:
+    def _broadcast_instead(self, recording: Recording, constant: list, kept: set) -> tuple:
         """Where the backend's elementwise methods broadcast (NumPy's, CuPy's), an EXPAND read
         only by elementwise calls is left out: they get its input (and the input of a RESHAPE
         before it that only added leading 1s) and broadcast it themselves, a call fewer and no
         strided view to walk. Bias adds, Adam's scalar factors and softmax's row sums do this.
-        Returns ({(call, argument position): the source it reads instead}, {calls dropped})."""
+        `kept`: the sources a replay hands back, which stay. Returns ({(call, argument
+        position): the source it reads instead}, {calls dropped})."""
         calls = recording.calls
         backends = {getattr(method, "__self__", None) for method in recording.methods}
         if not all(getattr(backend, "broadcasts", False) for backend in backends):
             return {}, set()
-        kept = set(self._output_sources(recording))
         readers: dict = {}  # Made(i) -> [(call, position)]
         for index, (op, args) in enumerate(calls):
             if not constant[index]:
@@ -568,13 +568,6 @@ class Program:
                 dropped.add(source.index)
         return substitutes, dropped
 
-    @staticmethod
-    def _output_sources(recording: Recording) -> list:
-        """The Made sources a replay hands back: written tensors, grads, results."""
-        sources = [Made(i) for _, i in recording.writes] + [Made(i) for _, i, _ in recording.grads]
-        flatten(recording.result, lambda r: sources.append(r.source), Result)
-        return sources
-
     def _is_constant(self, arg, constant) -> bool:
         if isinstance(arg, Made):
             return constant[arg.index]
@@ -613,8 +606,8 @@ class Program:
             op, shape, dtype = made[out]
             if not shape:  # a 0-d result: NumPy hands back a scalar, not a buffer to write to
                 continue
-            backend = getattr(method, "__self__", None)
-            writer = getattr(backend, "writer", _no_writer)(op)
+            backend = getattr(method, "__self__", None)  # None: a wrapper (cuda:1's)
+            writer = backend.writer(op) if backend is not None else None
             if writer is None:
                 continue
             dead = next((reg for _, reg in slots if reg in frees and reg not in viewed
@@ -753,10 +746,6 @@ VIEWS = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.SHRINK, Op.FLIP})
 FRESH = WRITABLE | {Op.MATMUL, Op.WHERE, Op.ERF, Op.SIGMOID, Op.GELU, Op.GELU_GRAD}
 
 
-def _no_writer(op):
-    return None
-
-
 def broadcast_shape(shapes) -> tuple | None:
     """The shape NumPy's broadcasting gives `shapes` (aligned at the right; each dim equal or
     1), or None when they don't broadcast."""
@@ -767,6 +756,14 @@ def broadcast_shape(shapes) -> tuple | None:
             return None
         result.append(wide.pop() if wide else 1)
     return tuple(result)
+
+
+def output_sources(recording: Recording) -> list:
+    """What a replay hands back, in order: the sources of the written tensors, of the grads
+    and of the results (a Made, or a Read for a result the step did not compute)."""
+    sources = [Made(i) for _, i in recording.writes] + [Made(i) for _, i, _ in recording.grads]
+    flatten(recording.result, lambda r: sources.append(r.source), Result)
+    return sources
 
 
 def alive(refs) -> list:
@@ -870,16 +867,18 @@ class Jit:
     @property
     def trace(self) -> str:
         """The recorded programs, one primitive call per line (a tiny IR)."""
-        if not self.programs:
-            return f"edugrad.jit({self.name}): nothing recorded yet (it records calls 2 and 3)"
-        return "\n\n".join(format_program(p) for p in self.programs.values())
+        return self._each_program(format_program, "")
 
     @property
     def source(self) -> str:
         """The Python function each recorded program replays as (Program._generate)."""
+        return self._each_program(lambda program: program.source, "# ")
+
+    def _each_program(self, show, comment: str) -> str:
         if not self.programs:
-            return f"# edugrad.jit({self.name}): nothing recorded yet (it records calls 2 and 3)"
-        return "\n\n".join(p.source for p in self.programs.values())
+            return (f"{comment}edugrad.jit({self.name}): nothing recorded yet (it records "
+                    "calls 2 and 3)")
+        return "\n\n".join(show(program) for program in self.programs.values())
 
     def __repr__(self) -> str:
         return (f"<edugrad.jit of {self.name}: {len(self.programs)} recorded, "

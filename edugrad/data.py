@@ -158,8 +158,7 @@ class TensorData:
         return self._accelerated_float(Op.ERF, self.erf_composed)
 
     def erf_composed(self) -> "TensorData":
-        def constant(value):
-            return TensorData.constant(value, self.shape, self.dtype, self.backend)
+        constant = self.constant_like
 
         def polynomial(x, coefficients):  # c0 x^n + ... + cn by Horner's rule
             result = constant(coefficients[0])
@@ -219,9 +218,8 @@ class TensorData:
     def _normal_cdf(self) -> "TensorData":
         """Phi(x) = erf(x / sqrt 2) * 0.5 + 0.5, in the order Op.GELU's spec gives (the NumPy
         backend's GELU and GELU_GRAD do the same operations in the same order)."""
-        half = TensorData.constant(0.5, self.shape, self.dtype, self.backend)
-        scale = TensorData.constant(1 / math.sqrt(2), self.shape, self.dtype, self.backend)
-        return self.mul(scale).erf().mul(half).add(half)
+        half = self.constant_like(0.5)
+        return self.mul(self.constant_like(1 / math.sqrt(2))).erf().mul(half).add(half)
 
     def gelu_grad(self, grad: "TensorData") -> "TensorData":
         """self is x: grad * (Phi(x) + x phi(x)), GELU's backward in one call: the backend's
@@ -229,10 +227,7 @@ class TensorData:
         return self._accelerated_float(Op.GELU_GRAD, self.gelu_grad_composed, grad)
 
     def gelu_grad_composed(self, grad: "TensorData") -> "TensorData":
-        def constant(value):
-            return TensorData.constant(value, self.shape, self.dtype, self.backend)
-
-        x = self
+        x, constant = self, self.constant_like
         density = x.mul(x).mul(constant(-0.5)).exp().mul(constant(1 / math.sqrt(2 * math.pi)))
         return grad.mul(x._normal_cdf().add(x.mul(density)))
 
@@ -294,6 +289,10 @@ class TensorData:
         """The whole check of a binary primitive: one tuple comparison, two identity tests."""
         return (self.shape == other.shape and self.dtype is other.dtype
                 and self.backend is other.backend)
+
+    def constant_like(self, value) -> "TensorData":
+        """`value` broadcast to this buffer's shape, dtype and device: the cached constant."""
+        return TensorData.constant(value, self.shape, self.dtype, self.backend)
 
     def full_like(self, value) -> "TensorData":
         return TensorData.full(self.shape, value, self.dtype, self.backend)

@@ -662,7 +662,7 @@ def _floor_divide(x, y):
 # ---- small helpers on TensorData: constants, abs, sign, logic ------------------------------------
 def _constant(like, value):
     """A number broadcast to like's shape, dtype and device (cached: no memory per element)."""
-    return TensorData.constant(value, like.shape, like.dtype, like.backend)
+    return like.constant_like(value)
 
 
 def _abs(x):

@@ -164,8 +164,9 @@ class Op(Enum):
         from 0 to x, elementwise; float dtypes; erf(+-inf) = +-1, erf(nan) = nan. To the
         dtype's precision: float32 within 5e-7 of the true value (the most seen on a dense
         grid: 4.5e-7, near |x| = 3.2), float64 within 1e-15 relative. Fallback: the rational
-        functions ERF_FLOAT32 and ERF_FLOAT64 below, with MUL, ADD, DIV, MAXIMUM, EXP and WHERE (GELU runs it on every transformer block's
-        widest activations, so a backend that has erf gains a lot here).""")
+        functions ERF_FLOAT32 and ERF_FLOAT64 below, with MUL, ADD, DIV, MAXIMUM, EXP and
+        WHERE (GELU runs it on every transformer block's widest activations, so a backend
+        that has erf gains a lot here).""")
     TANH = (Kind.ACCELERATED, """tanh(x) -> the hyperbolic tangent, elementwise; float dtypes.
         Never overflows: tanh(x) is +-1 for large |x| (tanh(1e4) = 1, tanh(+-inf) = +-1),
         tanh(nan) = nan, without raising. As accurate as EXP, relative to the result also near
