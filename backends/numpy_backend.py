@@ -399,16 +399,29 @@ class NumpyBackend(Backend):
 
     # ---- accelerated -----------------------------------------------------------------------
     def matmul(self, x, y):
-        if x.ndim > 2 and x.shape[:-2] == y.shape[:-2] and x.shape[0] > 1 and \
-                x.shape[-2] * x.shape[-1] * y.shape[-1] <= SMALL_GEMM and self._splits(x, y):
-            # a batch of small matrices (attention's heads): OpenBLAS runs each product on one
-            # thread, NumPy loops over the batch on one core; two halves of the batch at once
-            out = self.xp.empty(x.shape[:-1] + y.shape[-1:], self.xp.result_type(x, y))
-            _in_two_halves(lambda start, stop: self.xp.matmul(x[start:stop], y[start:stop],
-                                                              out=out[start:stop]),
-                           x.shape[0])
-            return out
+        if x.ndim > 2 and x.shape[:-2] == y.shape[:-2] and type(x) is type(y) is np.ndarray \
+                and x.shape[-2] * x.shape[-1] * y.shape[-1] <= SMALL_GEMM:
+            return self._small_products(x, y)
         return self.xp.matmul(x, y)
+
+    def _small_products(self, x, y):
+        """A batch of small matrix products (attention's heads). OpenBLAS runs each product on
+        one thread and NumPy loops over the batch on one core, so two halves of the batch run
+        at once where _splits allows. A y laid out column by column (k^T: a transposed view)
+        is copied row by row first, a half at a time: OpenBLAS's kernel for a transposed right
+        operand is the slower one at these sizes (q k^T on (32, 4, 64, 32) float32: 0.53 ms,
+        against 0.31 ms after a 0.09 ms copy)."""
+        transposed = y.strides[-2] == y.itemsize and y.strides[-1] != y.itemsize
+
+        def product(start, stop, out=None):
+            right = np.ascontiguousarray(y[start:stop]) if transposed else y[start:stop]
+            return np.matmul(x[start:stop], right, out=out)
+
+        if x.shape[0] < 2 or not self._splits(x, y):
+            return product(0, x.shape[0])
+        out = np.empty(x.shape[:-1] + y.shape[-1:], np.result_type(x, y))
+        _in_two_halves(lambda start, stop: product(start, stop, out[start:stop]), x.shape[0])
+        return out
 
     def unfold(self, x, kernel, stride):
         n, c, h, w = x.shape
