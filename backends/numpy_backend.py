@@ -408,10 +408,12 @@ class NumpyBackend(Backend):
         """A batch of small matrix products (attention's heads). OpenBLAS runs each product on
         one thread and NumPy loops over the batch on one core, so two halves of the batch run
         at once where _splits allows. A y laid out column by column (k^T: a transposed view)
-        is copied row by row first, a half at a time: OpenBLAS's kernel for a transposed right
-        operand is the slower one at these sizes (q k^T on (32, 4, 64, 32) float32: 0.53 ms,
-        against 0.31 ms after a 0.09 ms copy)."""
-        transposed = y.strides[-2] == y.itemsize and y.strides[-1] != y.itemsize
+        is copied row by row first, a half at a time, when x has COPY_ROWS rows or more:
+        OpenBLAS's kernel for a transposed right operand is the slower one at these sizes, by
+        more than the copy costs from about 32 rows on (q k^T on (32, 4, 64, 32) float32: 0.53
+        ms, against 0.31 ms after a 0.09 ms copy; with 16 rows the copy loses)."""
+        transposed = (y.strides[-2] == y.itemsize and y.strides[-1] != y.itemsize
+                      and x.shape[-2] >= COPY_ROWS)
 
         def product(start, stop, out=None):
             right = np.ascontiguousarray(y[start:stop]) if transposed else y[start:stop]
@@ -558,6 +560,7 @@ ERF_BLOCK = 1 << 19
 # hold the core the worker would use.
 SPLIT_SIZE = 1 << 18  # elements in all; below, the hand-off costs about what it saves
 SMALL_GEMM = 1 << 20  # m * k * n of one matrix product below which OpenBLAS uses one thread
+COPY_ROWS = 32  # rows of x from which a transposed y is copied first (_small_products)
 
 
 @functools.cache  # the one worker thread, made on first use

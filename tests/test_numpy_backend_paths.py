@@ -209,6 +209,32 @@ def test_split_erf_exp_and_batched_matmul_equal_the_one_thread_results(two_halve
         assert ours.dtype == theirs.dtype
 
 
+@pytest.mark.parametrize("rows", [1, 16, 32, 64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batched_products_of_a_transposed_right_operand(monkeypatch, rows, threads):
+    """q k^T with k^T a transposed view: from COPY_ROWS rows on, k^T is copied row-major before
+    the products (see _small_products); either way the products are k^T's, as float64 says."""
+    import edugrad.backends.numpy_backend as numpy_backend
+
+    monkeypatch.setattr(numpy_backend, "_idle_threads_sleep", lambda: True)
+    monkeypatch.setattr(NumpyBackend, "get_num_threads", lambda self: threads)
+    copies = []
+    contiguous = np.ascontiguousarray
+    monkeypatch.setattr(numpy_backend.np, "ascontiguousarray",
+                        lambda a: copies.append(a.shape) or contiguous(a))
+    rng = np.random.default_rng(rows)
+    q, k = rng.standard_normal((2, 32, 4, rows, 32)).astype(np.float32)
+    k_t = k.swapaxes(-1, -2)  # (32, 4, 32, rows), column-major in its last two dims
+    ours = backend.matmul(q, k_t)
+    monkeypatch.undo()
+    assert ours.shape == (32, 4, rows, rows) and ours.dtype == np.float32
+    expected = np.matmul(q.astype(np.float64), k_t.astype(np.float64))
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
+    copied = rows >= numpy_backend.COPY_ROWS
+    assert bool(copies) == copied  # one copy, or one per half where split
+    assert sum(shape[0] for shape in copies) == (32 if copied else 0)
+
+
 def test_the_worker_half_is_quiet_too(two_halves, recwarn):
     import warnings
 
