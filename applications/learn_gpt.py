@@ -61,7 +61,17 @@ def load_text(path: str | None = None) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ValueError(f"--data {path}: not UTF-8 text ({error})") from None
+        raise SystemExit(f"learn_gpt.py: error: --data {path}: not UTF-8 text ({error})") \
+            from None
+
+
+def check_prompt(prompt: str, vocabulary: "Vocabulary") -> None:
+    """Refuse, in one line, a --prompt with characters the model has no token for: before
+    training, not after it."""
+    try:
+        vocabulary.encode(prompt)
+    except ValueError as error:
+        raise SystemExit(f"learn_gpt.py: error: --prompt {prompt!r}: {error}") from None
 
 
 class Vocabulary:
@@ -81,7 +91,7 @@ class Vocabulary:
     def encode(self, text: str) -> np.ndarray:
         unknown = sorted(set(text) - set(self.index))
         if unknown:
-            raise ValueError(f"characters not in the vocabulary: {''.join(unknown)!r}")
+            raise ValueError(f"characters not in the text's vocabulary: {''.join(unknown)!r}")
         return np.array([self.index[c] for c in text], dtype=np.int64)
 
     def decode(self, ids) -> str:
@@ -384,10 +394,13 @@ def main(argv=None) -> dict:
     edugrad.manual_seed(args.seed)
     if args.sample:
         model, vocabulary = load_checkpoint(args.sample, args.device)
+        check_prompt(args.prompt, vocabulary)
         print(generate(model, vocabulary, args.prompt, args.length, args.temperature,
                        args.top_k, args.device))
         return {"model": model, "vocabulary": vocabulary}
-    result = train(args, load_text(args.data))
+    text = load_text(args.data)
+    check_prompt(args.prompt, Vocabulary.of(text))
+    result = train(args, text)
     model, vocabulary = result["model"], result["vocabulary"]
     if args.save:
         save_checkpoint(args.save, model, vocabulary)

@@ -138,6 +138,26 @@ def test_bad_arguments_get_one_line_and_exit_2(flags, words):
     assert "Traceback" not in run.stderr
 
 
+def test_a_prompt_outside_the_vocabulary_is_refused_before_training(tmp_path, monkeypatch):
+    text = tmp_path / "abc.txt"
+    text.write_text("abc " * 100)
+    monkeypatch.setattr(learn_gpt, "train", lambda *args: pytest.fail("trained first"))
+    with pytest.raises(SystemExit, match=r"--prompt 'xyz': characters not in the text's "
+                                         r"vocabulary: 'xyz'"):
+        learn_gpt.main(["--data", str(text), "--prompt", "xyz"])
+
+
+def test_text_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    binary = tmp_path / "bytes.txt"
+    binary.write_bytes(bytes([0xa5, 0xff, 0x00]) * 50)
+    run = subprocess.run([sys.executable, os.path.join(APPS, "learn_gpt.py"), "--data",
+                          str(binary)], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"learn_gpt.py: error: --data {binary}: not UTF-8 text ('utf-8' codec can't decode "
+        "byte 0xa5 in position 0: invalid start byte)"]
+
+
 def test_a_checkpoint_of_something_else_is_refused(tmp_path):
     other = tmp_path / "other.safetensors"
     edugrad.save({"weight": edugrad.zeros(2)}, str(other))
