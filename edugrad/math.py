@@ -579,9 +579,10 @@ class MathMixin:
 
     def std(self, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
         variance = self.var(dim, unbiased, keepdim, correction)
-        # d sqrt(v)/dv is infinite at v = 0 (constant data); PyTorch gives gradient 0 there
-        positive = variance > 0
-        return variance.where(positive, 1).sqrt().where(positive, 0)
+        # d sqrt(v)/dv is infinite at v = 0 (constant data); PyTorch gives gradient 0 there.
+        # Only 0 is replaced: a nan variance (one element, unbiased) stays nan, as PyTorch's
+        nonzero = variance != 0
+        return variance.where(nonzero, 1).sqrt().where(nonzero, 0)
 
     def all(self, dim=None, keepdim: bool = False):
         return ~((~self.bool()).any(dim, keepdim))

@@ -228,6 +228,8 @@ ZERO_DIM = [
     ("logsumexp(0)", lambda x: x.logsumexp(0)),
     ("softmax(0)", lambda x: x.softmax(0)),
     ("std(0, unbiased=False)", lambda x: x.std(0, unbiased=False)),
+    ("std(0): one element, unbiased: nan", lambda x: x.std(0)),  # it was 0, silently
+    ("var(): one element, unbiased: nan", lambda x: x.var()),
     ("any(0)", lambda x: (x > 0).any(0)),
     ("all(-1)", lambda x: (x > 0).all(-1)),
 ]
