@@ -21,6 +21,7 @@ from edugrad.factories import (
     randint, randn, randn_like, tensor, zeros, zeros_like,
 )
 from edugrad.factories import Generator, as_tensor, bernoulli, from_numpy, normal, randperm
+from edugrad.factories import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
 from edugrad.runtime import (
     get_num_threads, inference_mode, is_inference_mode_enabled, set_num_threads,
 )

@@ -1,5 +1,6 @@
 """Tensor factories: zeros, ones, full, arange, linspace, eye, rand, randn, randint, randperm,
-normal, bernoulli, *_like, from_numpy, as_tensor; and Generator, a random stream of one's own.
+normal, bernoulli, *_like, from_numpy, as_tensor; the legacy FloatTensor, LongTensor, ...; and
+Generator, a random stream of one's own.
 
 Layer: Tensor (top). Imports edugrad.tensor and edugrad.data; NumPy only to build host values
 (arange/linspace/eye, and the draws of a Generator), which are then loaded with FROM_HOST like
@@ -23,6 +24,7 @@ from edugrad import dtypes
 from edugrad.backend import canonical_device, get_backend
 from edugrad.data import TensorData
 from edugrad.shape import _sizes
+from edugrad.size import Size
 from edugrad.tensor import Tensor, standard_normal
 
 
@@ -210,6 +212,68 @@ def rand_like(other, dtype=None, device=None, requires_grad: bool = False) -> Te
 
 def randn_like(other, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     return _like(randn, other, dtype, device, requires_grad, other.shape)
+
+
+# ---- the legacy typed constructors: torch.LongTensor(data) and its kin ------------------------
+class _LegacyTensorType(type):
+    """The type of FloatTensor and its kin: `isinstance(t, edugrad.LongTensor)` asks whether t is
+    a CPU tensor of that dtype, as PyTorch's check does (a CUDA one is torch.cuda.LongTensor)."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj.dtype is cls.dtype and str(obj.device) == "cpu"
+
+
+class _LegacyTensor(metaclass=_LegacyTensorType):
+    """PyTorch's pre-`dtype=` constructors, still common in tutorials. Calling one returns a
+    plain Tensor of its dtype (there is no subclass):
+
+        LongTensor()              an empty tensor, size (0,)
+        LongTensor(2, 3)          a (2, 3) tensor (PyTorch leaves it unset; here zeros, as empty)
+        LongTensor(Size([2, 3]))  the same
+        LongTensor([1.7, 2])      tensor(data, dtype=int64): lists and NumPy arrays of any
+                                  dtype, converted (floats truncate: [1, 2])
+        LongTensor(t)             t itself (detached, sharing its values) if t is int64; any
+                                  other dtype is refused, as in PyTorch
+    """
+
+    dtype: dtypes.DType
+
+    def __new__(cls, *data, device=None) -> Tensor:
+        if not data or all(isinstance(n, int) and not isinstance(n, bool) for n in data):
+            return zeros(*data if data else (0,), dtype=cls.dtype, device=device)
+        if len(data) > 1:
+            kinds = ", ".join(type(n).__name__ for n in data)
+            raise TypeError(f"{cls.__name__}: expected sizes (ints) or one sequence of values, "
+                            f"got ({kinds})")
+        (values,) = data
+        if isinstance(values, Size):
+            return zeros(values, dtype=cls.dtype, device=device)
+        if isinstance(values, Tensor):
+            if values.dtype is not cls.dtype:
+                raise TypeError(f"{cls.__name__}: expected a tensor of dtype {cls.dtype}, got "
+                                f"{values.dtype} (convert it with .to({cls.dtype}))")
+            return values.detach()
+        return tensor(values, dtype=cls.dtype, device=device)
+
+
+class FloatTensor(_LegacyTensor):
+    dtype = dtypes.float32
+
+
+class DoubleTensor(_LegacyTensor):
+    dtype = dtypes.float64
+
+
+class LongTensor(_LegacyTensor):
+    dtype = dtypes.int64
+
+
+class IntTensor(_LegacyTensor):
+    dtype = dtypes.int32
+
+
+class BoolTensor(_LegacyTensor):
+    dtype = dtypes.bool_
 
 
 # ---- Generator ---------------------------------------------------------------------------------

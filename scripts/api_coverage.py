@@ -94,8 +94,12 @@ PYTHON_MAKERS = {"list", "set", "dict", "tuple", "str", "sorted", "tolist"}
 
 def python_containers(tree) -> set:
     """Names assigned a plain Python value (`visited = set()`, `row = x.tolist()`): their
-    `.add` or `.index` is not torch.Tensor's, though the Tensor has names like those."""
-    found = set()
+    `.add` or `.index` is not torch.Tensor's, though the Tensor has names like those. So too a
+    name only ever assigned an object of a class the program defines (`lang = Lang("fra")`,
+    whose `.name` is its own); one also assigned something else (`x = Value(1.0)`, later
+    `x = torch.tensor(1.0)`) may be a Tensor."""
+    own_classes = {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+    found, own_objects, others = set(), set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 \
                 and isinstance(node.targets[0], ast.Name):
@@ -104,7 +108,9 @@ def python_containers(tree) -> set:
             name = getattr(maker, "id", None) or getattr(maker, "attr", None)
             if isinstance(value, PYTHON_VALUES) or name in PYTHON_MAKERS:
                 found.add(node.targets[0].id)
-    return found
+            else:
+                (own_objects if name in own_classes else others).add(node.targets[0].id)
+    return found | (own_objects - others)
 
 
 def names_used(path: Path, torch) -> set:

@@ -58,6 +58,18 @@ def test_names_are_found_through_every_kind_of_import(script, torch, tmp_path):
     }
 
 
+def test_objects_of_the_programs_own_classes_are_not_taken_for_tensors(script, torch, tmp_path):
+    """The seq2seq tutorial's `input_lang.name` is its Lang's, not torch.Tensor.name; a name
+    also bound to something else (micrograd's test: a Value, then a tensor) still counts."""
+    program = tmp_path / "program.py"
+    program.write_text(
+        "import torch\nclass Lang:\n    pass\nclass Value:\n    pass\n"
+        "lang = Lang()\nprint(lang.name)\n"
+        "x = Value()\nx = torch.ones(1)\nx.requires_grad = True\n")
+    found = script.names_used(program, torch)
+    assert found == {("torch", "ones"), ("torch.Tensor", "requires_grad")}
+
+
 def test_edugrad_is_asked_with_hasattr(script, torch, monkeypatch):
     rows = {name: present for name, _, present in script.coverage(torch, edugrad)}
     assert rows["torch.no_grad"] is True

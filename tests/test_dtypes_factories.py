@@ -358,3 +358,61 @@ def test_half_rand_is_uniform_on_zero_to_one(device):
     assert values.dtype is edugrad.float16
     host = values.numpy().astype(np.float64)
     assert host.min() >= 0 and host.max() < 1 and abs(host.mean() - 0.5) < 0.01
+
+
+LEGACY_NAMES = ["FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor"]
+LEGACY_ARGUMENTS = {
+    "nothing": (), "sizes": (2, 3), "a Size": ("size",), "a list": ([1.7, -2.0, 0.0],),
+    "nested lists": ([[1, 0], [3, 4]],), "an int32 array": (np.array([[5, 0, 7]], np.int32),),
+    "a float64 array": (np.array([0.5, -1.25]),),
+}
+
+
+@pytest.mark.parametrize("name", LEGACY_NAMES)
+@pytest.mark.parametrize("form", LEGACY_ARGUMENTS)
+def test_legacy_typed_constructors_build_what_torchs_build(name, form):
+    """torch.LongTensor(input_ids) in the seq2seq tutorial, and the other forms of the five."""
+    def call(lib):
+        args = [lib.Size([2, 3]) if isinstance(a, str) else a for a in LEGACY_ARGUMENTS[form]]
+        return getattr(lib, name)(*args)
+
+    ours, theirs = call(edugrad), call(torch)
+    assert tuple(ours.shape) == tuple(theirs.shape)
+    assert ours.dtype.name == str(theirs.dtype).removeprefix("torch.")
+    if form not in ("sizes", "a Size"):  # torch leaves those unset; edugrad's are zeros
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_legacy_typed_constructors_by_hand():
+    assert edugrad.LongTensor([1.7, -2.9]).tolist() == [1, -2]  # truncated toward zero
+    assert edugrad.FloatTensor(2).tolist() == [0.0, 0.0]
+    ids = edugrad.tensor([3, 4])
+    same = edugrad.LongTensor(ids)
+    same[0] = 9  # the same values, as torch.LongTensor(t) shares t's
+    assert ids.tolist() == [9, 4]
+    assert isinstance(ids, edugrad.LongTensor) and not isinstance(ids, edugrad.FloatTensor)
+    assert isinstance(edugrad.zeros(2), edugrad.FloatTensor)
+    assert isinstance(edugrad.zeros(2, dtype=edugrad.float64), edugrad.DoubleTensor)
+
+
+def test_legacy_typed_constructors_isinstance_as_torch():
+    for name in LEGACY_NAMES:
+        for dtype in ("float32", "float64", "int64", "int32", "bool"):
+            ours = isinstance(edugrad.zeros(2, dtype=getattr(edugrad, dtype)),
+                              getattr(edugrad, name))
+            assert ours == isinstance(torch.zeros(2, dtype=getattr(torch, dtype)),
+                                      getattr(torch, name)), (name, dtype)
+
+
+def test_legacy_typed_constructors_refuse_what_torch_refuses():
+    with pytest.raises(TypeError, match=r"LongTensor: expected a tensor of dtype "
+                                        r"edugrad.int64, got edugrad.float32"):
+        edugrad.LongTensor(edugrad.zeros(2))
+    with pytest.raises(TypeError, match=r"FloatTensor: expected sizes \(ints\) or one sequence "
+                                        r"of values, got \(list, int\)"):
+        edugrad.FloatTensor([1.0], 2)
+    with pytest.raises(TypeError, match="cannot build a tensor from 'ab'"):
+        edugrad.LongTensor("ab")
+    for refused in (lambda lib: lib.LongTensor(lib.zeros(2)), lambda lib: lib.LongTensor("ab")):
+        with pytest.raises(TypeError):
+            refused(torch)

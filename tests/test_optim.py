@@ -391,6 +391,8 @@ def test_optimizers_run_on_the_pure_python_backend(name, options):
 SCHEDULES = [
     ("StepLR", dict(step_size=3, gamma=0.5)),
     ("StepLR", dict(step_size=1)),
+    ("StepLR", dict(step_size=1.0, gamma=0.95)),  # the transformer tutorial's float
+    ("StepLR", dict(step_size=2.5, gamma=0.5)),
     ("ExponentialLR", dict(gamma=0.9)),
     ("CosineAnnealingLR", dict(T_max=7, eta_min=0.001)),  # 20 epochs: down, up, down again
     ("CosineAnnealingLR", dict(T_max=20)),
@@ -448,6 +450,21 @@ def test_cosine_closed_form():
         sched.step()
         closed = 0.1 * (1 + math.cos(math.pi * epoch / 10)) / 2
         assert sched.get_last_lr()[0] == pytest.approx(closed, rel=1e-12)
+
+
+def test_step_lr_with_a_float_step_size_by_hand():
+    opt, sched = scheduled(edugrad, "StepLR", dict(step_size=1.0, gamma=0.5))
+    for _ in range(3):
+        sched.step()
+    assert sched.get_last_lr() == [0.1 * 0.5 ** 3, 0.02 * 0.5 ** 3]
+
+
+@pytest.mark.parametrize("step_size", [0, -1, 0.0, "1", True, None])
+def test_step_lr_refuses_a_step_size_that_is_not_a_positive_number(step_size):
+    opt, _ = scheduled(edugrad, "ExponentialLR", dict(gamma=0.9))
+    with pytest.raises(ValueError, match=r"StepLR: step_size must be a positive number of "
+                                         r"epochs, got " + repr(step_size)):
+        lr_scheduler.StepLR(opt, step_size)
 
 
 def test_scheduler_needs_an_edugrad_optimizer():

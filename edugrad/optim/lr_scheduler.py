@@ -105,8 +105,11 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
-        if not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
+        # a float is PyTorch's too (the transformer tutorial passes 1.0): the same % and //
+        if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) \
+                or not step_size > 0:
+            raise ValueError(f"StepLR: step_size must be a positive number of epochs, "
+                             f"got {step_size!r}")
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer, last_epoch)
 
