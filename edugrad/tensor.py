@@ -125,6 +125,23 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
     def device(self) -> str:
         return self._data.backend.device
 
+    # PyTorch's device-kind questions (`if x.is_cuda and ngpu > 1:`), read off the device
+    @property
+    def is_cpu(self) -> bool:
+        return self.device.type == "cpu"
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def is_xpu(self) -> bool:
+        return self.device.type == "xpu"
+
+    @property
+    def is_mps(self) -> bool:
+        return self.device.type == "mps"
+
     @property
     def is_leaf(self) -> bool:
         return self._ctx is None

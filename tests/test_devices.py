@@ -106,6 +106,36 @@ def test_to_with_a_device_and_a_dtype():
     assert x.to(moved).device == "python"  # to(other_tensor): its device and dtype
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_kind_questions_read_the_device(device):
+    x = edugrad.ones(2, device=device)
+    assert (x.is_cpu, x.is_cuda, x.is_xpu, x.is_mps) == (device == "cpu", False, False, False)
+
+
+def test_device_kind_questions_answer_as_torch():
+    torch = pytest.importorskip("torch", reason="compared with torch's answers")
+    names = ("is_cpu", "is_cuda", "is_xpu", "is_mps")
+    assert ([getattr(edugrad.ones(2), name) for name in names]
+            == [getattr(torch.ones(2), name) for name in names])
+
+
+def test_torch_backends_flags_import_as_modules():
+    """`import torch.backends.cudnn as cudnn; cudnn.benchmark = True` (DCGAN) works rewritten."""
+    import edugrad.backends.cuda.matmul as matmul
+    import edugrad.backends.cudnn as cudnn
+    from edugrad.backends.mps import is_available
+
+    assert cudnn is edugrad.backends.cudnn and matmul is edugrad.backends.cuda.matmul
+    assert not is_available() and not cudnn.is_available()
+    before = cudnn.benchmark
+    try:
+        cudnn.benchmark = not before
+        assert edugrad.backends.cudnn.benchmark is (not before)
+    finally:
+        cudnn.benchmark = before
+    assert "benchmark=" in repr(cudnn) and "__name__" not in repr(cudnn)
+
+
 @pytest.mark.parametrize("source, target", [("cpu", "python"), ("python", "cpu")])
 def test_gradients_flow_back_across_a_device_move(source, target):
     x = edugrad.tensor([1.0, 2.0, 3.0], device=source, requires_grad=True)
