@@ -2,7 +2,7 @@
 #   (https://github.com/pytorch/examples)
 # Licence: BSD 3-Clause, Copyright (c) 2017, Pytorch contributors.
 # Changed: `torch.load('traindata.pt')` -> generate_sine_wave.py's sine waves drawn in place, 8
-#   sequences of 40 steps instead of 100 of 1000; 2 LBFGS steps (--steps) and 20 predicted
+#   sequences of 30 steps instead of 100 of 1000; 2 LBFGS steps (--steps) and 20 predicted
 #   future values instead of 1000; the matplotlib plot of each step and its imports dropped;
 #   the model passes through same_start; record(loss) in the closure and for the test loss.
 # argv: --steps 2
@@ -51,7 +51,7 @@ if __name__ == '__main__':
     np.random.seed(0)
     torch.manual_seed(0)
     # load data and make training set
-    T, L, N = 20, 40, 8  # generate_sine_wave.py: T = 20, L = 1000, N = 100
+    T, L, N = 20, 30, 8  # generate_sine_wave.py: T = 20, L = 1000, N = 100
     x = np.empty((N, L), 'int64')
     x[:] = np.array(range(L)) + np.random.randint(-4 * T, 4 * T, N).reshape(N, 1)
     data = np.sin(x / 1.0 / T).astype('float64')
