@@ -912,6 +912,19 @@ def test_dropout2d_drops_whole_channels():
         F.dropout1d(edugrad.ones(2, 3, 4, 5))
 
 
+@pytest.mark.filterwarnings("ignore:dropout2d. Received a 1-D input:UserWarning")
+def test_dropout2d_of_one_dim_refuses_to_draw_as_torch_does():
+    """A 1-D input has no channels: PyTorch raises when it would draw a mask (training, 0 < p <
+    1), and passes the input through (or zeroes it at p = 1) otherwise; it used to drop single
+    elements here."""
+    with pytest.raises(RuntimeError, match=r"Feature dropout requires at least 2 dimensions in "
+                                           r"the input, got shape \(5,\)"):
+        F.dropout2d(edugrad.ones(5), 0.5)
+    assert F.dropout2d(edugrad.ones(5), 0.5, training=False).tolist() == [1.0] * 5
+    assert F.dropout2d(edugrad.ones(5), 0.0).tolist() == [1.0] * 5
+    assert F.dropout2d(edugrad.ones(5), 1.0).tolist() == [0.0] * 5
+
+
 # ---- warnings and errors, as torch words them --------------------------------------------------
 def test_softmax_without_dim_warns_and_picks_torch_dim(torch):
     for shape in [(3,), (2, 3), (2, 3, 4), (2, 3, 2, 2)]:

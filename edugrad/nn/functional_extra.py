@@ -225,6 +225,9 @@ def _channel_dropout(input: Tensor, p: float, training: bool) -> Tensor:
         return input
     if p == 1:
         return input * 0
+    if input.ndim < 2:  # PyTorch's check, made where it makes it: only when something is drawn
+        raise RuntimeError(f"Feature dropout requires at least 2 dimensions in the input, got "
+                           f"shape {tuple(input.shape)}")
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
     keep = rand(*shape, dtype=input.dtype, device=input.device) >= p
     return input * (keep.to(input.dtype) * (1 / (1 - p)))
