@@ -7,6 +7,8 @@
 Importing edugrad prints nothing and imports no CuPy.
 """
 
+import numbers as _numbers
+
 from edugrad import accelerator, amp, autograd, backends, cuda, nn, optim, utils, viz
 from edugrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from edugrad.backend import (
@@ -90,3 +92,50 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
 def remainder(input, other):
     """edugrad.remainder(x, y) is x % y, with the sign of y."""
     return input % other
+
+
+# ---- arithmetic as functions (torch.add(x, y, alpha=2), torch.div(x, y, rounding_mode=...)) ----
+def _tensors(input, other, op: str):
+    """Both operands as tensors; the first may be a Python number (torch.add(2, x)), which
+    becomes a constant of x's shape and of the dtype the two promote to, as PyTorch's."""
+    if isinstance(input, Tensor):
+        return input, other
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{op}: expected a tensor among the operands, got "
+                        f"{type(input).__name__} and {type(other).__name__}")
+    if not isinstance(input, _numbers.Real):  # (float is float32 here, as torch.float)
+        return other._from_value(input, op), other
+    return other._scalar_operands(input, reverse=True, dtype=None)
+
+
+def add(input, other, *, alpha=1):
+    """edugrad.add(x, y, alpha=a) is x + a * y; x may be a Python number."""
+    input, other = _tensors(input, other, "add")
+    return input.add(other, alpha=alpha)
+
+
+def sub(input, other, *, alpha=1):
+    """edugrad.sub(x, y, alpha=a) is x - a * y; x may be a Python number."""
+    input, other = _tensors(input, other, "sub")
+    return input.sub(other, alpha=alpha)
+
+
+def mul(input, other):
+    """edugrad.mul(x, y) is x * y; x may be a Python number."""
+    input, other = _tensors(input, other, "mul")
+    return input * other
+
+
+def div(input, other, *, rounding_mode=None):
+    """edugrad.div(x, y) is x / y; rounding_mode "trunc" or "floor" rounds the quotient and
+    keeps integer tensors integer (see Tensor.div)."""
+    input, other = _tensors(input, other, "div")
+    return input.div(other, rounding_mode=rounding_mode)
+
+
+def true_divide(input, other):
+    """edugrad.true_divide(x, y) is x / y (integers give floats)."""
+    return div(input, other)
+
+
+multiply, subtract, divide = mul, sub, div

@@ -175,16 +175,54 @@ class MathMixin:
         return self._from_value(other, "matmul").matmul(self)
 
     def add(self, other, alpha=1):
-        return self + (other if alpha == 1 else other * alpha)
+        """self + alpha * other (torch.add)."""
+        return self + (other if _is_one(alpha) else self._scaled(other, alpha, "add"))
 
     def sub(self, other, alpha=1):
-        return self - (other if alpha == 1 else other * alpha)
+        """self - alpha * other (torch.sub)."""
+        return self - (other if _is_one(alpha) else self._scaled(other, alpha, "sub"))
 
     def mul(self, other):
         return self * other
 
-    def div(self, other):
+    def div(self, other, *, rounding_mode=None):
+        """self / other; rounding_mode "trunc" rounds the quotient toward 0, "floor" toward
+        -inf, and both keep integer tensors integer (true division of integers is float)."""
+        return self._div(other, rounding_mode)
+
+    multiply = mul
+    subtract = sub
+    divide = div
+
+    def true_divide(self, other):
         return self / other
+
+    def _scaled(self, other, alpha, op: str):
+        """alpha * other for add/sub, refusing the alphas PyTorch refuses: a float alpha
+        would silently turn an integer sum into a float one."""
+        theirs = (other.dtype, other.ndim) if isinstance(other, MathMixin) else other
+        result = dtypes.result_type((self.dtype, self.ndim), theirs)
+        if isinstance(alpha, bool) and result is not dtypes.bool_:
+            raise RuntimeError(f"{op}: a bool alpha is only supported for bool results, "
+                               f"not {result.name}")
+        if isinstance(alpha, float) and not result.is_floating_point:
+            raise RuntimeError(f"{op}: for {result.name} tensors alpha must not be a float "
+                               f"(got alpha={alpha})")
+        return other * (bool(alpha) if result is dtypes.bool_ else alpha)  # bool stays bool
+
+    def _div(self, other, rounding_mode, reverse: bool = False):
+        if rounding_mode is None:
+            return self._divide(other, reverse)
+        if rounding_mode == "floor":
+            return self._division(FloorDivide, other, "div", reverse)
+        if rounding_mode != "trunc":
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', "
+                             f"got {rounding_mode!r}")
+        x, y = self._operands(other, "div", reverse)
+        if x.dtype.is_floating_point:
+            return Trunc.apply(Div.apply(x, y))  # as PyTorch: trunc of the rounded quotient
+        remainder = x._division(Fmod, y, "div")  # refuses bool and integer division by zero
+        return FloorDivide.apply(x - remainder, y)  # x - fmod(x, y) is a multiple of y: exact
 
     def pow(self, exponent):
         """self ** exponent, exact for whole exponents (see function.Pow and PowTensor)."""
@@ -677,6 +715,11 @@ class MathMixin:
 
 
 _LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}  # finfo.max
+
+
+def _is_one(alpha) -> bool:
+    """alpha is the int 1: add needs no product (a float or bool 1 is still checked)."""
+    return type(alpha) is int and alpha == 1
 
 
 def _or_data(a: TensorData, b: TensorData) -> TensorData:

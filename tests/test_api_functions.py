@@ -1,0 +1,217 @@
+"""The PyTorch functions learners call by name: torch.add(x, y, alpha=2), torch.hstack, torch.erf...
+
+Each group is checked the three ways of tests/test_ops.py, from tables of the same kind:
+  CASES       OpCase rows (tests/helpers.py): gradcheck in float64 at the example shapes, and
+              the PyTorch oracle (forward values and gradients) on shapes hypothesis draws, in
+              float32 and float64, contiguous or not;
+  HAND        one hand-computed case per family: values and the gradient of their sum;
+  FORWARD     dtype rules and integer/bool results against torch (no gradients);
+  ERRORS      bad input: the error names the op and the offending shapes or values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+torch = pytest.importorskip("torch", reason="PyTorch is the oracle here: pip install -e \".[dev]\"")
+from hypothesis import given, settings, strategies as st
+
+import edugrad
+from helpers import (
+    OpCase, assert_same, broadcastable, check_against_torch, combined, sample_inputs, shape,
+    sizes,
+)
+
+
+# ---- 1. arithmetic as functions ------------------------------------------------------------------
+ARITHMETIC = [
+    OpCase("add_fn_alpha", lambda lib, x, y: lib.add(x, y, alpha=2.5), broadcastable(2),
+           ((2, 3), (3,))),
+    OpCase("sub_fn_alpha", lambda lib, x, y: lib.sub(x, y, alpha=-0.5), broadcastable(2),
+           ((2, 1), (1, 3))),
+    OpCase("add_method_alpha", lambda lib, x, y: x.add(y, alpha=3), broadcastable(2),
+           ((3,), (2, 3))),
+    OpCase("sub_method_alpha", lambda lib, x, y: x.sub(y, alpha=2), broadcastable(2),
+           ((2, 3), ())),
+    OpCase("add_number_first", lambda lib, x: lib.add(1.5, x, alpha=2), shape(), ((2, 3),)),
+    OpCase("sub_number_first", lambda lib, x: lib.sub(2, x), shape(), ((2, 3),)),
+    OpCase("mul_fn", lambda lib, x, y: lib.mul(x, y), broadcastable(2), ((2, 3), (3,))),
+    OpCase("multiply", lambda lib, x, y: lib.multiply(x, y) + x.multiply(y), broadcastable(2),
+           ((2, 1), (3,))),
+    OpCase("subtract", lambda lib, x, y: lib.subtract(x, y, alpha=2) + x.subtract(y),
+           broadcastable(2), ((2, 3), (3,))),
+    OpCase("div_fn", lambda lib, x, y: lib.div(x, y), broadcastable(2), ((2, 3), (3,))),
+    OpCase("divide", lambda lib, x, y: lib.divide(x, y) + x.divide(y), broadcastable(2),
+           ((2, 3), (2, 1))),
+    OpCase("true_divide", lambda lib, x, y: lib.true_divide(x, y) - x.true_divide(y * 2),
+           broadcastable(2), ((3,), (2, 3))),
+    OpCase("div_number_first", lambda lib, x: lib.div(2, x), shape(), ((2, 3),)),
+    # rounded quotients: gradient 0 in PyTorch; the "+ x" keeps a gradient to compare
+    OpCase("div_trunc", lambda lib, x, y: lib.div(x * 3, y, rounding_mode="trunc") + x,
+           broadcastable(2), ((2, 3), (3,))),
+    OpCase("div_floor", lambda lib, x, y: x.div(y * 0.7, rounding_mode="floor") * x,
+           broadcastable(2), ((2, 3), (2, 1))),
+    OpCase("div_trunc_scalar", lambda lib, x: x.div(-0.3, rounding_mode="trunc") - x, shape(),
+           ((2, 3),)),
+]
+
+
+def in_place_div(lib, x, y, mode):
+    z = x * 1
+    z.div_(y, rounding_mode=mode)
+    return z
+
+
+def in_place_add(lib, x, y):
+    z = x * 1
+    z.add_(y, alpha=-2).sub_(y, alpha=0.5)
+    return z
+
+
+ARITHMETIC += [
+    OpCase("div_in_place", lambda lib, x, y: in_place_div(lib, x, y, None), combined(lambda n, m: ((n, m), (m,)), (0, 3), (0, 3)), ((2, 3), (3,))),
+    OpCase("div_in_place_floor", lambda lib, x, y: in_place_div(lib, x, y, "floor") + x,
+           sizes((0, 3), (1, 3)).map(lambda s: s * 2), ((2, 3), (2, 3))),
+    OpCase("add_sub_in_place_alpha", in_place_add,
+           sizes((0, 3), (1, 3)).map(lambda s: s * 2), ((2, 3), (2, 3))),
+]
+
+CASES = ARITHMETIC
+
+
+def test_table_has_unique_names():
+    names = [case.name for case in CASES]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_gradcheck(case):
+    arrays = sample_inputs(0, case.example, case.domain)
+    inputs = [edugrad.tensor(a, requires_grad=True) for a in arrays]
+    assert edugrad.autograd.gradcheck(lambda *xs: case.fn(edugrad, *xs), inputs)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=repr)
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_matches_torch(case, dtype, data):
+    shapes = data.draw(case.shapes, label="shapes")
+    seed = data.draw(st.integers(0, 2**31), label="seed")
+    transposed = data.draw(st.booleans(), label="non-contiguous inputs")
+    check_against_torch(case, shapes, dtype, seed, transposed=transposed)
+
+
+# ---- hand-computed cases -------------------------------------------------------------------------
+HAND = [
+    # family, fn, inputs, expected output, expected gradients of output.sum()
+    ("add alpha", lambda x, y: edugrad.add(x, y, alpha=2), [[1.0, 2.0], [3.0, 4.0]], [7.0, 10.0],
+     [[1.0, 1.0], [2.0, 2.0]]),
+    ("sub alpha", lambda x, y: x.sub(y, alpha=0.5), [[1.0], [4.0]], [-1.0], [[1.0], [-0.5]]),
+    ("div trunc", lambda x, y: edugrad.div(x, y, rounding_mode="trunc"),
+     [[7.0, -7.0], [2.0, 2.0]], [3.0, -3.0], [[0.0, 0.0], [0.0, 0.0]]),
+    ("div floor", lambda x, y: edugrad.div(x, y, rounding_mode="floor"),
+     [[7.0, -7.0], [2.0, 2.0]], [3.0, -4.0], [[0.0, 0.0], [0.0, 0.0]]),
+    ("true divide", lambda x, y: edugrad.true_divide(x, y), [[1.0], [4.0]], [0.25],
+     [[0.25], [-1 / 16]]),
+]
+
+
+@pytest.mark.parametrize("family,fn,inputs,expected,grads", HAND, ids=[h[0] for h in HAND])
+def test_hand_computed(family, fn, inputs, expected, grads):
+    tensors = [edugrad.tensor(v, requires_grad=True) for v in inputs]
+    out = fn(*tensors)
+    assert out.shape == np.shape(expected)
+    assert out.dtype is edugrad.float32
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-6, atol=1e-7)
+    out.sum().backward()
+    for tensor, grad in zip(tensors, grads):
+        assert tensor.grad.shape == np.shape(grad)
+        np.testing.assert_allclose(tensor.grad.numpy(), grad, rtol=1e-6, atol=1e-7,
+                                   equal_nan=True)
+
+
+# ---- dtypes and integer results against torch ---------------------------------------------------
+def ints(lib):
+    return lib.tensor([7, -7, 5, -5, 0, 6])
+
+
+def int32s(lib):
+    return lib.tensor([3, -3, 4, -8, 1, 2], dtype=lib.int32)
+
+
+def floats(lib):
+    return lib.tensor([7.5, -7.5, 0.25, -2.0, 0.0, 6.0])
+
+
+def bools(lib):
+    return lib.tensor([True, False, True, True, False, False])
+
+
+FORWARD = [
+    ("div_int_true", lambda lib: lib.div(ints(lib), 2)),
+    ("div_int_tensor_true", lambda lib: lib.div(ints(lib), int32s(lib))),
+    ("div_int_trunc", lambda lib: lib.div(ints(lib), -2, rounding_mode="trunc")),
+    ("div_int_floor", lambda lib: lib.div(ints(lib), -2, rounding_mode="floor")),
+    ("div_int32_trunc", lambda lib: int32s(lib).div(3, rounding_mode="trunc")),
+    ("div_int_tensors_trunc", lambda lib: ints(lib).div(int32s(lib), rounding_mode="trunc")),
+    ("div_int_tensors_floor", lambda lib: ints(lib).div(int32s(lib), rounding_mode="floor")),
+    ("div_int_by_float_trunc", lambda lib: lib.div(ints(lib), 2.5, rounding_mode="trunc")),
+    ("div_int_by_float_floor", lambda lib: lib.div(ints(lib), -2.5, rounding_mode="floor")),
+    ("div_float_trunc_by_zero", lambda lib: lib.div(floats(lib), 0.0, rounding_mode="trunc")),
+    ("div_float_floor_by_zero", lambda lib: lib.div(floats(lib), 0.0, rounding_mode="floor")),
+    ("div_number_first_trunc", lambda lib: lib.div(7, int32s(lib), rounding_mode="trunc")),
+    ("div_in_place_int_floor", lambda lib: ints(lib).div_(3, rounding_mode="floor")),
+    ("div_in_place_int_trunc", lambda lib: ints(lib).div_(-3, rounding_mode="trunc")),
+    ("true_divide_ints", lambda lib: lib.true_divide(ints(lib), int32s(lib))),
+    ("add_int_alpha", lambda lib: lib.add(ints(lib), int32s(lib), alpha=3)),
+    ("add_int32_number", lambda lib: lib.add(int32s(lib), 2, alpha=2)),
+    ("add_number_first_int32", lambda lib: lib.add(2, int32s(lib))),
+    ("add_number_first_float_to_int", lambda lib: lib.add(2.5, int32s(lib))),
+    ("sub_int_alpha", lambda lib: int32s(lib).sub(ints(lib), alpha=-2)),
+    ("add_bools_alpha", lambda lib: lib.add(bools(lib), bools(lib), alpha=2)),
+    ("add_bools_bool_alpha", lambda lib: bools(lib).add(bools(lib).logical_not(), alpha=True)),
+    ("add_float_int_alpha_float", lambda lib: lib.add(floats(lib), ints(lib), alpha=0.5)),
+    ("mul_number_first", lambda lib: lib.mul(3, int32s(lib))),
+    ("multiply_bool_int", lambda lib: lib.multiply(bools(lib), int32s(lib))),
+    ("add_in_place_int_alpha", lambda lib: ints(lib).add_(int32s(lib), alpha=2)),
+]
+
+
+@pytest.mark.parametrize("name,fn", FORWARD, ids=[f[0] for f in FORWARD])
+def test_forward_matches_torch(name, fn):
+    assert_same(fn(edugrad), fn(torch), name)
+
+
+# ---- bad input -----------------------------------------------------------------------------------
+ERRORS = [
+    ("add int with float alpha", lambda: edugrad.add(ints(edugrad), 1, alpha=0.5), RuntimeError,
+     "add: for int64 tensors alpha must not be a float"),
+    ("sub int with bool alpha", lambda: ints(edugrad).sub(ints(edugrad), alpha=True),
+     RuntimeError, "sub: a bool alpha"),
+    ("add shapes", lambda: edugrad.add(edugrad.ones(2, 3), edugrad.ones(4), alpha=2),
+     RuntimeError, "(2, 3) and (4,)"),
+    ("div rounding mode", lambda: edugrad.div(ints(edugrad), 2, rounding_mode="round"),
+     ValueError, "div: rounding_mode must be None, 'trunc' or 'floor', got 'round'"),
+    ("div trunc by integer zero", lambda: edugrad.div(ints(edugrad), 0, rounding_mode="trunc"),
+     RuntimeError, "div: ZeroDivisionError"),
+    ("div floor by integer zero", lambda: ints(edugrad).div(ints(edugrad) * 0,
+                                                            rounding_mode="floor"),
+     RuntimeError, "div: ZeroDivisionError"),
+    ("div trunc of bools", lambda: edugrad.div(bools(edugrad), bools(edugrad),
+                                               rounding_mode="trunc"),
+     NotImplementedError, "div: not implemented for bool"),
+    ("div_ of ints to a float", lambda: ints(edugrad).div_(2), RuntimeError,
+     "can't be cast to the desired output type int64"),
+    ("add without a tensor", lambda: edugrad.add(1, 2), TypeError,
+     "add: expected a tensor among the operands, got int and int"),
+]
+
+
+@pytest.mark.parametrize("name,fn,error,message", ERRORS, ids=[e[0] for e in ERRORS])
+def test_errors_name_the_op(name, fn, error, message):
+    with pytest.raises(error) as raised:
+        fn()
+    assert message in str(raised.value)
