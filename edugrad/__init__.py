@@ -34,6 +34,9 @@ from edugrad.linalg import einsum
 from edugrad.math import where
 from edugrad.serialization import load, save
 from edugrad.shape import cat, meshgrid, stack
+from edugrad.shape import (  # api6
+    atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, broadcast_tensors,
+)
 from edugrad.tensor import Tensor
 
 float = float32  # noqa: A001  (torch.float, torch.double, torch.long, as in PyTorch)
@@ -66,6 +69,12 @@ for _name in ("exp log sqrt sin cos tanh sigmoid relu abs clamp maximum minimum 
               "arctan atan2 arctan2 sinh cosh isinf isposinf isneginf isfinite nan_to_num "
               "isclose allclose equal nonzero argwhere unique tile diag diag_embed diagonal "
               "trace lerp all any svd pinverse").split():
+    globals()[_name] = _unary(_name)
+del _name
+
+# api6: more Tensor methods as functions (torch.clone(x), torch.t(x), ...)
+for _name in ("clone rsqrt numel swapaxes swapdims moveaxis unflatten reciprocal dot t ravel "
+              "broadcast_to positive negative").split():
     globals()[_name] = _unary(_name)
 del _name
 
@@ -139,3 +148,9 @@ def true_divide(input, other):
 
 
 multiply, subtract, divide = mul, sub, div
+
+
+# ---- api6: shape helpers and type tests as functions ---------------------------------------------
+def is_tensor(obj) -> bool:
+    """True for edugrad tensors (nn.Parameter included), as torch.is_tensor."""
+    return isinstance(obj, Tensor)

@@ -373,6 +373,14 @@ class MathMixin:
     def reciprocal(self):
         return 1 / self
 
+    negative = neg
+
+    def positive(self):
+        """+self: self itself, as PyTorch (which refuses bool tensors here)."""
+        if self.dtype is dtypes.bool_:
+            raise RuntimeError("positive: the + operator on a bool tensor is not supported")
+        return self
+
     def square(self):
         return self * self
 
@@ -711,6 +719,17 @@ class MathMixin:
         return out
 
     def dot(self, other):
+        """The inner product of two 1-D tensors of one dtype (torch.dot is no matmul)."""
+        if not isinstance(other, MathMixin):
+            other = self._from_value(other, "dot")
+        if self.ndim != 1 or other.ndim != 1:
+            raise RuntimeError(f"dot: 1D tensors expected, but got shapes {self.shape} and "
+                               f"{other.shape}")
+        if self.dtype is not other.dtype:
+            raise RuntimeError(f"dot: expected both vectors to have the same dtype, but found "
+                               f"{self.dtype.name} and {other.dtype.name}")
+        if not self.dtype.is_floating_point:  # MATMUL is for floats; sum keeps int64, so cast
+            return (self * other).sum().to(self.dtype)
         return self.matmul(other)
 
 

@@ -717,6 +717,71 @@ class ShapeMixin:
         placed = IndexAdd.apply(value, positions, shape=flat_shape, axis=0)
         return Where.apply(hit, placed, self.reshape(-1)).reshape(self.shape)
 
+    # ---- more of PyTorch's spellings (api6) ----------------------------------------------------
+    swapdims = transpose
+
+    def ravel(self):
+        """The elements in row-major order, one dim (a view where reshape can make one)."""
+        return self.reshape(-1)
+
+    def broadcast_to(self, *size):
+        """expand under NumPy's name: -1 keeps a size; a view."""
+        try:
+            return self.expand(*size)
+        except RuntimeError:
+            raise RuntimeError(f"broadcast_to: shape {self.shape} cannot be broadcast to "
+                               f"{_sizes(size)}") from None
+
+
+def broadcast_shapes(*shapes, op: str = "broadcast_shapes") -> tuple:
+    """The shape that tensors of these shapes broadcast to (torch.broadcast_shapes)."""
+    result = ()
+    for shape in shapes:
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        result = broadcast_shape(result, shape, op)
+    return result
+
+
+def broadcast_tensors(*tensors):
+    """Every tensor expanded to their common shape: views, as PyTorch's."""
+    shape = broadcast_shapes(*[t.shape for t in tensors], op="broadcast_tensors")
+    return tuple(t.expand(shape) for t in tensors)
+
+
+def _atleast(tensors, ndim: int, op: str):
+    """torch.atleast_Nd: one tensor gives one, several (or a list) give a tuple."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    elif len(tensors) == 1:
+        return _grown(tensors[0], ndim, op)
+    return tuple(_grown(t, ndim, op) for t in tensors)
+
+
+def _grown(tensor, ndim: int, op: str):
+    """NumPy's rule: a scalar becomes (1, ...), a vector (1, n) or (1, n, 1), a matrix (m, n, 1)."""
+    if not isinstance(tensor, ShapeMixin):
+        raise TypeError(f"{op}: expected tensors, got {type(tensor).__name__}")
+    shape = tuple(tensor.shape)
+    if len(shape) >= ndim:
+        return tensor
+    if ndim == 3 and len(shape) == 2:
+        return tensor.unsqueeze(-1)
+    if ndim == 3 and len(shape) == 1:
+        return tensor.reshape(1, shape[0], 1)
+    return tensor.reshape((1,) * (ndim - len(shape)) + shape)
+
+
+def atleast_1d(*tensors):
+    return _atleast(tensors, 1, "atleast_1d")
+
+
+def atleast_2d(*tensors):
+    return _atleast(tensors, 2, "atleast_2d")
+
+
+def atleast_3d(*tensors):
+    return _atleast(tensors, 3, "atleast_3d")
+
 
 def _last_writes(index, dim: int, size: int):
     """For each element of index (flattened), True unless a later element along `dim` writes

@@ -78,7 +78,45 @@ ARITHMETIC += [
            sizes((0, 3), (1, 3)).map(lambda s: s * 2), ((2, 3), (2, 3))),
 ]
 
-CASES = ARITHMETIC
+
+# ---- 2. Tensor methods as functions, and shape helpers -------------------------------------------
+def vectors(low=0, high=4):
+    return combined(lambda n: ((n,), (n,)), (low, high))
+
+
+EXPORTS = [
+    OpCase("clone_fn", lambda lib, x: lib.clone(x) * 2, shape(), ((2, 3),)),
+    OpCase("rsqrt_fn", lambda lib, x: lib.rsqrt(x), shape(), ((2, 3),), "positive"),
+    OpCase("reciprocal_fn", lambda lib, x: lib.reciprocal(x), shape(), ((2, 3),)),
+    OpCase("swapaxes_fn", lambda lib, x: lib.swapaxes(x, 0, -1), shape(min_dims=1), ((2, 3, 4),)),
+    OpCase("swapdims", lambda lib, x: lib.swapdims(x, 0, 1) * x.swapdims(1, 0).sum(),
+           shape(min_dims=2), ((2, 3),)),
+    OpCase("moveaxis_fn", lambda lib, x: lib.moveaxis(x, 0, -1), shape(min_dims=1), ((2, 3, 4),)),
+    OpCase("unflatten_fn", lambda lib, x: lib.unflatten(x, -1, (2, x.shape[-1] // 2)),
+           combined(lambda a, b: ((a, 2 * b),), (0, 3), (0, 3)), ((3, 4),)),
+    OpCase("dot_fn", lambda lib, x, y: lib.dot(x, y) + x.dot(x), vectors(), ((3,), (3,))),
+    OpCase("t_fn", lambda lib, x: lib.t(x), shape(max_dims=2), ((2, 3),)),
+    OpCase("ravel", lambda lib, x: lib.ravel(x) * 2 + x.ravel(), shape(), ((2, 3),)),
+    OpCase("broadcast_to", lambda lib, x: lib.broadcast_to(x, (2,) + tuple(x.shape)), shape(),
+           ((2, 1),)),
+    OpCase("broadcast_to_method", lambda lib, x: x.broadcast_to(-1, 3) * 1,
+           sizes((0, 3), (1, 1)), ((2, 1),)),
+    OpCase("broadcast_tensors", lambda lib, x, y: lib.broadcast_tensors(x, y * 2),
+           broadcastable(2), ((2, 1), (3,))),
+    OpCase("broadcast_tensors_three", lambda lib, x, y, z: lib.broadcast_tensors(x, y, z),
+           broadcastable(3), ((2, 1), (3,), ())),
+    OpCase("atleast_1d", lambda lib, x: lib.atleast_1d(x) * 1, shape(), ((),)),
+    OpCase("atleast_2d", lambda lib, x: lib.atleast_2d(x) * 1, shape(), ((3,),)),
+    OpCase("atleast_3d", lambda lib, x: lib.atleast_3d(x) * 1, shape(), ((2, 3),)),
+    OpCase("atleast_3d_many", lambda lib, x, y: lib.atleast_3d(x, y), broadcastable(2),
+           ((3,), ())),
+    OpCase("atleast_2d_list", lambda lib, x, y: lib.atleast_2d([x, y * 3]), broadcastable(2),
+           ((), (2, 3))),
+    OpCase("positive_negative", lambda lib, x: lib.positive(x) * lib.negative(x) + x.negative(),
+           shape(), ((2, 3),)),
+]
+
+CASES = ARITHMETIC + EXPORTS
 
 
 def test_table_has_unique_names():
@@ -117,6 +155,19 @@ HAND = [
     ("true divide", lambda x, y: edugrad.true_divide(x, y), [[1.0], [4.0]], [0.25],
      [[0.25], [-1 / 16]]),
 ]
+
+HAND += [
+    ("rsqrt", lambda x: edugrad.rsqrt(x), [[4.0]], [0.5], [[-1 / 16]]),  # -x^-1.5 / 2
+    ("dot", lambda x, y: edugrad.dot(x, y), [[1.0, 2.0], [3.0, 4.0]], 11.0,
+     [[3.0, 4.0], [1.0, 2.0]]),
+    ("broadcast_tensors sums back", lambda x, y: math.prod(edugrad.broadcast_tensors(x, y)),
+     [[[1.0], [2.0]], [5.0, 6.0, 7.0]], [[5.0, 6.0, 7.0], [10.0, 12.0, 14.0]],
+     [[[18.0], [18.0]], [3.0, 3.0, 3.0]]),
+    ("atleast_3d of a vector", lambda x: edugrad.atleast_3d(x) * 2, [[1.0, 2.0]],
+     [[[2.0], [4.0]]], [[2.0, 2.0]]),
+    ("negative", lambda x: edugrad.negative(x), [[1.5]], [-1.5], [[-1.0]]),
+]
+
 
 
 @pytest.mark.parametrize("family,fn,inputs,expected,grads", HAND, ids=[h[0] for h in HAND])
@@ -179,6 +230,20 @@ FORWARD = [
     ("add_in_place_int_alpha", lambda lib: ints(lib).add_(int32s(lib), alpha=2)),
 ]
 
+FORWARD += [
+    ("numel", lambda lib: lib.tensor(lib.numel(lib.ones(2, 3, 0)) + lib.numel(ints(lib)))),
+    ("clone_int", lambda lib: lib.clone(int32s(lib))),
+    ("rsqrt_int", lambda lib: lib.rsqrt(lib.tensor([1, 4, 0]))),
+    ("reciprocal_int", lambda lib: lib.reciprocal(int32s(lib))),
+    ("negative_int32", lambda lib: lib.negative(int32s(lib))),
+    ("positive_int", lambda lib: lib.positive(ints(lib))),
+    ("dot_int", lambda lib: lib.dot(ints(lib), ints(lib))),
+    ("broadcast_tensors_dtypes", lambda lib: lib.broadcast_tensors(bools(lib)[:1], int32s(lib))[0]),
+    ("atleast_1d_bool", lambda lib: lib.atleast_1d(lib.tensor(True))),
+    ("ravel_view_of_transpose", lambda lib: lib.ravel(ints(lib).reshape(2, 3).t())),
+    ("broadcast_shapes", lambda lib: lib.tensor(lib.broadcast_shapes((2, 1), (3,), 1))),
+]
+
 
 @pytest.mark.parametrize("name,fn", FORWARD, ids=[f[0] for f in FORWARD])
 def test_forward_matches_torch(name, fn):
@@ -209,9 +274,45 @@ ERRORS = [
      "add: expected a tensor among the operands, got int and int"),
 ]
 
+ERRORS += [
+    ("dot of matrices", lambda: edugrad.dot(edugrad.ones(2, 2), edugrad.ones(2, 2)), RuntimeError,
+     "dot: 1D tensors expected, but got shapes (2, 2) and (2, 2)"),
+    ("dot of lengths", lambda: edugrad.dot(edugrad.ones(3), edugrad.ones(4)), RuntimeError,
+     "(3,) and (4,)"),
+    ("dot of dtypes", lambda: edugrad.ones(3).dot(ints(edugrad)[:3]), RuntimeError,
+     "dot: expected both vectors to have the same dtype, but found float32 and int64"),
+    ("broadcast_to", lambda: edugrad.broadcast_to(edugrad.ones(3), (2, 4)), RuntimeError,
+     "broadcast_to: shape (3,) cannot be broadcast to (2, 4)"),
+    ("broadcast_tensors", lambda: edugrad.broadcast_tensors(edugrad.ones(3), edugrad.ones(2)),
+     RuntimeError, "broadcast_tensors: shapes (3,) and (2,) cannot be broadcast"),
+    ("positive of bools", lambda: edugrad.positive(bools(edugrad)), RuntimeError,
+     "positive: the + operator on a bool tensor"),
+    ("t of 3 dims", lambda: edugrad.t(edugrad.ones(2, 2, 2)), RuntimeError,
+     "t: expects a tensor with <= 2 dims"),
+    ("atleast of a number", lambda: edugrad.atleast_2d(1.0), TypeError,
+     "atleast_2d: expected tensors, got float"),
+]
+
 
 @pytest.mark.parametrize("name,fn,error,message", ERRORS, ids=[e[0] for e in ERRORS])
 def test_errors_name_the_op(name, fn, error, message):
     with pytest.raises(error) as raised:
         fn()
     assert message in str(raised.value)
+
+
+def test_is_tensor():
+    assert edugrad.is_tensor(edugrad.ones(2))
+    assert edugrad.is_tensor(edugrad.nn.Parameter(edugrad.ones(2)))
+    assert not edugrad.is_tensor([1.0]) and not edugrad.is_tensor(np.ones(2))
+    assert not edugrad.is_tensor(torch.ones(2))
+
+
+def test_views_stay_views():
+    """broadcast_to, broadcast_tensors, ravel of a contiguous tensor, swapdims: aliases."""
+    base = edugrad.zeros(2, 3)
+    aliases = [base.ravel(), edugrad.swapdims(base, 0, 1), edugrad.broadcast_to(base, (4, 2, 3)),
+               edugrad.broadcast_tensors(base, edugrad.ones(5, 1, 1))[0]]
+    base.add_(1)
+    for alias in aliases:
+        assert bool((alias == 1).all())
