@@ -30,6 +30,7 @@ from edugrad.size import Size
 from edugrad.function import Function
 from edugrad.capture import JitError, jit
 from edugrad import linalg
+from edugrad import special  # api6
 from edugrad.linalg import einsum
 from edugrad.math import where
 from edugrad.serialization import load, save
@@ -74,7 +75,8 @@ del _name
 
 # api6: more Tensor methods as functions (torch.clone(x), torch.t(x), ...)
 for _name in ("clone rsqrt numel swapaxes swapdims moveaxis unflatten reciprocal dot t ravel "
-              "broadcast_to positive negative").split():
+              "broadcast_to positive negative "
+              "erf erfc erfinv").split():
     globals()[_name] = _unary(_name)
 del _name
 

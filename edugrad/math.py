@@ -17,6 +17,7 @@ from collections import namedtuple
 
 from edugrad import dtypes
 from edugrad.data import TensorData
+from edugrad.function import Erf, Erfc, Erfinv  # api6
 from edugrad.function import (
     Add, Atan, Atan2, Cast, Ceil, Cos, Div, Exp, Expand, Expm1, Floor, FloorDivide, Fmod, Log, Log1p, LogSoftmax,
     LogSumExp,
@@ -426,6 +427,16 @@ class MathMixin:
 
     def log10(self):
         return self.log() * (1 / math.log(10))
+
+    # ---- the error function family (api6) ----------------------------------------------------
+    def erf(self):
+        return Erf.apply(self._float())  # one primitive, ERF (composed where a backend lacks it)
+
+    def erfc(self):
+        return Erfc.apply(self._float())  # 1 - erf(x) would be 0 where erfc is 1e-30: Erfc
+
+    def erfinv(self):
+        return Erfinv.apply(self._float())
 
     def tan(self):
         x = self._float()

@@ -20,8 +20,8 @@ from hypothesis import given, settings, strategies as st
 
 import edugrad
 from helpers import (
-    OpCase, assert_same, broadcastable, check_against_torch, combined, sample_inputs, shape,
-    sizes,
+    OpCase, as_list, assert_same, broadcastable, check_against_torch, check_gradgrad_against_torch,
+    combined, sample_inputs, shape, sizes,
 )
 
 
@@ -116,7 +116,24 @@ EXPORTS = [
            shape(), ((2, 3),)),
 ]
 
-CASES = ARITHMETIC + EXPORTS
+
+# ---- 3. the error function family ---------------------------------------------------------------
+ERF = [
+    OpCase("erf", lambda lib, x: lib.erf(x * 2) + x.erf(), shape(), ((2, 3),), gradgrad=True),
+    OpCase("erfc", lambda lib, x: lib.erfc(x * 3) * x.erfc(), shape(), ((2, 3),), gradgrad=True),
+    OpCase("special_erf_erfc", lambda lib, x: lib.special.erf(x) - lib.special.erfc(x * 2),
+           shape(), ((2, 3),)),
+    OpCase("erfinv", lambda lib, x: lib.erfinv(x * 0.49), shape(), ((2, 3),), gradgrad=True),
+    OpCase("erfinv_near_one", lambda lib, x: (x * 1.2).tanh().erfinv(), shape(), ((2, 3),)),
+    OpCase("special_erfinv_of_erf", lambda lib, x: lib.special.erfinv(lib.special.erf(x)),
+           shape(), ((2, 3),)),
+    OpCase("special_ndtr_expit", lambda lib, x: lib.special.ndtr(x * 3) + lib.special.expit(x),
+           shape(), ((2, 3),)),
+    OpCase("erf_broadcast", lambda lib, x, y: lib.erf(x * y) * lib.erfc(y), broadcastable(2),
+           ((2, 3), (3,))),
+]
+
+CASES = ARITHMETIC + EXPORTS + ERF
 
 
 def test_table_has_unique_names():
@@ -166,6 +183,17 @@ HAND += [
     ("atleast_3d of a vector", lambda x: edugrad.atleast_3d(x) * 2, [[1.0, 2.0]],
      [[[2.0], [4.0]]], [[2.0, 2.0]]),
     ("negative", lambda x: edugrad.negative(x), [[1.5]], [-1.5], [[-1.0]]),
+]
+
+
+SQRT_PI = math.sqrt(math.pi)
+HAND += [
+    ("erf", lambda x: edugrad.erf(x), [[0.0, 1.0]], [0.0, math.erf(1.0)],
+     [[2 / SQRT_PI, 2 / SQRT_PI / math.e]]),
+    ("erfc", lambda x: x.erfc(), [[0.0, 5.0]], [1.0, math.erfc(5.0)],
+     [[-2 / SQRT_PI, -2 / SQRT_PI * math.exp(-25)]]),
+    ("erfinv", lambda x: edugrad.special.erfinv(x), [[0.0, math.erf(0.5)]], [0.0, 0.5],
+     [[SQRT_PI / 2, SQRT_PI / 2 * math.exp(0.25)]]),
 ]
 
 
@@ -244,6 +272,20 @@ FORWARD += [
     ("broadcast_shapes", lambda lib: lib.tensor(lib.broadcast_shapes((2, 1), (3,), 1))),
 ]
 
+EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1e-30, 8.0, -8.0, 30.0, -30.0, math.inf, -math.inf,
+         math.nan]
+FORWARD += [
+    ("erf_int", lambda lib: lib.erf(ints(lib))),
+    ("erfc_int32", lambda lib: lib.erfc(int32s(lib))),
+    ("erfinv_bool", lambda lib: lib.erfinv(bools(lib))),
+    ("erf_float64_edges", lambda lib: lib.erf(lib.tensor(EDGES, dtype=lib.float64))),
+    ("erfc_edges", lambda lib: lib.erfc(lib.tensor(EDGES))),
+    ("erfinv_edges", lambda lib: lib.erfinv(lib.tensor([0.0, -0.0, 1.0, -1.0, 1.5, -2.0,
+                                                        math.inf, math.nan, 1e-30]))),
+    ("erfc_float16", lambda lib: lib.erfc(lib.tensor([0.5, 2.0, -3.0], dtype=lib.float16))),
+    ("erfinv_float16", lambda lib: lib.erfinv(lib.tensor([0.5, 0.99, -0.3], dtype=lib.float16))),
+]
+
 
 @pytest.mark.parametrize("name,fn", FORWARD, ids=[f[0] for f in FORWARD])
 def test_forward_matches_torch(name, fn):
@@ -316,3 +358,49 @@ def test_views_stay_views():
     base.add_(1)
     for alias in aliases:
         assert bool((alias == 1).all())
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.gradgrad], ids=repr)
+def test_gradgrad_matches_torch(case):
+    check_gradgrad_against_torch(case, seed=1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_erfc_and_erfinv_are_accurate_to_the_dtype(dtype):
+    """Against torch in float64 on a dense grid: erfc into its tail (1e-300), where 1 - erf(x)
+    is 0, and erfinv up to the last representable number below 1."""
+    eps = float(np.finfo(dtype).eps)
+    x = np.concatenate([np.linspace(-27, 27, 5401), [9.2, 10.0, 26.5]]).astype(dtype)
+    truth = torch.special.erfc(torch.tensor(x, dtype=torch.float64)).numpy()
+    ours = edugrad.erfc(edugrad.tensor(x)).numpy()
+    assert ours.dtype == x.dtype
+    normal = truth > float(np.finfo(dtype).tiny)
+    np.testing.assert_allclose(ours[normal], truth[normal], rtol=(2 if dtype == "float32" else 600) * eps)
+    assert (ours[~normal] <= float(np.finfo(dtype).tiny)).all()
+    near_one = 1 - np.logspace(np.log10(eps / 2), -1, 60)
+    y = np.concatenate([np.linspace(-0.999, 0.999, 2001), near_one, -near_one]).astype(dtype)
+    truth = torch.special.erfinv(torch.tensor(y, dtype=torch.float64)).numpy()
+    ours = edugrad.special.erfinv(edugrad.tensor(y)).numpy()
+    np.testing.assert_allclose(ours, truth, rtol=4 * eps, atol=1e-300)
+
+
+def _on(device, case, arrays):
+    """Outputs and input gradients of a row on `device`, as host arrays."""
+    inputs = [edugrad.tensor(a, device=device, requires_grad=True) for a in arrays]
+    outs = as_list(case.fn(edugrad, *inputs))
+    edugrad.autograd.backward(outs, [edugrad.ones_like(o) for o in outs])
+    return [o.detach().numpy() for o in outs] + [x.grad.numpy() for x in inputs]
+
+
+@pytest.mark.parametrize("case", ERF, ids=repr)
+def test_erf_family_on_every_backend(case, backend_name):
+    """Erfc and Erfinv are compositions of primitives: every backend gives cpu's values."""
+    if backend_name == "cpu":
+        pytest.skip("the reference itself")
+    try:
+        device = edugrad.get_backend(backend_name).device
+    except (ValueError, ImportError) as error:
+        pytest.skip(f"backend {backend_name!r} is not available here: {error}")
+    arrays = sample_inputs(4, case.example, case.domain)
+    for ours, reference in zip(_on(device, case, arrays), _on("cpu", case, arrays)):
+        np.testing.assert_allclose(ours, reference, rtol=1e-7, atol=1e-9)
