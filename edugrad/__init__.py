@@ -36,7 +36,8 @@ from edugrad.math import where
 from edugrad.serialization import load, save
 from edugrad.shape import cat, meshgrid, stack
 from edugrad.shape import (  # api6
-    atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, broadcast_tensors,
+    atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, broadcast_tensors, column_stack, dstack,
+    hstack, row_stack, vstack,
 )
 from edugrad.tensor import Tensor
 
@@ -76,7 +77,9 @@ del _name
 # api6: more Tensor methods as functions (torch.clone(x), torch.t(x), ...)
 for _name in ("clone rsqrt numel swapaxes swapdims moveaxis unflatten reciprocal dot t ravel "
               "broadcast_to positive negative "
-              "erf erfc erfinv").split():
+              "erf erfc erfinv "
+              "tensor_split hsplit vsplit dsplit rot90 fliplr flipud take_along_dim masked_select "
+              "count_nonzero").split():
     globals()[_name] = _unary(_name)
 del _name
 

@@ -133,7 +133,80 @@ ERF = [
            ((2, 3), (3,))),
 ]
 
-CASES = ARITHMETIC + EXPORTS + ERF
+
+# ---- 4. stacking, splitting, turning, windows, picking ------------------------------------------
+def windows_overlap(lib, x):
+    return x.unfold(-1, 2, 1) * lib.arange(2, dtype=x.dtype)  # each element in up to 2 windows
+
+
+def sorted_by_take_along_dim(lib, x):
+    return lib.take_along_dim(x, x.detach().argsort(dim=-1), dim=-1)
+
+
+def write_through_unfold(lib, x, v):
+    y = x * 1
+    y.unfold(0, 2, 3).mul_(v)  # windows rows 0-1, 3-4: a view, written back into y
+    return y
+
+
+STACKING = [
+    OpCase("hstack", lambda lib, x, y: lib.hstack([x, y * 2, x]),
+           combined(lambda a, b, c: ((a, b), (a, c)), (0, 3), (0, 3), (0, 3)), ((2, 1), (2, 3))),
+    OpCase("hstack_vectors", lambda lib, x, y: lib.hstack((x, y)),
+           combined(lambda a, b: ((a,), (b,)), (0, 3), (0, 3)), ((2,), (3,))),
+    OpCase("vstack", lambda lib, x, y: lib.vstack([x, y]),
+           combined(lambda a, b: ((b,), (a, b)), (0, 3), (0, 3)), ((3,), (2, 3))),
+    OpCase("row_stack", lambda lib, x, y: lib.row_stack([y, x]),
+           combined(lambda a, b: ((a, b), (a, b)), (0, 3), (0, 3)), ((2, 3), (2, 3))),
+    OpCase("dstack", lambda lib, x, y: lib.dstack([x, y]),
+           combined(lambda a, b, c: ((a, b), (a, b, c)), (1, 3), (0, 3), (0, 3)),
+           ((2, 3), (2, 3, 2))),
+    OpCase("dstack_vectors", lambda lib, x, y: lib.dstack([x, y]),
+           combined(lambda a: ((a,), (a,)), (0, 3)), ((3,), (3,))),
+    OpCase("column_stack", lambda lib, x, y: lib.column_stack([x, y, x]),
+           combined(lambda a, b: ((a,), (a, b)), (0, 3), (0, 3)), ((3,), (3, 2))),
+    OpCase("tensor_split_sections", lambda lib, x: lib.tensor_split(x, 3, dim=0),
+           sizes((0, 7), (0, 3)), ((7, 2),)),
+    OpCase("tensor_split_indices", lambda lib, x: x.tensor_split([1, 3], dim=-1),
+           sizes((0, 3), (0, 5)), ((2, 5),)),
+    OpCase("hsplit", lambda lib, x: lib.hsplit(x, 2),
+           combined(lambda a, b: ((a, 2 * b),), (0, 3), (0, 3)), ((3, 4),)),
+    OpCase("hsplit_vector", lambda lib, x: x.hsplit([1, 2]), sizes((0, 4)), ((4,),)),
+    OpCase("vsplit", lambda lib, x: lib.vsplit(x, [1]), sizes((0, 4), (0, 3)), ((3, 2),)),
+    OpCase("dsplit", lambda lib, x: lib.dsplit(x, 2),
+           combined(lambda a, b, c: ((a, b, 2 * c),), (0, 2), (0, 2), (0, 2)), ((2, 1, 4),)),
+    OpCase("rot90", lambda lib, x: lib.rot90(x), shape(min_dims=2), ((2, 3),)),
+    OpCase("rot90_k2", lambda lib, x: x.rot90(2, (0, -1)), shape(min_dims=2), ((2, 3, 2),)),
+    OpCase("rot90_k3_dims", lambda lib, x: lib.rot90(x, 3, [-1, 0]), shape(min_dims=2),
+           ((2, 3),)),
+    OpCase("rot90_negative", lambda lib, x: lib.rot90(x, -1, (1, 0)), shape(min_dims=2),
+           ((2, 3),)),
+    OpCase("rot90_k0", lambda lib, x: lib.rot90(x, 4), shape(min_dims=2), ((2, 3),)),
+    OpCase("fliplr", lambda lib, x: lib.fliplr(x), shape(min_dims=2), ((2, 3),)),
+    OpCase("flipud", lambda lib, x: x.flipud(), shape(min_dims=1), ((3, 2),)),
+    OpCase("unfold", lambda lib, x: x.unfold(1, 2, 2) * 1, sizes((0, 3), (2, 6), (0, 2)),
+           ((2, 5, 2),)),
+    OpCase("unfold_overlap", windows_overlap, sizes((0, 3), (2, 5)), ((2, 4),)),
+    OpCase("unfold_gaps", lambda lib, x: x.unfold(0, 1, 3).exp(), sizes((1, 7)), ((7,),)),
+    OpCase("unfold_empty_windows", lambda lib, x: x.unfold(0, 0, 1) * 1, sizes((0, 3), (1, 2)),
+           ((2, 2),)),
+    OpCase("unfold_write_back", write_through_unfold,
+           combined(lambda n, m: ((n, m), (m, 1)), (5, 7), (0, 3)), ((5, 3), (3, 1))),
+    OpCase("take_along_dim", sorted_by_take_along_dim, shape(min_dims=1), ((3, 4),)),
+    OpCase("take_along_dim_broadcast",
+           lambda lib, x: lib.take_along_dim(x, lib.tensor([[2, 0, 1, 0]]), dim=0),
+           sizes((3, 4), (4, 4)), ((3, 4),)),
+    # contiguous(): torch's dim=None path calls view(-1), which refuses a transposed input
+    OpCase("take_along_dim_flat",
+           lambda lib, x: x.contiguous().take_along_dim(lib.tensor([0, 3, 3])),
+           sizes((2, 3), (2, 3)), ((2, 3),)),
+    OpCase("masked_select", lambda lib, x, y: lib.masked_select(x, y > 0), broadcastable(2),
+           ((2, 3), (3,))),
+    OpCase("masked_select_method", lambda lib, x: x.masked_select(x < 0.5) * 2, shape(),
+           ((2, 3),)),
+]
+
+CASES = ARITHMETIC + EXPORTS + ERF + STACKING
 
 
 def test_table_has_unique_names():
@@ -194,6 +267,20 @@ HAND += [
      [[-2 / SQRT_PI, -2 / SQRT_PI * math.exp(-25)]]),
     ("erfinv", lambda x: edugrad.special.erfinv(x), [[0.0, math.erf(0.5)]], [0.0, 0.5],
      [[SQRT_PI / 2, SQRT_PI / 2 * math.exp(0.25)]]),
+]
+
+
+HAND += [
+    ("rot90", lambda x: edugrad.rot90(x) * edugrad.tensor([[1.0, 2.0], [3.0, 4.0]]),
+     [[[1.0, 2.0], [3.0, 4.0]]], [[2.0, 8.0], [3.0, 12.0]], [[[3.0, 1.0], [4.0, 2.0]]]),
+    ("unfold overlapping windows", lambda x: x.unfold(0, 2, 1), [[1.0, 2.0, 3.0, 4.0]],
+     [[1.0, 2.0], [2.0, 3.0], [3.0, 4.0]], [[1.0, 2.0, 2.0, 1.0]]),
+    ("column_stack", lambda x, y: edugrad.column_stack([x, y]), [[1.0, 2.0], [3.0, 4.0]],
+     [[1.0, 3.0], [2.0, 4.0]], [[1.0, 1.0], [1.0, 1.0]]),
+    ("masked_select", lambda x: edugrad.masked_select(x, x > 1.5), [[1.0, 2.0, 3.0]],
+     [2.0, 3.0], [[0.0, 1.0, 1.0]]),
+    ("take_along_dim", lambda x: edugrad.take_along_dim(x, edugrad.tensor([[1, 1]]), 1),
+     [[[1.0, 2.0]]], [[2.0, 2.0]], [[[0.0, 2.0]]]),
 ]
 
 
@@ -286,6 +373,26 @@ FORWARD += [
     ("erfinv_float16", lambda lib: lib.erfinv(lib.tensor([0.5, 0.99, -0.3], dtype=lib.float16))),
 ]
 
+FORWARD += [
+    ("count_nonzero", lambda lib: lib.count_nonzero(ints(lib))),
+    ("count_nonzero_dim", lambda lib: ints(lib).reshape(2, 3).count_nonzero(dim=0)),
+    ("count_nonzero_dims", lambda lib: lib.count_nonzero(floats(lib).reshape(3, 2, 1), (0, 2))),
+    ("count_nonzero_bool", lambda lib: lib.count_nonzero(bools(lib).reshape(3, 2), dim=-1)),
+    ("hstack_promotes", lambda lib: lib.hstack([ints(lib), floats(lib), bools(lib)])),
+    ("vstack_int32_bool", lambda lib: lib.vstack([int32s(lib), bools(lib)])),
+    ("column_stack_scalars", lambda lib: lib.column_stack([lib.tensor(1), lib.tensor(2.5)])),
+    ("dstack_scalars", lambda lib: lib.dstack([lib.tensor(1), lib.tensor(2)])),
+    ("masked_select_int", lambda lib: lib.masked_select(ints(lib), bools(lib))),
+    ("take_along_dim_int", lambda lib: lib.take_along_dim(int32s(lib), lib.tensor([5, 0]), 0)),
+    ("unfold_int", lambda lib: ints(lib).unfold(0, 3, 2)),
+    ("unfold_0d", lambda lib: lib.tensor(5).unfold(0, 1, 1)),
+    ("tensor_split_tensor_indices",
+     lambda lib: lib.tensor_split(ints(lib), lib.tensor([1, 4]))[1]),
+    ("tensor_split_more_sections_than_elements",
+     lambda lib: lib.stack([t.sum() for t in lib.tensor_split(ints(lib)[:2], 4)])),
+    ("rot90_bool", lambda lib: lib.rot90(bools(lib).reshape(2, 3), 1, (1, 0))),
+]
+
 
 @pytest.mark.parametrize("name,fn", FORWARD, ids=[f[0] for f in FORWARD])
 def test_forward_matches_torch(name, fn):
@@ -333,6 +440,43 @@ ERRORS += [
      "t: expects a tensor with <= 2 dims"),
     ("atleast of a number", lambda: edugrad.atleast_2d(1.0), TypeError,
      "atleast_2d: expected tensors, got float"),
+]
+
+ERRORS += [
+    ("hstack of nothing", lambda: edugrad.hstack([]), RuntimeError,
+     "hstack: expected a non-empty list"),
+    ("vstack of widths", lambda: edugrad.vstack([edugrad.ones(3), edugrad.ones(2)]), RuntimeError,
+     "cat: sizes of tensors must match except in dim 0"),
+    ("tensor_split into 0", lambda: edugrad.tensor_split(edugrad.ones(3), 0), RuntimeError,
+     "tensor_split: number of sections must be larger than 0"),
+    ("hsplit unevenly", lambda: edugrad.hsplit(edugrad.ones(2, 5), 2), RuntimeError,
+     "hsplit: cannot split dim 1 of size 5 into 2 equal parts"),
+    ("vsplit a vector", lambda: edugrad.vsplit(edugrad.ones(4), 2), RuntimeError,
+     "vsplit: requires a tensor with at least 2 dims, got shape (4,)"),
+    ("rot90 one dim", lambda: edugrad.rot90(edugrad.ones(2, 2), 1, (1, 1)), RuntimeError,
+     "rot90: the two dims must differ"),
+    ("fliplr of a vector", lambda: edugrad.fliplr(edugrad.ones(3)), RuntimeError,
+     "fliplr: requires a tensor with at least 2 dims, got shape (3,)"),
+    ("unfold too wide", lambda: edugrad.ones(2, 3).unfold(1, 4, 1), RuntimeError,
+     "unfold: the size of a window (4) must be between 0 and the size of dim 1 (3"),
+    ("unfold step 0", lambda: edugrad.ones(3).unfold(0, 2, 0), RuntimeError,
+     "unfold: step is 0 but must be > 0"),
+    ("write through overlapping windows", lambda: edugrad.ones(4).unfold(0, 2, 1).add_(1),
+     RuntimeError, "unfold: cannot write through windows that overlap (size 2, step 1)"),
+    ("take_along_dim float indices",
+     lambda: edugrad.take_along_dim(edugrad.ones(3), edugrad.ones(2), 0), RuntimeError,
+     "take_along_dim: expected int64 indices, got float32"),
+    ("take_along_dim ranks",
+     lambda: edugrad.take_along_dim(edugrad.ones(2, 3), edugrad.tensor([0]), 1), RuntimeError,
+     "same number of dims, got shapes (2, 3) and (1,)"),
+    ("take_along_dim shapes",
+     lambda: edugrad.take_along_dim(edugrad.ones(2, 3), edugrad.zeros(3, 1).long(), 1),
+     RuntimeError, "take_along_dim: shapes (2, 1) and (3, 1) cannot be broadcast"),
+    ("masked_select float mask", lambda: edugrad.masked_select(edugrad.ones(3), edugrad.ones(3)),
+     RuntimeError, "masked_select: expected a bool mask, got float32"),
+    ("masked_select shapes",
+     lambda: edugrad.masked_select(edugrad.ones(3), edugrad.ones(2) > 0), RuntimeError,
+     "masked_select: shapes (3,) and (2,) cannot be broadcast"),
 ]
 
 
@@ -404,3 +548,18 @@ def test_erf_family_on_every_backend(case, backend_name):
     arrays = sample_inputs(4, case.example, case.domain)
     for ours, reference in zip(_on(device, case, arrays), _on("cpu", case, arrays)):
         np.testing.assert_allclose(ours, reference, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("lib_name", ["edugrad", "torch"])
+def test_unfold_is_a_view(lib_name):
+    """Windows alias their base: a write to the base shows in them, a write through windows
+    that do not overlap shows in the base; strides as PyTorch's."""
+    lib = edugrad if lib_name == "edugrad" else torch
+    base = lib.arange(12.0).reshape(3, 4)
+    windows = base.unfold(1, 2, 2)
+    assert tuple(windows.stride()) == (4, 2, 1) and windows._is_view()
+    base.add_(100)
+    assert windows[2, 1].tolist() == [110.0, 111.0]
+    windows[0].zero_()
+    assert base[0].tolist() == [0.0, 0.0, 0.0, 0.0] and base[1, 0].item() == 104.0
+    assert tuple(base.unfold(0, 2, 1).stride()) == (4, 1, 4)
