@@ -33,6 +33,7 @@ from edugrad import linalg
 from edugrad import special  # api6
 from edugrad.linalg import einsum
 from edugrad.math import where
+from edugrad.math import std_mean, var_mean  # api6
 from edugrad.serialization import load, save
 from edugrad.shape import cat, meshgrid, stack
 from edugrad.shape import (  # api6
@@ -79,7 +80,9 @@ for _name in ("clone rsqrt numel swapaxes swapdims moveaxis unflatten reciprocal
               "broadcast_to positive negative "
               "erf erfc erfinv "
               "tensor_split hsplit vsplit dsplit rot90 fliplr flipud take_along_dim masked_select "
-              "count_nonzero").split():
+              "count_nonzero diff "
+              "median nanmedian quantile nanquantile nansum nanmean aminmax logaddexp logaddexp2 "
+              "hypot exp2 xlogy logit").split():
     globals()[_name] = _unary(_name)
 del _name
 

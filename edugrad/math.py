@@ -26,6 +26,7 @@ from edugrad.function import (
 )
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])  # torch.return_types.max
+MinMaxResult = namedtuple("MinMaxResult", ["min", "max"])  # torch.return_types.aminmax
 
 
 def broadcast_shape(a: tuple, b: tuple, op: str) -> tuple:
@@ -581,6 +582,8 @@ class MathMixin:
         return Max.apply(self, axes=axes, keepdim=keepdim)
 
     def amin(self, dim=None, keepdim: bool = False):
+        if self.dtype is dtypes.bool_:  # no negative bools: min is not max of not (api6)
+            return ~((~self).amax(dim, keepdim))
         return -((-self).amax(dim, keepdim))
 
     def max(self, dim=None, keepdim: bool = False):
@@ -743,6 +746,81 @@ class MathMixin:
             return (self * other).sum().to(self.dtype)
         return self.matmul(other)
 
+    # ---- api6: statistics that skip NaN, pairs of reductions, differences ----------------------
+    def nansum(self, dim=None, keepdim: bool = False, dtype=None):
+        """sum with NaN counted as 0 (gradient 0 there, 1 elsewhere)."""
+        if not self.dtype.is_floating_point:
+            return self.sum(dim, keepdim, dtype)
+        return where(self.isnan(), 0.0, self).sum(dim, keepdim, dtype)
+
+    def nanmean(self, dim=None, keepdim: bool = False, dtype=None):
+        """mean of the elements that are not NaN (NaN where there are none)."""
+        x = self if dtype is None else self.to(dtype)
+        if not x.dtype.is_floating_point:
+            raise RuntimeError(f"nanmean: input dtype must be floating point, got {x.dtype.name}")
+        count = (~x.isnan()).sum(dim, keepdim)
+        return x.nansum(dim, keepdim) / count
+
+    def aminmax(self, *, dim=None, keepdim: bool = False):
+        """(min, max) in one call (torch.aminmax); ties share the gradient, as amin/amax."""
+        if self.numel() == 0:
+            raise RuntimeError(f"aminmax: cannot compute aminmax over an empty dimension "
+                               f"(shape {self.shape})")
+        return MinMaxResult(self.amin(dim, keepdim), self.amax(dim, keepdim))
+
+    # ---- api6: elementwise functions PyTorch has under their own names -------------------------
+    def _float_pair(self, other, op: str):
+        """(x, y) promoted and broadcast, refusing integers where PyTorch has no kernel."""
+        x, y = self._operands(other, op)
+        if not x.dtype.is_floating_point:
+            raise NotImplementedError(f"{op}: not implemented for {x.dtype.name} tensors "
+                                      f"(convert with .float() first)")
+        return x, y
+
+    def logaddexp(self, other):
+        """log(e^x + e^y) = max + log1p(e^-|x - y|): no overflow; equal infinities give
+        themselves (their difference, NaN, is replaced by 0, as is any tie's)."""
+        x, y = self._float_pair(other, "logaddexp")
+        tie = x == y
+        gap = where(tie, 0.0, x - y).abs()
+        return x.maximum(y) + (-gap).exp().log1p()
+
+    def logaddexp2(self, other):
+        """log2(2^x + 2^y), as logaddexp in base 2."""
+        x, y = self._float_pair(other, "logaddexp2")
+        gap = where(x == y, 0.0, x - y).abs()
+        return x.maximum(y) + (-gap * math.log(2)).exp().log1p() * (1 / math.log(2))
+
+    def hypot(self, other):
+        """sqrt(x^2 + y^2) without overflow: m sqrt((x/m)^2 + (y/m)^2), m = max(|x|, |y|).
+        The result does not depend on m, so neither does the gradient, x / hypot."""
+        x, y = self._float_pair(other, "hypot")
+        scale = x.abs().maximum(y.abs()).detach()
+        scale = where((scale == 0) | scale.isinf(), 1.0, scale)
+        ratio_x, ratio_y = x / scale, y / scale
+        out = (ratio_x * ratio_x + ratio_y * ratio_y).sqrt() * scale
+        return where(x.isinf() | y.isinf(), math.inf, out)  # hypot(inf, nan) = inf, as C's
+
+    def exp2(self):
+        return 2.0 ** self._float()  # POW with a whole exponent is exact: exp2(3) = 8
+
+    def xlogy(self, other):
+        """x log(y), 0 where x = 0 (unless y is NaN), as PyTorch; y is replaced by 1 there
+        before the log, so that no 0 * -inf or 0/0 reaches the gradient either."""
+        x, y = self._operands(other, "xlogy")
+        if not x.dtype.is_floating_point:
+            x, y = x.to(dtypes.DEFAULT_FLOAT), y.to(dtypes.DEFAULT_FLOAT)
+        skip = ((x == 0) & ~y.isnan()).detach()
+        return x * where(skip, 1.0, y).log()
+
+    def logit(self, eps=None):
+        """log(p / (1 - p)); with eps, p is clamped to [eps, 1 - eps] first (gradient 0
+        outside)."""
+        p = self._float()
+        if eps is not None:
+            p = p.clamp(eps, 1 - eps)
+        return (p / (1 - p)).log()
+
 
 _LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}  # finfo.max
 
@@ -774,3 +852,25 @@ def where(condition, x, y):
         condition = condition.detach()._broadcast_to(shape)
         x, y = x._broadcast_to(shape), y._broadcast_to(shape)
     return Where.apply(condition, x, y)
+
+
+# ---- api6: torch.var_mean, torch.std_mean ---------------------------------------------------------
+def _statistics_arguments(dim, unbiased, correction):
+    """torch.var_mean(x, True) means unbiased=True, not dim=1 (PyTorch's overloads)."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    return dim, unbiased
+
+
+def var_mean(input, dim=None, unbiased: bool = True, keepdim: bool = False, *, correction=None):
+    """(var, mean) over dim, as torch.var_mean; correction as var's."""
+    dim, unbiased = _statistics_arguments(dim, unbiased, correction)
+    return (input.var(dim, unbiased, keepdim, correction),
+            input.mean(input._axes(dim, "var_mean"), keepdim))
+
+
+def std_mean(input, dim=None, unbiased: bool = True, keepdim: bool = False, *, correction=None):
+    """(std, mean) over dim, as torch.std_mean."""
+    dim, unbiased = _statistics_arguments(dim, unbiased, correction)
+    return (input.std(dim, unbiased, keepdim, correction),
+            input.mean(input._axes(dim, "std_mean"), keepdim))

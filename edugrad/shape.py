@@ -851,6 +851,28 @@ class ShapeMixin:
     def count_nonzero(self, dim=None):
         return (self != 0).sum(dim)
 
+    def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None):
+        """out[i] = x[i + 1] - x[i] along dim, n times; bool tensors give x[i + 1] != x[i]."""
+        if self.ndim == 0:
+            raise RuntimeError("diff: expects input to be at least one-dimensional")
+        dim = self._dim(dim, "diff")
+        if n < 0:
+            raise RuntimeError(f"diff: order n must be non-negative but got {n}")
+        parts = [part for part in (prepend, self, append) if part is not None]
+        for part in parts:
+            if not isinstance(part, ShapeMixin) or part.ndim != self.ndim:
+                got = part.shape if isinstance(part, ShapeMixin) else type(part).__name__
+                raise RuntimeError(f"diff: prepend and append must have the dims of the input, "
+                                   f"shape {self.shape}; got {got}")
+        out = self if len(parts) == 1 else cat(parts, dim)
+        for _ in range(n):
+            length = out.shape[dim]
+            if length == 0:
+                break
+            later, earlier = out.narrow(dim, 1, length - 1), out.narrow(dim, 0, length - 1)
+            out = later != earlier if out.dtype is dtypes.bool_ else later - earlier
+        return out
+
 
 class UnfoldStep(ViewStep):
     """Tensor.unfold's windows: TAKE along the dim at positions start * step + offset (a

@@ -6,6 +6,7 @@ short composition of them; the derivatives live with the methods (math.py, funct
     erf, erfc, erfinv     the error function, its complement, its inverse
     expit                 the logistic sigmoid 1 / (1 + e^-x)
     ndtr                  the standard normal CDF, (1 + erf(x / sqrt 2)) / 2
+    exp2, logit, xlogy    2^x, log(p / (1 - p)), x log(y) (0 where x = 0)
 """
 
 from __future__ import annotations
@@ -52,3 +53,17 @@ def softmax(input, dim: int, *, dtype=None):
 
 def log_softmax(input, dim: int, *, dtype=None):
     return (input if dtype is None else input.to(dtype)).log_softmax(dim)
+
+
+def exp2(input):
+    return input.exp2()
+
+
+def logit(input, eps=None):
+    return input.logit(eps)
+
+
+def xlogy(input, other):
+    if not hasattr(input, "xlogy"):  # a number first: torch.special.xlogy(2.0, y)
+        return other._scalar_operands(input, reverse=True, dtype=None)[0].xlogy(other)
+    return input.xlogy(other)

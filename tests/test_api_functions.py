@@ -206,7 +206,100 @@ STACKING = [
            ((2, 3),)),
 ]
 
-CASES = ARITHMETIC + EXPORTS + ERF + STACKING
+
+# ---- 5. reductions and statistics ---------------------------------------------------------------
+NAN = math.nan
+
+
+def with_nans(lib, x):
+    """x with NaN where it is above 1.2: rows with none, some, and (size-1 rows) only NaN."""
+    return lib.where(x > 1.2, NAN, x)
+
+
+def levels(lib, x, *qs):
+    return lib.tensor(list(qs), dtype=x.dtype)
+
+
+STATISTICS = [
+    OpCase("median", lambda lib, x: lib.median(x), shape(min_side=1), ((2, 3),)),
+    OpCase("median_ties", lambda lib, x: (x.round() * 0.5).median() * x.sum(), shape(min_side=1),
+           ((3, 3),)),
+    OpCase("median_dim", lambda lib, x: x.median(dim=1), shape(min_dims=2, min_side=1),
+           ((3, 4),)),
+    OpCase("median_dim_keepdim", lambda lib, x: lib.median(x, -1, keepdim=True),
+           shape(min_dims=1, min_side=1), ((2, 5),)),
+    OpCase("median_nan", lambda lib, x: with_nans(lib, x).median(dim=0),
+           shape(min_dims=1, min_side=1), ((4, 3),)),
+    OpCase("nanmedian", lambda lib, x: lib.nanmedian(with_nans(lib, x), dim=-1),
+           shape(min_dims=1, min_side=1), ((3, 4),)),
+    OpCase("nanmedian_all", lambda lib, x: with_nans(lib, x).nanmedian(), shape(min_side=1),
+           ((3, 4),)),
+    OpCase("quantile", lambda lib, x: lib.quantile(x, 0.3), shape(min_side=1), ((2, 3),)),
+    OpCase("quantile_levels_dim", lambda lib, x: x.quantile(levels(lib, x, 0.0, 0.25, 0.9, 1.0),
+                                                             dim=1, keepdim=True),
+           shape(min_dims=2, min_side=1), ((3, 4),)),
+    OpCase("quantile_all_keepdim", lambda lib, x: lib.quantile(x, levels(lib, x, 0.5, 0.7),
+                                                               keepdim=True),
+           shape(min_side=1), ((2, 3),)),
+    OpCase("quantile_lower", lambda lib, x: x.quantile(0.4, dim=0, interpolation="lower"),
+           shape(min_dims=1, min_side=1), ((5, 2),)),
+    OpCase("quantile_higher", lambda lib, x: x.quantile(0.4, -1, interpolation="higher"),
+           shape(min_dims=1, min_side=1), ((2, 5),)),
+    OpCase("quantile_midpoint", lambda lib, x: x.quantile(levels(lib, x, 0.1, 0.5), 0,
+                                                          interpolation="midpoint"),
+           shape(min_dims=1, min_side=1), ((4, 2),)),
+    OpCase("quantile_nearest", lambda lib, x: x.quantile(levels(lib, x, 0.1, 0.5, 0.75), 0,
+                                                         interpolation="nearest"),
+           shape(min_dims=1, min_side=1), ((5,),)),
+    OpCase("quantile_nan", lambda lib, x: with_nans(lib, x).quantile(0.5, dim=-1),
+           shape(min_dims=1, min_side=1), ((3, 4),)),
+    OpCase("nanquantile", lambda lib, x: lib.nanquantile(with_nans(lib, x), levels(lib, x, 0.2, 1.0),
+                                                         dim=0),
+           shape(min_dims=1, min_side=1), ((4, 3),)),
+    OpCase("nansum", lambda lib, x: lib.nansum(with_nans(lib, x)), shape(), ((3, 4),)),
+    OpCase("nansum_dim", lambda lib, x: with_nans(lib, x).nansum(dim=0, keepdim=True),
+           shape(min_dims=1), ((3, 4),)),
+    OpCase("nanmean", lambda lib, x: lib.nanmean(with_nans(lib, x), dim=-1),
+           shape(min_dims=1), ((3, 4),)),
+    OpCase("nanmean_all", lambda lib, x: with_nans(lib, x).nanmean(), shape(), ((3, 4),)),
+    OpCase("var_mean", lambda lib, x: lib.var_mean(x), shape(min_dims=1, min_side=2), ((2, 3),)),
+    OpCase("var_mean_dim", lambda lib, x: lib.var_mean(x, 0, keepdim=True, correction=0),
+           shape(min_dims=1, min_side=1), ((3, 2),)),
+    OpCase("std_mean", lambda lib, x: lib.std_mean(x, dim=(0, -1), unbiased=False),
+           shape(min_dims=2, min_side=1), ((2, 3, 2),)),
+    OpCase("std_mean_bool_unbiased", lambda lib, x: lib.std_mean(x, True),
+           shape(min_dims=1, min_side=2), ((2, 3),)),
+    OpCase("aminmax", lambda lib, x: lib.aminmax(x), shape(min_side=1), ((2, 3),)),
+    OpCase("aminmax_dim", lambda lib, x: x.aminmax(dim=1, keepdim=True),
+           shape(min_dims=2, min_side=1), ((2, 3),)),
+    OpCase("diff", lambda lib, x: lib.diff(x), shape(min_dims=1), ((2, 4),)),
+    OpCase("diff_twice_dim0", lambda lib, x: x.diff(2, dim=0), shape(min_dims=1), ((4, 2),)),
+    OpCase("diff_prepend_append", lambda lib, x, y: lib.diff(x, dim=1, prepend=y, append=y * 2),
+           combined(lambda a, b, c: ((a, b), (a, c)), (0, 3), (0, 3), (0, 2)),
+           ((2, 3), (2, 1))),
+    OpCase("logaddexp", lambda lib, x, y: lib.logaddexp(x * 3, y), broadcastable(2),
+           ((2, 3), (3,)), gradgrad=True),
+    OpCase("logaddexp_far", lambda lib, x, y: x.logaddexp(y * 300), broadcastable(2),
+           ((2, 3), (3,))),
+    OpCase("logaddexp2", lambda lib, x, y: lib.logaddexp2(x, y * 2), broadcastable(2),
+           ((2, 1), (3,))),
+    OpCase("hypot", lambda lib, x, y: lib.hypot(x, y), broadcastable(2), ((2, 3), (3,)),
+           gradgrad=True),
+    OpCase("hypot_scaled", lambda lib, x, y: x.hypot(y * 1e30) * 1e-30, broadcastable(2),
+           ((2, 3), (2, 1))),
+    OpCase("exp2", lambda lib, x: lib.exp2(x * 3), shape(), ((2, 3),), gradgrad=True),
+    OpCase("xlogy", lambda lib, x, y: lib.xlogy(x, y), broadcastable(2), ((2, 3), (3,)),
+           ("real", "positive"), gradgrad=True),
+    OpCase("xlogy_zeros", lambda lib, x, y: lib.xlogy(x.relu(), y.abs()), broadcastable(2),
+           ((2, 3), (3,))),
+    OpCase("xlogy_number", lambda lib, x: lib.special.xlogy(2.0, x) + x.xlogy(3), shape(),
+           ((2, 3),), "positive"),
+    OpCase("logit", lambda lib, x: lib.logit(x.sigmoid()), shape(), ((2, 3),), gradgrad=True),
+    OpCase("logit_eps", lambda lib, x: lib.special.logit(x * 0.4 + 0.5, eps=0.2), shape(),
+           ((2, 3),)),
+]
+
+CASES = ARITHMETIC + EXPORTS + ERF + STACKING + STATISTICS
 
 
 def test_table_has_unique_names():
@@ -214,7 +307,12 @@ def test_table_has_unique_names():
     assert len(names) == len(set(names))
 
 
-@pytest.mark.parametrize("case", CASES, ids=repr)
+# rows whose outputs are NaN on purpose: finite differences of NaN are NaN, so only the torch
+# oracle checks their gradients (0 for the NaN rows, as PyTorch's)
+NAN_OUTPUTS = {"median_nan", "quantile_nan"}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.name not in NAN_OUTPUTS], ids=repr)
 def test_gradcheck(case):
     arrays = sample_inputs(0, case.example, case.domain)
     inputs = [edugrad.tensor(a, requires_grad=True) for a in arrays]
@@ -281,6 +379,24 @@ HAND += [
      [2.0, 3.0], [[0.0, 1.0, 1.0]]),
     ("take_along_dim", lambda x: edugrad.take_along_dim(x, edugrad.tensor([[1, 1]]), 1),
      [[[1.0, 2.0]]], [[2.0, 2.0]], [[[0.0, 2.0]]]),
+]
+
+
+HAND += [
+    ("median shares ties", lambda x: edugrad.median(x), [[3.0, 2.0, 1.0, 2.0]], 2.0,
+     [[0.0, 0.5, 0.0, 0.5]]),
+    ("median(dim) picks one", lambda x: x.median(0).values, [[3.0, 2.0, 1.0, 2.0]], 2.0,
+     [[0.0, 1.0, 0.0, 0.0]]),
+    ("quantile", lambda x: edugrad.quantile(x, 0.5), [[4.0, 1.0, 3.0, 2.0]], 2.5,
+     [[0.0, 0.0, 0.5, 0.5]]),
+    ("nanmean", lambda x: edugrad.nanmean(x), [[1.0, math.nan, 3.0]], 2.0, [[0.5, 0.0, 0.5]]),
+    ("logaddexp tie", lambda x, y: edugrad.logaddexp(x, y), [[1.0], [1.0]], [1 + math.log(2)],
+     [[0.5], [0.5]]),
+    ("hypot", lambda x, y: edugrad.hypot(x, y), [[3.0], [4.0]], [5.0], [[0.6], [0.8]]),
+    ("xlogy at 0", lambda x, y: edugrad.xlogy(x, y), [[0.0, 2.0], [0.0, 4.0]],
+     [0.0, 2 * math.log(4)], [[0.0, math.log(4)], [0.0, 0.5]]),
+    ("logit", lambda x: edugrad.logit(x), [[0.5, 0.8]], [0.0, math.log(4)], [[4.0, 6.25]]),
+    ("diff", lambda x: edugrad.diff(x), [[1.0, 4.0, 9.0]], [3.0, 5.0], [[-1.0, 0.0, 1.0]]),
 ]
 
 
@@ -393,6 +509,43 @@ FORWARD += [
     ("rot90_bool", lambda lib: lib.rot90(bools(lib).reshape(2, 3), 1, (1, 0))),
 ]
 
+FORWARD += [
+    ("median_int", lambda lib: lib.median(ints(lib))),
+    ("median_int_dim", lambda lib: int32s(lib).reshape(2, 3).median(1)[0]),
+    ("median_int_dim_indices", lambda lib: int32s(lib).reshape(3, 2).median(0).indices),
+    ("median_0d", lambda lib: lib.tensor(3.0).median(0)[0]),
+    ("median_empty", lambda lib: lib.median(lib.ones(0))),
+    ("nanmedian_all_nan", lambda lib: lib.nanmedian(lib.tensor([[NAN, NAN], [1.0, NAN]]), 1)[0]),
+    ("nanmedian_all_nan_indices",
+     lambda lib: lib.nanmedian(lib.tensor([[NAN, NAN], [1.0, NAN]]), 1)[1]),
+    ("quantile_float64_levels", lambda lib: lib.quantile(
+        lib.arange(7, dtype=lib.float64) ** 2, lib.tensor([0.0, 0.1, 0.5, 0.99, 1.0],
+                                                          dtype=lib.float64))),
+    ("quantile_nearest_halves", lambda lib: lib.quantile(lib.arange(5.0), lib.tensor(
+        [0.125, 0.375, 0.625, 0.875]), interpolation="nearest")),
+    ("nansum_int", lambda lib: lib.nansum(int32s(lib))),
+    ("nansum_bool", lambda lib: lib.nansum(bools(lib))),
+    ("aminmax_int", lambda lib: lib.aminmax(ints(lib)).max),
+    ("aminmax_bool_dim", lambda lib: bools(lib).reshape(2, 3).aminmax(dim=0).min),
+    ("diff_bool", lambda lib: lib.diff(bools(lib))),
+    ("diff_int32", lambda lib: lib.diff(int32s(lib), n=3)),
+    ("diff_more_than_length", lambda lib: lib.diff(ints(lib), n=8)),
+    ("exp2_int", lambda lib: lib.exp2(ints(lib))),
+    ("xlogy_ints", lambda lib: lib.xlogy(ints(lib), int32s(lib).abs())),
+    ("xlogy_nan", lambda lib: lib.xlogy(lib.zeros(3), lib.tensor([NAN, 0.0, math.inf]))),
+    ("logit_int", lambda lib: lib.logit(bools(lib))),
+    ("logit_outside", lambda lib: lib.logit(lib.tensor([-0.5, 0.0, 1.0, 2.0]))),
+    ("logaddexp_infinities", lambda lib: lib.logaddexp(
+        lib.tensor([-math.inf, math.inf, -math.inf, 5.0, NAN]),
+        lib.tensor([-math.inf, math.inf, 2.0, math.inf, 1.0]))),
+    ("logaddexp_float64", lambda lib: lib.logaddexp(lib.tensor([1e300, -1e300], dtype=lib.float64),
+                                                    lib.tensor(1e300, dtype=lib.float64))),
+    ("hypot_edges", lambda lib: lib.hypot(lib.tensor([0.0, math.inf, NAN, 3e30, -0.0]),
+                                          lib.tensor([0.0, NAN, 1.0, 4e30, 0.0]))),
+    ("hypot_float16", lambda lib: lib.hypot(lib.tensor([3.0, 300.0], dtype=lib.float16),
+                                            lib.tensor([4.0, 400.0], dtype=lib.float16))),
+]
+
 
 @pytest.mark.parametrize("name,fn", FORWARD, ids=[f[0] for f in FORWARD])
 def test_forward_matches_torch(name, fn):
@@ -477,6 +630,34 @@ ERRORS += [
     ("masked_select shapes",
      lambda: edugrad.masked_select(edugrad.ones(3), edugrad.ones(2) > 0), RuntimeError,
      "masked_select: shapes (3,) and (2,) cannot be broadcast"),
+]
+
+ERRORS += [
+    ("quantile of ints", lambda: edugrad.quantile(ints(edugrad), 0.5), RuntimeError,
+     "quantile: input tensor must be either float or double dtype, got int64"),
+    ("quantile level", lambda: edugrad.quantile(floats(edugrad), 1.5), RuntimeError,
+     "quantile: q values must be in the range [0, 1], got 1.5"),
+    ("quantile level dtype", lambda: floats(edugrad).quantile(edugrad.tensor([0.5],
+                                                                             dtype=edugrad.float64)),
+     RuntimeError, "quantile: q must be a 0-d or 1-D tensor of the input's dtype float32"),
+    ("quantile interpolation", lambda: floats(edugrad).nanquantile(0.5, interpolation="cubic"),
+     ValueError, "nanquantile: interpolation must be one of linear, lower"),
+    ("quantile of nothing", lambda: edugrad.quantile(edugrad.ones(0), 0.5), RuntimeError,
+     "quantile: input tensor must be non-empty"),
+    ("median over an empty dim", lambda: edugrad.ones(2, 0).median(1), IndexError,
+     "median: cannot compute the median over dim 1 of size 0 (shape (2, 0))"),
+    ("nanmean of ints", lambda: edugrad.nanmean(ints(edugrad)), RuntimeError,
+     "nanmean: input dtype must be floating point, got int64"),
+    ("aminmax of nothing", lambda: edugrad.aminmax(edugrad.ones(0)), RuntimeError,
+     "aminmax: cannot compute aminmax over an empty dimension"),
+    ("diff of a scalar", lambda: edugrad.diff(edugrad.tensor(1.0)), RuntimeError,
+     "diff: expects input to be at least one-dimensional"),
+    ("diff prepend dims", lambda: edugrad.diff(floats(edugrad), prepend=edugrad.tensor(0.0)),
+     RuntimeError, "diff: prepend and append must have the dims of the input, shape (6,)"),
+    ("logaddexp of ints", lambda: edugrad.logaddexp(ints(edugrad), ints(edugrad)),
+     NotImplementedError, "logaddexp: not implemented for int64 tensors"),
+    ("hypot shapes", lambda: edugrad.hypot(edugrad.ones(2), edugrad.ones(3)), RuntimeError,
+     "hypot: shapes (2,) and (3,) cannot be broadcast"),
 ]
 
 
