@@ -32,6 +32,7 @@ from edugrad.capture import JitError, jit
 from edugrad import linalg
 from edugrad import special  # api6
 from edugrad.linalg import einsum
+from edugrad.linalg import cdist  # api6
 from edugrad.math import where
 from edugrad.math import std_mean, var_mean  # api6
 from edugrad.serialization import load, save
@@ -82,7 +83,8 @@ for _name in ("clone rsqrt numel swapaxes swapdims moveaxis unflatten reciprocal
               "tensor_split hsplit vsplit dsplit rot90 fliplr flipud take_along_dim masked_select "
               "count_nonzero diff "
               "median nanmedian quantile nanquantile nansum nanmean aminmax logaddexp logaddexp2 "
-              "hypot exp2 xlogy logit").split():
+              "hypot exp2 xlogy logit "
+              "tensordot kron cross inner mv vdot").split():
     globals()[_name] = _unary(_name)
 del _name
 
