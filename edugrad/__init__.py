@@ -33,6 +33,9 @@ from edugrad import linalg
 from edugrad import special  # api6
 from edugrad.linalg import einsum
 from edugrad.linalg import cdist  # api6
+from edugrad.factories import tril_indices, triu_indices  # api6
+from edugrad.ordering import searchsorted  # api6
+from edugrad.shape import cartesian_prod  # api6
 from edugrad.math import where
 from edugrad.math import std_mean, var_mean  # api6
 from edugrad.serialization import load, save
@@ -84,7 +87,8 @@ for _name in ("clone rsqrt numel swapaxes swapdims moveaxis unflatten reciprocal
               "count_nonzero diff "
               "median nanmedian quantile nanquantile nansum nanmean aminmax logaddexp logaddexp2 "
               "hypot exp2 xlogy logit "
-              "tensordot kron cross inner mv vdot").split():
+              "tensordot kron cross inner mv vdot "
+              "bincount bucketize").split():
     globals()[_name] = _unary(_name)
 del _name
 

@@ -310,6 +310,34 @@ class OrderingMixin:
         out = out.movedim(-1, 0)
         return out.squeeze(0) if qs.ndim == 0 else out
 
+    # ---- api6: counting and searching -----------------------------------------------------------
+    def bincount(self, weights=None, minlength: int = 0):
+        """How often each of 0, 1, ..., max appears in a 1-D tensor of non-negative integers
+        (with weights: their sums), at least minlength long; INDEX_ADD of ones. The length
+        depends on the data, so the maximum is read on the host, as PyTorch reads it."""
+        if self.ndim != 1 or self.dtype not in (dtypes.int32, dtypes.int64) or (
+                self.numel() and bool((self < 0).any())):
+            raise RuntimeError(f"bincount: only supports 1-d non-negative integral inputs, got "
+                               f"shape {tuple(self.shape)} of {self.dtype.name}")
+        if weights is not None and tuple(weights.shape) != tuple(self.shape):
+            raise RuntimeError(f"bincount: weights should have the input's shape "
+                               f"{tuple(self.shape)}, got {tuple(weights.shape)}")
+        length = max(int(self.max().item()) + 1 if self.numel() else 0, minlength)
+        if weights is None:
+            counted = self.new_ones(tuple(self.shape), dtype=dtypes.int64)
+        else:
+            dtype = weights.dtype if weights.dtype.is_floating_point else dtypes.float64
+            counted = weights.detach().to(dtype)
+        return counted.new_zeros((length,)).index_add(0, self.long(), counted)
+
+    def bucketize(self, boundaries, *, out_int32: bool = False, right: bool = False):
+        """The bucket of each element between sorted 1-D boundaries: searchsorted(boundaries,
+        self), as torch.bucketize (right=False: boundaries[i - 1] < x <= boundaries[i])."""
+        if not isinstance(boundaries, OrderingMixin) or boundaries.ndim != 1:
+            got = tuple(boundaries.shape) if isinstance(boundaries, OrderingMixin) else boundaries
+            raise RuntimeError(f"bucketize: boundaries must be a 1-D tensor, got {got}")
+        return searchsorted(boundaries, self, out_int32=out_int32, right=right)
+
     def _quantile_levels(self, q, op: str):
         """q as a tensor of self's dtype (0-d or 1-D), checked to lie in [0, 1]."""
         if not self.dtype.is_floating_point:
@@ -342,3 +370,35 @@ def _lexicographic_ranks(rows):
     steps = rows._arange_along(n, 0, 1)
     earlier = steps.reshape(1, n) < steps.reshape(n, 1)  # j < i
     return ((apart & smaller) | (~apart & earlier)).long().sum(1)
+
+
+# ---- api6: torch.searchsorted ---------------------------------------------------------------------
+def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: bool = False,
+                 side=None, sorter=None):
+    """Where each value would go in the sorted last dim of sorted_sequence to keep it sorted:
+    the number of elements below it (right=True: not above it). NaN counts as the largest. A
+    comparison of every value with every element, summed: n * m, no primitive searches."""
+    if side is not None:
+        if side not in ("left", "right") or (right and side == "left"):
+            raise RuntimeError(f"searchsorted: side must be 'left' or 'right' and agree with "
+                               f"right={right}, got side={side!r}")
+        right = side == "right"
+    sequence = sorted_sequence
+    if sorter is not None:
+        sequence = sequence.take_along_dim(sorter, dim=-1)
+    scalar = not isinstance(values, OrderingMixin)
+    if scalar:
+        values = sequence._result_class(values, device=sequence.device)
+    if sequence.ndim > 1 and tuple(sequence.shape[:-1]) != tuple(values.shape[:-1]):
+        raise RuntimeError(f"searchsorted: the leading dims of sorted_sequence {tuple(sequence.shape)} "
+                           f"and values {tuple(values.shape)} must match")
+    if sequence.ndim == 0:
+        raise RuntimeError("searchsorted: sorted_sequence must have at least 1 dim")
+    elements = sequence.detach().unsqueeze(-2) if sequence.ndim > 1 else sequence.detach()
+    probe = values.detach().unsqueeze(-1)  # (..., m, 1) against (..., 1, n) or (n,)
+    if right:
+        before = (elements <= probe) | probe.isnan()
+    else:
+        before = (elements < probe) | (probe.isnan() & ~elements.isnan())
+    index = before.long().sum(-1)
+    return index.to(dtypes.int32) if out_int32 else index

@@ -1158,3 +1158,18 @@ def column_stack(tensors):
             raise TypeError(f"column_stack: expected tensors, got {type(t).__name__}")
         columns.append(t.reshape(t.numel(), 1) if t.ndim <= 1 else t)
     return cat(columns, 1)
+
+
+def cartesian_prod(*tensors):
+    """Every combination of one element from each 1-D tensor, one per row (itertools.product's
+    order); one tensor gives itself. Built from meshgrid, so gradients flow to every input."""
+    for t in tensors:
+        if not isinstance(t, ShapeMixin) or t.ndim != 1:
+            got = tuple(t.shape) if isinstance(t, ShapeMixin) else type(t).__name__
+            raise RuntimeError(f"cartesian_prod: expects 1-D tensors, got {got}")
+    if len(tensors) == 1:
+        return tensors[0]
+    if any(t.dtype is not tensors[0].dtype for t in tensors):
+        raise RuntimeError(f"cartesian_prod: expects all tensors to have the same dtype, got "
+                           f"{', '.join(t.dtype.name for t in tensors)}")
+    return stack([grid.reshape(-1) for grid in meshgrid(*tensors, indexing="ij")], 1)

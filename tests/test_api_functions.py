@@ -358,7 +358,17 @@ PRODUCTS = [
            pairs(lambda p, r, m: ((p, m), (r, m)), (1, 3), (1, 3), (1, 3)), ((3, 2), (2, 2))),
 ]
 
-CASES = ARITHMETIC + EXPORTS + ERF + STACKING + STATISTICS + PRODUCTS
+
+# ---- 7. indices ---------------------------------------------------------------------------------
+INDICES = [
+    OpCase("cartesian_prod", lambda lib, x, y: lib.cartesian_prod(x, y * 2),
+           pairs(lambda a, b: ((a,), (b,)), (0, 3), (0, 3)), ((2,), (3,))),
+    OpCase("cartesian_prod_three", lambda lib, x, y, z: lib.cartesian_prod(x, y, z),
+           pairs(lambda a, b, c: ((a,), (b,), (c,)), (1, 3), (0, 3), (1, 2)), ((2,), (3,), (2,))),
+    OpCase("cartesian_prod_one", lambda lib, x: lib.cartesian_prod(x) * 1, sizes((0, 4)), ((3,),)),
+]
+
+CASES = ARITHMETIC + EXPORTS + ERF + STACKING + STATISTICS + PRODUCTS + INDICES
 
 
 def test_table_has_unique_names():
@@ -471,6 +481,13 @@ HAND += [
      [[[0.0, 0.0]]]),
     ("tensordot", lambda x, y: edugrad.tensordot(x, y, 1), [[1.0, 2.0], [[3.0], [4.0]]], [11.0],
      [[3.0, 4.0], [[1.0], [2.0]]]),
+]
+
+
+HAND += [
+    ("cartesian_prod", lambda x, y: edugrad.cartesian_prod(x, y), [[1.0, 2.0], [3.0, 4.0, 5.0]],
+     [[1.0, 3.0], [1.0, 4.0], [1.0, 5.0], [2.0, 3.0], [2.0, 4.0], [2.0, 5.0]],
+     [[3.0, 3.0], [2.0, 2.0, 2.0]]),
 ]
 
 
@@ -637,6 +654,46 @@ FORWARD += [
                                             floats(lib).double().reshape(2, 3) + 1e-9)),
 ]
 
+def counts(lib):
+    return lib.tensor([1, 3, 1, 0, 6, 3])
+
+
+def steps(lib):
+    return lib.tensor([-1.0, 0.0, 0.0, 2.5, 7.0])
+
+
+FORWARD += [
+    ("bincount", lambda lib: lib.bincount(counts(lib))),
+    ("bincount_int32_minlength", lambda lib: counts(lib).int().bincount(minlength=9)),
+    ("bincount_short_minlength", lambda lib: lib.bincount(counts(lib), minlength=2)),
+    ("bincount_weights", lambda lib: lib.bincount(counts(lib), floats(lib))),
+    ("bincount_float64_weights", lambda lib: lib.bincount(counts(lib), weights=floats(lib).double())),
+    ("bincount_int_weights", lambda lib: lib.bincount(counts(lib), ints(lib))),
+    ("bincount_empty", lambda lib: lib.bincount(lib.tensor([], dtype=lib.int64), minlength=3)),
+    ("searchsorted", lambda lib: lib.searchsorted(steps(lib), floats(lib).reshape(2, 3))),
+    ("searchsorted_right", lambda lib: lib.searchsorted(steps(lib), floats(lib), right=True)),
+    ("searchsorted_side", lambda lib: lib.searchsorted(steps(lib), floats(lib), side="right")),
+    ("searchsorted_int32", lambda lib: lib.searchsorted(steps(lib), floats(lib), out_int32=True)),
+    ("searchsorted_number", lambda lib: lib.searchsorted(steps(lib), 0.0)),
+    ("searchsorted_nan", lambda lib: lib.searchsorted(steps(lib), lib.tensor([NAN, -math.inf]))),
+    ("searchsorted_rows", lambda lib: lib.searchsorted(lib.tensor([[1, 3, 5], [0, 0, 2]]),
+                                                       lib.tensor([[3, 6], [0, 1]]), right=True)),
+    ("searchsorted_sorter", lambda lib: lib.searchsorted(lib.tensor([5.0, 1.0, 3.0]),
+                                                         lib.tensor([2.0, 5.0]),
+                                                         sorter=lib.tensor([1, 2, 0]))),
+    ("searchsorted_int_values", lambda lib: lib.searchsorted(lib.tensor([1, 3, 5]), ints(lib))),
+    ("bucketize", lambda lib: lib.bucketize(floats(lib), steps(lib))),
+    ("bucketize_right_int32", lambda lib: lib.bucketize(floats(lib), steps(lib), right=True,
+                                                        out_int32=True)),
+    ("tril_indices", lambda lib: lib.tril_indices(3, 4)),
+    ("tril_indices_offset", lambda lib: lib.tril_indices(4, 3, -1)),
+    ("tril_indices_offset_past", lambda lib: lib.tril_indices(2, 3, 5)),
+    ("triu_indices", lambda lib: lib.triu_indices(3, 4, 1)),
+    ("triu_indices_int32", lambda lib: lib.triu_indices(4, 2, -2, dtype=lib.int32)),
+    ("triu_indices_empty", lambda lib: lib.triu_indices(0, 3)),
+    ("cartesian_prod_int", lambda lib: lib.cartesian_prod(ints(lib)[:2], ints(lib)[2:5])),
+]
+
 
 @pytest.mark.parametrize("name,fn", FORWARD, ids=[f[0] for f in FORWARD])
 def test_forward_matches_torch(name, fn):
@@ -786,6 +843,31 @@ ERRORS += [
      RuntimeError, "cdist: only supports non-negative p values, got -1"),
 ]
 
+ERRORS += [
+    ("bincount of negatives", lambda: edugrad.bincount(edugrad.tensor([1, -1])), RuntimeError,
+     "bincount: only supports 1-d non-negative integral inputs, got shape (2,) of int64"),
+    ("bincount of floats", lambda: edugrad.bincount(floats(edugrad)), RuntimeError,
+     "got shape (6,) of float32"),
+    ("bincount of a matrix", lambda: edugrad.bincount(counts(edugrad).reshape(2, 3)),
+     RuntimeError, "got shape (2, 3) of int64"),
+    ("bincount weights", lambda: edugrad.bincount(counts(edugrad), edugrad.ones(2)),
+     RuntimeError, "bincount: weights should have the input's shape (6,), got (2,)"),
+    ("searchsorted leading dims", lambda: edugrad.searchsorted(edugrad.ones(2, 3),
+                                                               edugrad.ones(3, 1)),
+     RuntimeError, "searchsorted: the leading dims of sorted_sequence (2, 3) and values (3, 1)"),
+    ("searchsorted side", lambda: edugrad.searchsorted(steps(edugrad), floats(edugrad), right=True,
+                                                       side="left"),
+     RuntimeError, "searchsorted: side must be 'left' or 'right' and agree with right=True"),
+    ("bucketize boundaries", lambda: edugrad.bucketize(floats(edugrad), edugrad.ones(2, 2)),
+     RuntimeError, "bucketize: boundaries must be a 1-D tensor, got (2, 2)"),
+    ("tril_indices negative", lambda: edugrad.tril_indices(-1, 3), RuntimeError,
+     "tril_indices: row and col must be non-negative, got -1 and 3"),
+    ("cartesian_prod of a matrix", lambda: edugrad.cartesian_prod(edugrad.ones(2, 2)),
+     RuntimeError, "cartesian_prod: expects 1-D tensors, got (2, 2)"),
+    ("cartesian_prod dtypes", lambda: edugrad.cartesian_prod(edugrad.ones(2), ints(edugrad)),
+     RuntimeError, "cartesian_prod: expects all tensors to have the same dtype, got float32, int64"),
+]
+
 
 @pytest.mark.parametrize("name,fn,error,message", ERRORS, ids=[e[0] for e in ERRORS])
 def test_errors_name_the_op(name, fn, error, message):
@@ -870,3 +952,26 @@ def test_unfold_is_a_view(lib_name):
     windows[0].zero_()
     assert base[0].tolist() == [0.0, 0.0, 0.0, 0.0] and base[1, 0].item() == 104.0
     assert tuple(base.unfold(0, 2, 1).stride()) == (4, 1, 4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(sequence=st.lists(st.integers(-3, 3), max_size=6), probes=st.lists(
+    st.integers(-4, 4), min_size=1, max_size=5), right=st.booleans())
+def test_searchsorted_and_bucketize_match_torch(sequence, probes, right):
+    """Duplicates, probes equal to elements, below and above all of them, empty sequences."""
+    for lib in (edugrad, torch):
+        if lib is torch:
+            theirs = (torch.searchsorted(torch.tensor(sorted(sequence), dtype=torch.float32),
+                                         torch.tensor(probes, dtype=torch.float32), right=right),
+                      torch.bucketize(torch.tensor(probes), torch.tensor(sorted(sequence),
+                                                                         dtype=torch.int64),
+                                      right=right))
+        else:
+            ours = (edugrad.searchsorted(edugrad.tensor(sorted(sequence), dtype=edugrad.float32),
+                                         edugrad.tensor(probes, dtype=edugrad.float32),
+                                         right=right),
+                    edugrad.bucketize(edugrad.tensor(probes), edugrad.tensor(sorted(sequence),
+                                                                             dtype=edugrad.int64),
+                                      right=right))
+    for a, b in zip(ours, theirs):
+        assert_same(a, b, "searchsorted")
