@@ -781,15 +781,12 @@ class MathMixin:
         """log(e^x + e^y) = max + log1p(e^-|x - y|): no overflow; equal infinities give
         themselves (their difference, NaN, is replaced by 0, as is any tie's)."""
         x, y = self._float_pair(other, "logaddexp")
-        tie = x == y
-        gap = where(tie, 0.0, x - y).abs()
-        return x.maximum(y) + (-gap).exp().log1p()
+        return x.maximum(y) + (-_gap(x, y)).exp().log1p()
 
     def logaddexp2(self, other):
         """log2(2^x + 2^y), as logaddexp in base 2."""
         x, y = self._float_pair(other, "logaddexp2")
-        gap = where(x == y, 0.0, x - y).abs()
-        return x.maximum(y) + (-gap * math.log(2)).exp().log1p() * (1 / math.log(2))
+        return x.maximum(y) + (-_gap(x, y) * math.log(2)).exp().log1p() * (1 / math.log(2))
 
     def hypot(self, other):
         """sqrt(x^2 + y^2) without overflow: m sqrt((x/m)^2 + (y/m)^2), m = max(|x|, |y|).
@@ -825,6 +822,13 @@ class MathMixin:
 _LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}  # finfo.max
 
 
+def _gap(x, y):
+    """|x - y|, 0 where x = y: also for equal infinities, whose difference would be NaN (both
+    are replaced by 0 before the subtraction, which then raises no floating-point warning)."""
+    tie = x == y
+    return (where(tie, 0.0, x) - where(tie, 0.0, y)).abs()
+
+
 def _is_one(alpha) -> bool:
     """alpha is the int 1: add needs no product (a float or bool 1 is still checked)."""
     return type(alpha) is int and alpha == 1
@@ -854,7 +858,7 @@ def where(condition, x, y):
     return Where.apply(condition, x, y)
 
 
-# ---- api6: torch.var_mean, torch.std_mean ---------------------------------------------------------
+# ---- api6: torch.var_mean, torch.std_mean ----------------------------------------------------
 def _statistics_arguments(dim, unbiased, correction):
     """torch.var_mean(x, True) means unbiased=True, not dim=1 (PyTorch's overloads)."""
     if isinstance(dim, bool):

@@ -372,7 +372,7 @@ def _lexicographic_ranks(rows):
     return ((apart & smaller) | (~apart & earlier)).long().sum(1)
 
 
-# ---- api6: torch.searchsorted ---------------------------------------------------------------------
+# ---- api6: torch.searchsorted ----------------------------------------------------------------
 def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: bool = False,
                  side=None, sorter=None):
     """Where each value would go in the sorted last dim of sorted_sequence to keep it sorted:
@@ -390,8 +390,8 @@ def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: boo
     if scalar:
         values = sequence._result_class(values, device=sequence.device)
     if sequence.ndim > 1 and tuple(sequence.shape[:-1]) != tuple(values.shape[:-1]):
-        raise RuntimeError(f"searchsorted: the leading dims of sorted_sequence {tuple(sequence.shape)} "
-                           f"and values {tuple(values.shape)} must match")
+        raise RuntimeError(f"searchsorted: the leading dims of sorted_sequence "
+                           f"{tuple(sequence.shape)} and values {tuple(values.shape)} must match")
     if sequence.ndim == 0:
         raise RuntimeError("searchsorted: sorted_sequence must have at least 1 dim")
     elements = sequence.detach().unsqueeze(-2) if sequence.ndim > 1 else sequence.detach()

@@ -908,7 +908,8 @@ class UnfoldStep(ViewStep):
                                f"values; clone() the view first")
         order = self._order(parent.ndim)
         inverse = tuple(order.index(d) for d in range(len(order)))
-        flat_shape = parent.shape[:self.dim] + (self.count * self.size,) + parent.shape[self.dim + 1:]
+        flat_shape = (parent.shape[:self.dim] + (self.count * self.size,)
+                      + parent.shape[self.dim + 1:])
         index = self._index(parent._data.backend).reshape((self.count * self.size,))
         positions = parent._result_class._make(index, None)
         windows = Reshape.apply(Permute.apply(value, order=inverse), shape=flat_shape)
