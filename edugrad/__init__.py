@@ -7,6 +7,8 @@
 Importing edugrad prints nothing and imports no CuPy.
 """
 
+import numbers as _numbers
+
 from edugrad import accelerator, amp, autograd, backends, cuda, nn, optim, utils, viz
 from edugrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from edugrad.backend import (
@@ -29,10 +31,20 @@ from edugrad.size import Size
 from edugrad.function import Function
 from edugrad.capture import JitError, jit
 from edugrad import linalg
+from edugrad import special  # api6
 from edugrad.linalg import einsum
+from edugrad.linalg import cdist  # api6
+from edugrad.factories import tril_indices, triu_indices  # api6
+from edugrad.ordering import searchsorted  # api6
+from edugrad.shape import cartesian_prod  # api6
 from edugrad.math import where
+from edugrad.math import std_mean, var_mean  # api6
 from edugrad.serialization import load, save
 from edugrad.shape import cat, meshgrid, stack
+from edugrad.shape import (  # api6
+    atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, broadcast_tensors, column_stack, dstack,
+    hstack, row_stack, vstack,
+)
 from edugrad.tensor import Tensor
 
 float = float32  # noqa: A001  (torch.float, torch.double, torch.long, as in PyTorch)
@@ -68,6 +80,19 @@ for _name in ("exp log sqrt sin cos tanh sigmoid relu abs clamp maximum minimum 
     globals()[_name] = _unary(_name)
 del _name
 
+# api6: more Tensor methods as functions (torch.clone(x), torch.t(x), ...)
+for _name in ("clone rsqrt numel swapaxes swapdims moveaxis unflatten reciprocal dot t ravel "
+              "broadcast_to positive negative "
+              "erf erfc erfinv "
+              "tensor_split hsplit vsplit dsplit rot90 fliplr flipud take_along_dim masked_select "
+              "count_nonzero diff "
+              "median nanmedian quantile nanquantile nansum nanmean aminmax logaddexp logaddexp2 "
+              "hypot exp2 xlogy logit "
+              "tensordot kron cross inner mv vdot "
+              "bincount bucketize").split():
+    globals()[_name] = _unary(_name)
+del _name
+
 
 # the operator spellings, so that the first argument may be a number too: edugrad.pow(2, x)
 def pow(input, exponent):  # noqa: A001
@@ -91,3 +116,56 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
 def remainder(input, other):
     """edugrad.remainder(x, y) is x % y, with the sign of y."""
     return input % other
+
+
+# ---- arithmetic as functions (torch.add(x, y, alpha=2), torch.div(x, y, rounding_mode=...)) ----
+def _tensors(input, other, op: str):
+    """Both operands as tensors; the first may be a Python number (torch.add(2, x)), which
+    becomes a constant of x's shape and of the dtype the two promote to, as PyTorch's."""
+    if isinstance(input, Tensor):
+        return input, other
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{op}: expected a tensor among the operands, got "
+                        f"{type(input).__name__} and {type(other).__name__}")
+    if not isinstance(input, _numbers.Real):  # (float is float32 here, as torch.float)
+        return other._from_value(input, op), other
+    return other._scalar_operands(input, reverse=True, dtype=None)
+
+
+def add(input, other, *, alpha=1):
+    """edugrad.add(x, y, alpha=a) is x + a * y; x may be a Python number."""
+    input, other = _tensors(input, other, "add")
+    return input.add(other, alpha=alpha)
+
+
+def sub(input, other, *, alpha=1):
+    """edugrad.sub(x, y, alpha=a) is x - a * y; x may be a Python number."""
+    input, other = _tensors(input, other, "sub")
+    return input.sub(other, alpha=alpha)
+
+
+def mul(input, other):
+    """edugrad.mul(x, y) is x * y; x may be a Python number."""
+    input, other = _tensors(input, other, "mul")
+    return input * other
+
+
+def div(input, other, *, rounding_mode=None):
+    """edugrad.div(x, y) is x / y; rounding_mode "trunc" or "floor" rounds the quotient and
+    keeps integer tensors integer (see Tensor.div)."""
+    input, other = _tensors(input, other, "div")
+    return input.div(other, rounding_mode=rounding_mode)
+
+
+def true_divide(input, other):
+    """edugrad.true_divide(x, y) is x / y (integers give floats)."""
+    return div(input, other)
+
+
+multiply, subtract, divide = mul, sub, div
+
+
+# ---- api6: shape helpers and type tests as functions ---------------------------------------------
+def is_tensor(obj) -> bool:
+    """True for edugrad tensors (nn.Parameter included), as torch.is_tensor."""
+    return isinstance(obj, Tensor)

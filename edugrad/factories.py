@@ -364,3 +364,24 @@ def _check_generator(generator) -> Generator:
         raise TypeError(f"generator must be an edugrad.Generator, got "
                         f"{type(generator).__name__}")
     return generator
+
+
+# ---- api6: the indices of a triangle ----------------------------------------------------------
+def _triangle_indices(row: int, col: int, offset: int, lower: bool, dtype, device, op: str):
+    if row < 0 or col < 0:
+        raise RuntimeError(f"{op}: row and col must be non-negative, got {row} and {col}")
+    rows, cols = np.indices((row, col)).reshape(2, -1)  # row-major order, as PyTorch lists them
+    keep = cols - rows <= offset if lower else cols - rows >= offset
+    return tensor(np.stack([rows[keep], cols[keep]]), dtype=dtype or dtypes.int64, device=device)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None,
+                 layout=None) -> Tensor:
+    """A (2, N) tensor: the (row, col) of every element on or below diagonal `offset`."""
+    return _triangle_indices(row, col, offset, True, dtype, device, "tril_indices")
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None,
+                 layout=None) -> Tensor:
+    """A (2, N) tensor: the (row, col) of every element on or above diagonal `offset`."""
+    return _triangle_indices(row, col, offset, False, dtype, device, "triu_indices")

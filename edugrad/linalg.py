@@ -30,6 +30,7 @@ from edugrad.data import TensorData
 from edugrad.function import (
     SVD, Eigh, Pad, Permute, PInv, Reshape, Shrink, Strided, Unstrided, Where,
 )
+from edugrad.math import broadcast_shape  # api6
 from edugrad.shape import stack
 from edugrad.views import ViewStep
 
@@ -134,6 +135,76 @@ class LinalgMixin:
         """torch.pinverse: linalg.pinv with singular values below rcond * s_max dropped."""
         return pinv(self, rtol=rcond)
 
+    # ---- api6: more products --------------------------------------------------------------------
+    def tensordot(self, other, dims=2):
+        """Contract the last `dims` dims of self with the first `dims` of other, or the dims
+        listed in a pair ([self's], [other's]): permute, reshape to matrices, one matmul."""
+        _same_dtype("tensordot", self, other)
+        mine, theirs = _contracted_dims(self, other, dims)
+        for a, b in zip(mine, theirs):
+            if self.shape[a] != other.shape[b]:
+                raise RuntimeError(f"tensordot: contracted dims must match, but dim {a} of "
+                                   f"{tuple(self.shape)} has size {self.shape[a]} and dim {b} of "
+                                   f"{tuple(other.shape)} has size {other.shape[b]}")
+        free_mine = [d for d in range(self.ndim) if d not in mine]
+        free_theirs = [d for d in range(other.ndim) if d not in theirs]
+        size = math.prod(self.shape[d] for d in mine)
+        left = self.permute(*free_mine, *mine).reshape(-1, size) if size else None
+        right = other.permute(*theirs, *free_theirs).reshape(size, -1) if size else None
+        shape = tuple(self.shape[d] for d in free_mine) + tuple(other.shape[d] for d in free_theirs)
+        if left is None:  # contracting empty dims: a sum of nothing
+            return (self.sum() * other.sum() * 0).to(self.dtype).expand(shape).clone()
+        return _product(left, right).reshape(shape)
+
+    def kron(self, other):
+        """The Kronecker product: block (i, j) of the result is self[i, j] * other."""
+        ndim = max(self.ndim, other.ndim)
+        a = self.reshape((1,) * (ndim - self.ndim) + tuple(self.shape))
+        b = other.reshape((1,) * (ndim - other.ndim) + tuple(other.shape))
+        spread_a = a.reshape(tuple(v for n in a.shape for v in (n, 1)))
+        spread_b = b.reshape(tuple(v for n in b.shape for v in (1, n)))
+        return (spread_a * spread_b).reshape(tuple(m * n for m, n in zip(a.shape, b.shape)))
+
+    def cross(self, other, dim=None):
+        """The cross product of 3-vectors along dim (broadcast); dim=None: the first dim of
+        size 3, as torch.cross."""
+        _same_dtype("cross", self, other)
+        if self.ndim != other.ndim:  # PyTorch broadcasts sizes here, but not ranks
+            raise RuntimeError(f"cross: inputs must have the same number of dims, got shapes "
+                               f"{tuple(self.shape)} and {tuple(other.shape)}")
+        shape = broadcast_shape(tuple(self.shape), tuple(other.shape), "cross")
+        x, y = self.expand(shape), other.expand(shape)
+        if dim is None:
+            dim = next((d for d, n in enumerate(shape) if n == 3), None)
+            if dim is None:
+                raise RuntimeError(f"cross: no dim of size 3 in shape {shape}")
+        dim = x._dim(dim, "cross")
+        if shape[dim] != 3:
+            raise RuntimeError(f"cross: dim {dim} must have size 3, got shape {shape}")
+        a1, a2, a3 = x.unbind(dim)
+        b1, b2, b3 = y.unbind(dim)
+        return stack([a2 * b3 - a3 * b2, a3 * b1 - a1 * b3, a1 * b2 - a2 * b1], dim)
+
+    def inner(self, other):
+        """Sum over the last dims of both: shape self.shape[:-1] + other.shape[:-1]."""
+        if self.ndim == 0 or other.ndim == 0:
+            return self * other
+        if self.shape[-1] != other.shape[-1]:
+            raise RuntimeError(f"inner: the last dims must match, got shapes {tuple(self.shape)} "
+                               f"and {tuple(other.shape)}")
+        return self.tensordot(other, ([self.ndim - 1], [other.ndim - 1]))
+
+    def mv(self, vec):
+        """(n, m) @ (m,), 2-D by 1-D only."""
+        _check_dims("mv", (self, 2), (vec, 1))
+        if self.shape[1] != vec.shape[0]:
+            raise RuntimeError(f"mv: shapes {tuple(self.shape)} and {tuple(vec.shape)} cannot be "
+                               f"multiplied ({self.shape[1]} != {vec.shape[0]})")
+        return self.tensordot(vec, 1)  # integers too
+
+    def vdot(self, other):
+        return self.dot(other)  # the conjugate of a real vector is itself
+
 
 # ---- the view a diagonal is ----------------------------------------------------------------------
 class DiagonalStep(ViewStep):
@@ -237,6 +308,66 @@ def _scaled_sum(input, product, beta, alpha, op: str):
     if beta == 0:
         return scaled
     return (input if beta == 1 else input * beta) + scaled
+
+
+# ---- api6: helpers of the products above, cdist, linalg.cross ---------------------------------
+def _same_dtype(op: str, a, b) -> None:
+    """PyTorch's products outside matmul do not promote: they refuse mixed dtypes."""
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"{op}: both inputs should have the same dtype, got {a.dtype.name} "
+                           f"and {b.dtype.name}")
+
+
+def _contracted_dims(a, b, dims):
+    """tensordot's dims as two lists of non-negative dims."""
+    if isinstance(dims, int):
+        if dims < 0 or dims > min(a.ndim, b.ndim):
+            raise RuntimeError(f"tensordot: dims must be between 0 and {min(a.ndim, b.ndim)} for "
+                               f"shapes {tuple(a.shape)} and {tuple(b.shape)}, got {dims}")
+        return list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    if hasattr(dims, "tolist"):
+        dims = dims.tolist()
+    mine, theirs = ([d] if isinstance(d, int) else list(d) for d in dims)
+    if len(mine) != len(theirs):
+        raise RuntimeError(f"tensordot: both dim lists must have the same length, got {mine} and "
+                           f"{theirs}")
+    return ([a._dim(d, "tensordot") for d in mine], [b._dim(d, "tensordot") for d in theirs])
+
+
+def _product(left, right):
+    """(n, k) @ (k, m) of one dtype; integers by a broadcast multiply and sum (MATMUL is for
+    floats)."""
+    if left.dtype.is_floating_point:
+        return left.matmul(right)
+    return (left.unsqueeze(-1) * right.unsqueeze(0)).sum(1).to(left.dtype)
+
+
+def cdist(x1, x2, p: float = 2.0, compute_mode=None):
+    """Distances between the rows of x1 (..., P, M) and of x2 (..., R, M): (..., P, R), as
+    torch.cdist; the p-norm of every difference (the gradient at distance 0 is 0, as PyTorch's).
+    Exact, with memory P * R * M: PyTorch's matmul shortcut for p = 2 loses the digits of
+    near distances."""
+    for name, x in (("x1", x1), ("x2", x2)):
+        if x.ndim < 2:
+            raise RuntimeError(f"cdist: only supports at least 2D tensors, {name} has shape "
+                               f"{tuple(x.shape)}")
+        if not x.dtype.is_floating_point:
+            raise RuntimeError(f"cdist: only supports floating-point dtypes, {name} is "
+                               f"{x.dtype.name}")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"cdist: x1 and x2 must have the same number of columns, got shapes "
+                           f"{tuple(x1.shape)} and {tuple(x2.shape)}")
+    if p < 0:
+        raise RuntimeError(f"cdist: only supports non-negative p values, got {p}")
+    difference = x1.unsqueeze(-2) - x2.unsqueeze(-3)  # (..., P, R, M)
+    if p == 2:
+        return _safe_sqrt((difference * difference).sum(-1))
+    return vector_norm(difference, p, dim=-1)
+
+
+def cross(input, other, *, dim: int = -1):
+    """torch.linalg.cross: as Tensor.cross, but dim defaults to -1."""
+    return input.cross(other, dim)
 
 
 # ---- torch.linalg -------------------------------------------------------------------------------

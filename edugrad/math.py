@@ -17,6 +17,7 @@ from collections import namedtuple
 
 from edugrad import dtypes
 from edugrad.data import TensorData
+from edugrad.function import Erf, Erfc, Erfinv  # api6
 from edugrad.function import (
     Add, Atan, Atan2, Cast, Ceil, Cos, Div, Exp, Expand, Expm1, Floor, FloorDivide, Fmod, Log, Log1p, LogSoftmax,
     LogSumExp,
@@ -25,6 +26,7 @@ from edugrad.function import (
 )
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])  # torch.return_types.max
+MinMaxResult = namedtuple("MinMaxResult", ["min", "max"])  # torch.return_types.aminmax
 
 
 def broadcast_shape(a: tuple, b: tuple, op: str) -> tuple:
@@ -175,16 +177,54 @@ class MathMixin:
         return self._from_value(other, "matmul").matmul(self)
 
     def add(self, other, alpha=1):
-        return self + (other if alpha == 1 else other * alpha)
+        """self + alpha * other (torch.add)."""
+        return self + (other if _is_one(alpha) else self._scaled(other, alpha, "add"))
 
     def sub(self, other, alpha=1):
-        return self - (other if alpha == 1 else other * alpha)
+        """self - alpha * other (torch.sub)."""
+        return self - (other if _is_one(alpha) else self._scaled(other, alpha, "sub"))
 
     def mul(self, other):
         return self * other
 
-    def div(self, other):
+    def div(self, other, *, rounding_mode=None):
+        """self / other; rounding_mode "trunc" rounds the quotient toward 0, "floor" toward
+        -inf, and both keep integer tensors integer (true division of integers is float)."""
+        return self._div(other, rounding_mode)
+
+    multiply = mul
+    subtract = sub
+    divide = div
+
+    def true_divide(self, other):
         return self / other
+
+    def _scaled(self, other, alpha, op: str):
+        """alpha * other for add/sub, refusing the alphas PyTorch refuses: a float alpha
+        would silently turn an integer sum into a float one."""
+        theirs = (other.dtype, other.ndim) if isinstance(other, MathMixin) else other
+        result = dtypes.result_type((self.dtype, self.ndim), theirs)
+        if isinstance(alpha, bool) and result is not dtypes.bool_:
+            raise RuntimeError(f"{op}: a bool alpha is only supported for bool results, "
+                               f"not {result.name}")
+        if isinstance(alpha, float) and not result.is_floating_point:
+            raise RuntimeError(f"{op}: for {result.name} tensors alpha must not be a float "
+                               f"(got alpha={alpha})")
+        return other * (bool(alpha) if result is dtypes.bool_ else alpha)  # bool stays bool
+
+    def _div(self, other, rounding_mode, reverse: bool = False):
+        if rounding_mode is None:
+            return self._divide(other, reverse)
+        if rounding_mode == "floor":
+            return self._division(FloorDivide, other, "div", reverse)
+        if rounding_mode != "trunc":
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', "
+                             f"got {rounding_mode!r}")
+        x, y = self._operands(other, "div", reverse)
+        if x.dtype.is_floating_point:
+            return Trunc.apply(Div.apply(x, y))  # as PyTorch: trunc of the rounded quotient
+        remainder = x._division(Fmod, y, "div")  # refuses bool and integer division by zero
+        return FloorDivide.apply(x - remainder, y)  # x - fmod(x, y) is a multiple of y: exact
 
     def pow(self, exponent):
         """self ** exponent, exact for whole exponents (see function.Pow and PowTensor)."""
@@ -335,6 +375,14 @@ class MathMixin:
     def reciprocal(self):
         return 1 / self
 
+    negative = neg
+
+    def positive(self):
+        """+self: self itself, as PyTorch (which refuses bool tensors here)."""
+        if self.dtype is dtypes.bool_:
+            raise RuntimeError("positive: the + operator on a bool tensor is not supported")
+        return self
+
     def square(self):
         return self * self
 
@@ -380,6 +428,16 @@ class MathMixin:
 
     def log10(self):
         return self.log() * (1 / math.log(10))
+
+    # ---- the error function family (api6) ----------------------------------------------------
+    def erf(self):
+        return Erf.apply(self._float())  # one primitive, ERF (composed where a backend lacks it)
+
+    def erfc(self):
+        return Erfc.apply(self._float())  # 1 - erf(x) would be 0 where erfc is 1e-30: Erfc
+
+    def erfinv(self):
+        return Erfinv.apply(self._float())
 
     def tan(self):
         x = self._float()
@@ -524,6 +582,8 @@ class MathMixin:
         return Max.apply(self, axes=axes, keepdim=keepdim)
 
     def amin(self, dim=None, keepdim: bool = False):
+        if self.dtype is dtypes.bool_:  # no negative bools: min is not max of not (api6)
+            return ~((~self).amax(dim, keepdim))
         return -((-self).amax(dim, keepdim))
 
     def max(self, dim=None, keepdim: bool = False):
@@ -673,10 +733,105 @@ class MathMixin:
         return out
 
     def dot(self, other):
+        """The inner product of two 1-D tensors of one dtype (torch.dot is no matmul)."""
+        if not isinstance(other, MathMixin):
+            other = self._from_value(other, "dot")
+        if self.ndim != 1 or other.ndim != 1:
+            raise RuntimeError(f"dot: 1D tensors expected, but got shapes {self.shape} and "
+                               f"{other.shape}")
+        if self.dtype is not other.dtype:
+            raise RuntimeError(f"dot: expected both vectors to have the same dtype, but found "
+                               f"{self.dtype.name} and {other.dtype.name}")
+        if not self.dtype.is_floating_point:  # MATMUL is for floats; sum keeps int64, so cast
+            return (self * other).sum().to(self.dtype)
         return self.matmul(other)
+
+    # ---- api6: statistics that skip NaN, pairs of reductions, differences ----------------------
+    def nansum(self, dim=None, keepdim: bool = False, dtype=None):
+        """sum with NaN counted as 0 (gradient 0 there, 1 elsewhere)."""
+        if not self.dtype.is_floating_point:
+            return self.sum(dim, keepdim, dtype)
+        return where(self.isnan(), 0.0, self).sum(dim, keepdim, dtype)
+
+    def nanmean(self, dim=None, keepdim: bool = False, dtype=None):
+        """mean of the elements that are not NaN (NaN where there are none)."""
+        x = self if dtype is None else self.to(dtype)
+        if not x.dtype.is_floating_point:
+            raise RuntimeError(f"nanmean: input dtype must be floating point, got {x.dtype.name}")
+        count = (~x.isnan()).sum(dim, keepdim)
+        return x.nansum(dim, keepdim) / count
+
+    def aminmax(self, *, dim=None, keepdim: bool = False):
+        """(min, max) in one call (torch.aminmax); ties share the gradient, as amin/amax."""
+        if self.numel() == 0:
+            raise RuntimeError(f"aminmax: cannot compute aminmax over an empty dimension "
+                               f"(shape {self.shape})")
+        return MinMaxResult(self.amin(dim, keepdim), self.amax(dim, keepdim))
+
+    # ---- api6: elementwise functions PyTorch has under their own names -------------------------
+    def _float_pair(self, other, op: str):
+        """(x, y) promoted and broadcast, refusing integers where PyTorch has no kernel."""
+        x, y = self._operands(other, op)
+        if not x.dtype.is_floating_point:
+            raise NotImplementedError(f"{op}: not implemented for {x.dtype.name} tensors "
+                                      f"(convert with .float() first)")
+        return x, y
+
+    def logaddexp(self, other):
+        """log(e^x + e^y) = max + log1p(e^-|x - y|): no overflow; equal infinities give
+        themselves (their difference, NaN, is replaced by 0, as is any tie's)."""
+        x, y = self._float_pair(other, "logaddexp")
+        return x.maximum(y) + (-_gap(x, y)).exp().log1p()
+
+    def logaddexp2(self, other):
+        """log2(2^x + 2^y), as logaddexp in base 2."""
+        x, y = self._float_pair(other, "logaddexp2")
+        return x.maximum(y) + (-_gap(x, y) * math.log(2)).exp().log1p() * (1 / math.log(2))
+
+    def hypot(self, other):
+        """sqrt(x^2 + y^2) without overflow: m sqrt((x/m)^2 + (y/m)^2), m = max(|x|, |y|).
+        The result does not depend on m, so neither does the gradient, x / hypot."""
+        x, y = self._float_pair(other, "hypot")
+        scale = x.abs().maximum(y.abs()).detach()
+        scale = where((scale == 0) | scale.isinf(), 1.0, scale)
+        ratio_x, ratio_y = x / scale, y / scale
+        out = (ratio_x * ratio_x + ratio_y * ratio_y).sqrt() * scale
+        return where(x.isinf() | y.isinf(), math.inf, out)  # hypot(inf, nan) = inf, as C's
+
+    def exp2(self):
+        return 2.0 ** self._float()  # POW with a whole exponent is exact: exp2(3) = 8
+
+    def xlogy(self, other):
+        """x log(y), 0 where x = 0 (unless y is NaN), as PyTorch; y is replaced by 1 there
+        before the log, so that no 0 * -inf or 0/0 reaches the gradient either."""
+        x, y = self._operands(other, "xlogy")
+        if not x.dtype.is_floating_point:
+            x, y = x.to(dtypes.DEFAULT_FLOAT), y.to(dtypes.DEFAULT_FLOAT)
+        skip = ((x == 0) & ~y.isnan()).detach()
+        return x * where(skip, 1.0, y).log()
+
+    def logit(self, eps=None):
+        """log(p / (1 - p)); with eps, p is clamped to [eps, 1 - eps] first (gradient 0
+        outside)."""
+        p = self._float()
+        if eps is not None:
+            p = p.clamp(eps, 1 - eps)
+        return (p / (1 - p)).log()
 
 
 _LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}  # finfo.max
+
+
+def _gap(x, y):
+    """|x - y|, 0 where x = y: also for equal infinities, whose difference would be NaN (both
+    are replaced by 0 before the subtraction, which then raises no floating-point warning)."""
+    tie = x == y
+    return (where(tie, 0.0, x) - where(tie, 0.0, y)).abs()
+
+
+def _is_one(alpha) -> bool:
+    """alpha is the int 1: add needs no product (a float or bool 1 is still checked)."""
+    return type(alpha) is int and alpha == 1
 
 
 def _or_data(a: TensorData, b: TensorData) -> TensorData:
@@ -701,3 +856,25 @@ def where(condition, x, y):
         condition = condition.detach()._broadcast_to(shape)
         x, y = x._broadcast_to(shape), y._broadcast_to(shape)
     return Where.apply(condition, x, y)
+
+
+# ---- api6: torch.var_mean, torch.std_mean ----------------------------------------------------
+def _statistics_arguments(dim, unbiased, correction):
+    """torch.var_mean(x, True) means unbiased=True, not dim=1 (PyTorch's overloads)."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    return dim, unbiased
+
+
+def var_mean(input, dim=None, unbiased: bool = True, keepdim: bool = False, *, correction=None):
+    """(var, mean) over dim, as torch.var_mean; correction as var's."""
+    dim, unbiased = _statistics_arguments(dim, unbiased, correction)
+    return (input.var(dim, unbiased, keepdim, correction),
+            input.mean(input._axes(dim, "var_mean"), keepdim))
+
+
+def std_mean(input, dim=None, unbiased: bool = True, keepdim: bool = False, *, correction=None):
+    """(std, mean) over dim, as torch.std_mean."""
+    dim, unbiased = _statistics_arguments(dim, unbiased, correction)
+    return (input.std(dim, unbiased, keepdim, correction),
+            input.mean(input._axes(dim, "std_mean"), keepdim))

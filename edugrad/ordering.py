@@ -20,6 +20,7 @@ No primitive sorts or scans, so each is a composition, and its gradient comes fo
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 from edugrad import dtypes
@@ -29,6 +30,9 @@ from edugrad.shape import cat
 
 SortResult = namedtuple("SortResult", ["values", "indices"])  # torch.return_types.sort
 TopKResult = namedtuple("TopKResult", ["values", "indices"])
+MedianResult = namedtuple("MedianResult", ["values", "indices"])  # torch.return_types.median
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+_ROUNDINGS = {"lower": "floor", "higher": "ceil", "nearest": "round"}  # round: half to even
 
 
 class OrderingMixin:
@@ -222,6 +226,136 @@ class OrderingMixin:
             samples = finish.topk(num_samples, dim=1, largest=False).indices
         return samples if self.ndim == 2 else samples.squeeze(0)
 
+    # ---- api6: order statistics, read off a sorted row ----------------------------------------
+    def median(self, dim=None, keepdim: bool = False):
+        """The lower of the two middle values (PyTorch's); NaN where the row has a NaN. With
+        dim, (values, indices)."""
+        return self._median(dim, keepdim, ignore_nan=False, op="median")
+
+    def nanmedian(self, dim=None, keepdim: bool = False):
+        """median of the elements that are not NaN."""
+        return self._median(dim, keepdim, ignore_nan=True, op="nanmedian")
+
+    def _median(self, dim, keepdim: bool, ignore_nan: bool, op: str):
+        if dim is None:
+            if self.numel() == 0:
+                if not self.dtype.is_floating_point:
+                    raise RuntimeError(f"{op}: cannot compute the median of an empty "
+                                       f"{self.dtype.name} tensor")
+                return self.reshape(-1).sum() * math.nan
+            value = self.reshape(-1)._median(0, False, ignore_nan, op).values.detach()
+            if not self.requires_grad:
+                return value
+            # PyTorch's median() shares the gradient among the elements equal to the result:
+            # value + sum(where(hit, x - value, 0)) / hits is value, with that gradient
+            hits = (self == value) | (self.isnan() & value.isnan())
+            return value + (self - value).where(hits, 0.0).sum() / hits.sum()
+        dim = self._dim(dim, op)
+        if self.ndim == 0:
+            return MedianResult(self + 0, self._arange_along(1, 0, 1).reshape(()))
+        n = self.shape[dim]
+        if n == 0:
+            raise IndexError(f"{op}: cannot compute the median over dim {dim} of size 0 "
+                             f"(shape {tuple(self.shape)})")
+        nans = self.isnan().long().sum(dim, keepdim=True)
+        if ignore_nan:  # the lower middle of what is left; all NaN: the first NaN
+            place = ((n - nans - 1) // 2).clamp(min=0)
+        else:  # NaN sorts last: a row with one gives its first NaN
+            place = (n - nans).where(nans > 0, (n - 1) // 2)
+        index = self.argsort(dim).gather(dim, place)
+        values = self.gather(dim, index)  # the gradient goes to that one element
+        if not keepdim:
+            values, index = values.squeeze(dim), index.squeeze(dim)
+        return MedianResult(values, index)
+
+    def quantile(self, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):
+        """The q-th quantiles along dim (of all elements when None), PyTorch's way: the rank
+        q (n - 1) in the sorted row, between two neighbours by `interpolation`; NaN where the
+        row has a NaN. A 1-D q puts its dim first."""
+        return self._quantile(q, dim, keepdim, interpolation, ignore_nan=False, op="quantile")
+
+    def nanquantile(self, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):
+        """quantile of the elements that are not NaN."""
+        return self._quantile(q, dim, keepdim, interpolation, ignore_nan=True, op="nanquantile")
+
+    def _quantile(self, q, dim, keepdim: bool, interpolation: str, ignore_nan: bool, op: str):
+        qs = self._quantile_levels(q, op)
+        if interpolation not in _INTERPOLATIONS:
+            raise ValueError(f"{op}: interpolation must be one of {', '.join(_INTERPOLATIONS)}, "
+                             f"got {interpolation!r}")
+        x = self.reshape(-1) if dim is None else self
+        axis = 0 if dim is None else x._dim(dim, op)
+        if x.ndim == 0:
+            x, axis = x.reshape(1), 0
+        n = x.shape[axis]
+        if n == 0:
+            raise RuntimeError(f"{op}: input tensor must be non-empty (shape {tuple(self.shape)})")
+        rows = x.sort(axis).values.movedim(axis, -1)  # (..., n), NaN last
+        nan = x.isnan().movedim(axis, -1)
+        if ignore_nan:
+            left = (~nan).long().sum(-1, keepdim=True).to(x.dtype)
+            ranks = (qs * (left - 1)).clamp(min=0)
+        else:
+            ranks = (qs * (n - 1)).where(~nan.any(-1, keepdim=True), float(n - 1))
+        if interpolation in _ROUNDINGS:
+            ranks = getattr(ranks, _ROUNDINGS[interpolation])()
+        below = ranks.floor().long()
+        out = rows.gather(-1, below)
+        if interpolation in ("linear", "midpoint"):
+            weights = ranks - below.to(x.dtype) if interpolation == "linear" else ranks * 0 + 0.5
+            out = out.lerp(rows.gather(-1, ranks.ceil().long()), weights)
+        if keepdim:
+            out = (out.reshape(out.shape[:-1] + (1,) * (self.ndim - out.ndim + 1) + out.shape[-1:])
+                   if dim is None else out.unsqueeze(axis))
+        out = out.movedim(-1, 0)
+        return out.squeeze(0) if qs.ndim == 0 else out
+
+    # ---- api6: counting and searching -----------------------------------------------------------
+    def bincount(self, weights=None, minlength: int = 0):
+        """How often each of 0, 1, ..., max appears in a 1-D tensor of non-negative integers
+        (with weights: their sums), at least minlength long; INDEX_ADD of ones. The length
+        depends on the data, so the maximum is read on the host, as PyTorch reads it."""
+        if self.ndim != 1 or self.dtype not in (dtypes.int32, dtypes.int64) or (
+                self.numel() and bool((self < 0).any())):
+            raise RuntimeError(f"bincount: only supports 1-d non-negative integral inputs, got "
+                               f"shape {tuple(self.shape)} of {self.dtype.name}")
+        if weights is not None and tuple(weights.shape) != tuple(self.shape):
+            raise RuntimeError(f"bincount: weights should have the input's shape "
+                               f"{tuple(self.shape)}, got {tuple(weights.shape)}")
+        length = max(int(self.max().item()) + 1 if self.numel() else 0, minlength)
+        if weights is None:
+            counted = self.new_ones(tuple(self.shape), dtype=dtypes.int64)
+        else:
+            dtype = weights.dtype if weights.dtype.is_floating_point else dtypes.float64
+            counted = weights.detach().to(dtype)
+        return counted.new_zeros((length,)).index_add(0, self.long(), counted)
+
+    def bucketize(self, boundaries, *, out_int32: bool = False, right: bool = False):
+        """The bucket of each element between sorted 1-D boundaries: searchsorted(boundaries,
+        self), as torch.bucketize (right=False: boundaries[i - 1] < x <= boundaries[i])."""
+        if not isinstance(boundaries, OrderingMixin) or boundaries.ndim != 1:
+            got = tuple(boundaries.shape) if isinstance(boundaries, OrderingMixin) else boundaries
+            raise RuntimeError(f"bucketize: boundaries must be a 1-D tensor, got {got}")
+        return searchsorted(boundaries, self, out_int32=out_int32, right=right)
+
+    def _quantile_levels(self, q, op: str):
+        """q as a tensor of self's dtype (0-d or 1-D), checked to lie in [0, 1]."""
+        if not self.dtype.is_floating_point:
+            raise RuntimeError(f"{op}: input tensor must be either float or double dtype, got "
+                               f"{self.dtype.name}")
+        if isinstance(q, OrderingMixin):
+            if q.ndim > 1 or q.dtype is not self.dtype:
+                raise RuntimeError(f"{op}: q must be a 0-d or 1-D tensor of the input's dtype "
+                                   f"{self.dtype.name}, got shape {tuple(q.shape)} of "
+                                   f"{q.dtype.name}")
+            levels = q.detach()
+        else:
+            levels = self._result_class(q, dtype=self.dtype, device=self.device)
+        if levels.numel() and bool(((levels < 0) | (levels > 1) | levels.isnan()).any()):
+            raise RuntimeError(f"{op}: q values must be in the range [0, 1], got "
+                               f"{levels.tolist()}")
+        return levels
+
 
 def _lexicographic_ranks(rows):
     """The place of each row of `rows` (n, K), K >= 1, in lexicographic order, ties kept in
@@ -236,3 +370,35 @@ def _lexicographic_ranks(rows):
     steps = rows._arange_along(n, 0, 1)
     earlier = steps.reshape(1, n) < steps.reshape(n, 1)  # j < i
     return ((apart & smaller) | (~apart & earlier)).long().sum(1)
+
+
+# ---- api6: torch.searchsorted ----------------------------------------------------------------
+def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: bool = False,
+                 side=None, sorter=None):
+    """Where each value would go in the sorted last dim of sorted_sequence to keep it sorted:
+    the number of elements below it (right=True: not above it). NaN counts as the largest. A
+    comparison of every value with every element, summed: n * m, no primitive searches."""
+    if side is not None:
+        if side not in ("left", "right") or (right and side == "left"):
+            raise RuntimeError(f"searchsorted: side must be 'left' or 'right' and agree with "
+                               f"right={right}, got side={side!r}")
+        right = side == "right"
+    sequence = sorted_sequence
+    if sorter is not None:
+        sequence = sequence.take_along_dim(sorter, dim=-1)
+    scalar = not isinstance(values, OrderingMixin)
+    if scalar:
+        values = sequence._result_class(values, device=sequence.device)
+    if sequence.ndim > 1 and tuple(sequence.shape[:-1]) != tuple(values.shape[:-1]):
+        raise RuntimeError(f"searchsorted: the leading dims of sorted_sequence "
+                           f"{tuple(sequence.shape)} and values {tuple(values.shape)} must match")
+    if sequence.ndim == 0:
+        raise RuntimeError("searchsorted: sorted_sequence must have at least 1 dim")
+    elements = sequence.detach().unsqueeze(-2) if sequence.ndim > 1 else sequence.detach()
+    probe = values.detach().unsqueeze(-1)  # (..., m, 1) against (..., 1, n) or (n,)
+    if right:
+        before = (elements <= probe) | probe.isnan()
+    else:
+        before = (elements < probe) | (probe.isnan() & ~elements.isnan())
+    index = before.long().sum(-1)
+    return index.to(dtypes.int32) if out_int32 else index

@@ -24,6 +24,7 @@ from edugrad.data import TensorData
 from edugrad.function import Flip, IndexAdd, Pad, Permute, Reshape, Take, Where
 from edugrad.math import broadcast_shape
 from edugrad.views import ExpandStep, PermuteStep, ReshapeStep, ShrinkStep, StridedStep
+from edugrad.views import ViewStep  # api6: UnfoldStep
 
 
 def _sizes(args) -> tuple:
@@ -717,6 +718,262 @@ class ShapeMixin:
         placed = IndexAdd.apply(value, positions, shape=flat_shape, axis=0)
         return Where.apply(hit, placed, self.reshape(-1)).reshape(self.shape)
 
+    # ---- more of PyTorch's spellings (api6) ----------------------------------------------------
+    swapdims = transpose
+
+    def ravel(self):
+        """The elements in row-major order, one dim (a view where reshape can make one)."""
+        return self.reshape(-1)
+
+    def broadcast_to(self, *size):
+        """expand under NumPy's name: -1 keeps a size; a view."""
+        try:
+            return self.expand(*size)
+        except RuntimeError:
+            raise RuntimeError(f"broadcast_to: shape {self.shape} cannot be broadcast to "
+                               f"{_sizes(size)}") from None
+
+    # ---- splitting, turning, sliding windows, picking (api6) -----------------------------------
+    def tensor_split(self, indices_or_sections, dim: int = 0):
+        """Views: n nearly equal parts (the first size % n one longer), or the parts between
+        the given indices (clamped to the size, as NumPy's array_split)."""
+        dim = self._dim(dim, "tensor_split")
+        size = self.shape[dim]
+        if isinstance(indices_or_sections, ShapeMixin):
+            indices_or_sections = indices_or_sections.tolist()
+        if isinstance(indices_or_sections, int):
+            n = indices_or_sections
+            if n <= 0:
+                raise RuntimeError(f"tensor_split: number of sections must be larger than 0, "
+                                   f"got {n}")
+            lengths = [size // n + (1 if i < size % n else 0) for i in range(n)]
+            starts = [sum(lengths[:i]) for i in range(n)]
+        else:
+            cuts = [min(max(i + size if i < 0 else i, 0), size) for i in indices_or_sections]
+            starts = [0] + cuts
+            ends = cuts + [size]
+            lengths = [max(end - start, 0) for start, end in zip(starts, ends)]
+        return tuple(self._narrow(dim, start, length) for start, length in zip(starts, lengths))
+
+    def _even_split(self, sections, dim: int, op: str):
+        if isinstance(sections, int) and (sections == 0 or self.shape[dim] % sections):
+            raise RuntimeError(f"{op}: cannot split dim {dim} of size {self.shape[dim]} into "
+                               f"{sections} equal parts (shape {self.shape})")
+        return self.tensor_split(sections, dim)
+
+    def hsplit(self, sections):
+        """Split along columns: dim 1, or dim 0 of a vector; an int must divide evenly."""
+        if self.ndim == 0:
+            raise RuntimeError("hsplit: requires a tensor with at least 1 dim, got a 0-d tensor")
+        return self._even_split(sections, 1 if self.ndim > 1 else 0, "hsplit")
+
+    def vsplit(self, sections):
+        if self.ndim < 2:
+            raise RuntimeError(f"vsplit: requires a tensor with at least 2 dims, got shape "
+                               f"{self.shape}")
+        return self._even_split(sections, 0, "vsplit")
+
+    def dsplit(self, sections):
+        if self.ndim < 3:
+            raise RuntimeError(f"dsplit: requires a tensor with at least 3 dims, got shape "
+                               f"{self.shape}")
+        return self._even_split(sections, 2, "dsplit")
+
+    def rot90(self, k: int = 1, dims=(0, 1)):
+        """Turn by k quarter turns from dims[0] toward dims[1]: flips and a transpose."""
+        if len(dims) != 2 or self.ndim < 2:
+            raise RuntimeError(f"rot90: expected two dims of a tensor with at least 2 dims, got "
+                               f"dims {tuple(dims)} for shape {self.shape}")
+        first, second = self._dim(dims[0], "rot90"), self._dim(dims[1], "rot90")
+        if first == second:
+            raise RuntimeError(f"rot90: the two dims must differ, got {tuple(dims)}")
+        k %= 4
+        if k == 1:
+            return self.flip(second).transpose(first, second)
+        if k == 2:
+            return self.flip(first, second)
+        if k == 3:
+            return self.flip(first).transpose(first, second)
+        return self.clone()
+
+    def fliplr(self):
+        if self.ndim < 2:
+            raise RuntimeError(f"fliplr: requires a tensor with at least 2 dims, got shape "
+                               f"{self.shape}")
+        return self.flip(1)
+
+    def flipud(self):
+        if self.ndim < 1:
+            raise RuntimeError("flipud: requires a tensor with at least 1 dim, got a 0-d tensor")
+        return self.flip(0)
+
+    def unfold(self, dimension: int, size: int, step: int):
+        """Every window of `size` elements along `dimension`, `step` apart, as a new last dim:
+        a view, as in PyTorch (see UnfoldStep)."""
+        if self.ndim == 0:
+            return self.reshape(1).unfold(0, size, step).reshape(size)
+        dim = self._dim(dimension, "unfold")
+        length = self.shape[dim]
+        if step <= 0:
+            raise RuntimeError(f"unfold: step is {step} but must be > 0")
+        if not 0 <= size <= length:
+            raise RuntimeError(f"unfold: the size of a window ({size}) must be between 0 and "
+                               f"the size of dim {dim} ({length}; shape {self.shape})")
+        return views.make_view(self, UnfoldStep(dim, size, step, (length - size) // step + 1))
+
+    def take_along_dim(self, indices, dim=None):
+        """gather after broadcasting self and indices in every dim but `dim`; with dim=None,
+        of the flattened tensors."""
+        if not isinstance(indices, ShapeMixin) or indices.dtype is not dtypes.int64:
+            got = indices.dtype.name if isinstance(indices, ShapeMixin) else type(indices).__name__
+            raise RuntimeError(f"take_along_dim: expected int64 indices, got {got}")
+        if dim is None:
+            return self.reshape(-1).gather(0, indices.reshape(-1))
+        dim = self._dim(dim, "take_along_dim")
+        if indices.ndim != self.ndim:
+            raise RuntimeError(f"take_along_dim: input and indices should have the same number "
+                               f"of dims, got shapes {self.shape} and {indices.shape}")
+        mine, theirs = list(self.shape), list(indices.shape)
+        mine[dim] = theirs[dim] = 1
+        batch = broadcast_shape(tuple(mine), tuple(theirs), "take_along_dim")
+        source = self.expand(batch[:dim] + (self.shape[dim],) + batch[dim + 1:])
+        return source.gather(dim, indices.expand(batch[:dim] + (indices.shape[dim],)
+                                                 + batch[dim + 1:]))
+
+    def masked_select(self, mask):
+        """The elements where mask (broadcast with self) is True, in a 1-D tensor."""
+        if not isinstance(mask, ShapeMixin) or mask.dtype is not dtypes.bool_:
+            got = mask.dtype.name if isinstance(mask, ShapeMixin) else type(mask).__name__
+            raise RuntimeError(f"masked_select: expected a bool mask, got {got}")
+        shape = broadcast_shape(self.shape, mask.shape, "masked_select")
+        return self.expand(shape)[mask.expand(shape)]
+
+    def count_nonzero(self, dim=None):
+        return (self != 0).sum(dim)
+
+    def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None):
+        """out[i] = x[i + 1] - x[i] along dim, n times; bool tensors give x[i + 1] != x[i]."""
+        if self.ndim == 0:
+            raise RuntimeError("diff: expects input to be at least one-dimensional")
+        dim = self._dim(dim, "diff")
+        if n < 0:
+            raise RuntimeError(f"diff: order n must be non-negative but got {n}")
+        parts = [part for part in (prepend, self, append) if part is not None]
+        for part in parts:
+            if not isinstance(part, ShapeMixin) or part.ndim != self.ndim:
+                got = part.shape if isinstance(part, ShapeMixin) else type(part).__name__
+                raise RuntimeError(f"diff: prepend and append must have the dims of the input, "
+                                   f"shape {self.shape}; got {got}")
+        out = self if len(parts) == 1 else cat(parts, dim)
+        for _ in range(n):
+            length = out.shape[dim]
+            if length == 0:
+                break
+            later, earlier = out.narrow(dim, 1, length - 1), out.narrow(dim, 0, length - 1)
+            out = later != earlier if out.dtype is dtypes.bool_ else later - earlier
+        return out
+
+
+class UnfoldStep(ViewStep):
+    """Tensor.unfold's windows: TAKE along the dim at positions start * step + offset (a
+    (windows, size) index), then the offset's axis moved last. Written back by the inverse,
+    INDEX_ADD at the same positions and WHERE with the parent, when no two windows overlap;
+    where they do, one element would get several values, and PyTorch refuses such writes too."""
+
+    def __init__(self, dim: int, size: int, step: int, count: int) -> None:
+        self.dim, self.size, self.step, self.count = dim, size, step, count
+
+    def _index(self, backend) -> TensorData:
+        starts = TensorData.arange(self.count, dtypes.int64, backend)
+        starts = starts.mul(starts.constant_like(self.step)).reshape((self.count, 1))
+        offsets = TensorData.arange(self.size, dtypes.int64, backend).reshape((1, self.size))
+        shape = (self.count, self.size)
+        return starts.expand(shape).add(offsets.expand(shape))
+
+    def _order(self, ndim: int) -> tuple:  # the window's axis (dim + 1 after TAKE) last
+        return tuple(d for d in range(ndim + 1) if d != self.dim + 1) + (self.dim + 1,)
+
+    def apply(self, parent):
+        index = parent._result_class._make(self._index(parent._data.backend), None)
+        return Permute.apply(Take.apply(parent, index, axis=self.dim),
+                             order=self._order(parent.ndim))
+
+    def apply_data(self, data):
+        return data.take(self.dim, self._index(data.backend)).permute(self._order(data.ndim))
+
+    def write_back(self, parent, value):
+        if self.step < self.size and self.count > 1:
+            raise RuntimeError(f"unfold: cannot write through windows that overlap (size "
+                               f"{self.size}, step {self.step}): one element would get several "
+                               f"values; clone() the view first")
+        order = self._order(parent.ndim)
+        inverse = tuple(order.index(d) for d in range(len(order)))
+        flat_shape = (parent.shape[:self.dim] + (self.count * self.size,)
+                      + parent.shape[self.dim + 1:])
+        index = self._index(parent._data.backend).reshape((self.count * self.size,))
+        positions = parent._result_class._make(index, None)
+        windows = Reshape.apply(Permute.apply(value, order=inverse), shape=flat_shape)
+        placed = IndexAdd.apply(windows, positions, shape=parent.shape, axis=self.dim)
+        ones = TensorData.full(flat_shape, 1, dtypes.int64, parent._data.backend)
+        counts = ones.index_add(parent.shape, self.dim, index)
+        inside = counts.constant_like(0).cmplt(counts)  # the places some window covers
+        return Where.apply(parent._result_class._make(inside, None), placed, parent)
+
+    def layout(self, shape, strides, offset):
+        stride = strides[self.dim]
+        return (strides[:self.dim] + (stride * self.step,) + strides[self.dim + 1:] + (stride,),
+                offset)
+
+
+def broadcast_shapes(*shapes, op: str = "broadcast_shapes") -> tuple:
+    """The shape that tensors of these shapes broadcast to (torch.broadcast_shapes)."""
+    result = ()
+    for shape in shapes:
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        result = broadcast_shape(result, shape, op)
+    return result
+
+
+def broadcast_tensors(*tensors):
+    """Every tensor expanded to their common shape: views, as PyTorch's."""
+    shape = broadcast_shapes(*[t.shape for t in tensors], op="broadcast_tensors")
+    return tuple(t.expand(shape) for t in tensors)
+
+
+def _atleast(tensors, ndim: int, op: str):
+    """torch.atleast_Nd: one tensor gives one, several (or a list) give a tuple."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    elif len(tensors) == 1:
+        return _grown(tensors[0], ndim, op)
+    return tuple(_grown(t, ndim, op) for t in tensors)
+
+
+def _grown(tensor, ndim: int, op: str):
+    """NumPy's rule: a scalar becomes (1, ...), a vector (1, n) or (1, n, 1), a matrix (m, n, 1)."""
+    if not isinstance(tensor, ShapeMixin):
+        raise TypeError(f"{op}: expected tensors, got {type(tensor).__name__}")
+    shape = tuple(tensor.shape)
+    if len(shape) >= ndim:
+        return tensor
+    if ndim == 3 and len(shape) == 2:
+        return tensor.unsqueeze(-1)
+    if ndim == 3 and len(shape) == 1:
+        return tensor.reshape(1, shape[0], 1)
+    return tensor.reshape((1,) * (ndim - len(shape)) + shape)
+
+
+def atleast_1d(*tensors):
+    return _atleast(tensors, 1, "atleast_1d")
+
+
+def atleast_2d(*tensors):
+    return _atleast(tensors, 2, "atleast_2d")
+
+
+def atleast_3d(*tensors):
+    return _atleast(tensors, 3, "atleast_3d")
+
 
 def _last_writes(index, dim: int, size: int):
     """For each element of index (flattened), True unless a later element along `dim` writes
@@ -865,3 +1122,55 @@ def stack(tensors, dim: int = 0):
                                f"{tensors[0].device} and {t.device} (tensor {i})")
     dim = tensors[0]._dim(dim, "stack", extra=1)
     return cat([t.unsqueeze(dim) for t in tensors], dim)
+
+
+# ---- api6: NumPy's stacking functions, each a cat after atleast_Nd -------------------------------
+def _tensor_list(tensors, op: str) -> list:
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError(f"{op}: expected a non-empty list of tensors")
+    return tensors
+
+
+def hstack(tensors):
+    """Side by side: along dim 1, or dim 0 when all are vectors (or scalars)."""
+    tensors = [_grown(t, 1, "hstack") for t in _tensor_list(tensors, "hstack")]
+    return cat(tensors, 0 if all(t.ndim == 1 for t in tensors) else 1)
+
+
+def vstack(tensors):
+    """On top of each other: vectors become rows, then cat along dim 0."""
+    return cat([_grown(t, 2, "vstack") for t in _tensor_list(tensors, "vstack")], 0)
+
+
+row_stack = vstack
+
+
+def dstack(tensors):
+    """In depth: each made at least 3-D (a matrix gets a last dim of 1), then cat along dim 2."""
+    return cat([_grown(t, 3, "dstack") for t in _tensor_list(tensors, "dstack")], 2)
+
+
+def column_stack(tensors):
+    """Vectors (and scalars) as columns, matrices as they are, side by side along dim 1."""
+    columns = []
+    for t in _tensor_list(tensors, "column_stack"):
+        if not isinstance(t, ShapeMixin):
+            raise TypeError(f"column_stack: expected tensors, got {type(t).__name__}")
+        columns.append(t.reshape(t.numel(), 1) if t.ndim <= 1 else t)
+    return cat(columns, 1)
+
+
+def cartesian_prod(*tensors):
+    """Every combination of one element from each 1-D tensor, one per row (itertools.product's
+    order); one tensor gives itself. Built from meshgrid, so gradients flow to every input."""
+    for t in tensors:
+        if not isinstance(t, ShapeMixin) or t.ndim != 1:
+            got = tuple(t.shape) if isinstance(t, ShapeMixin) else type(t).__name__
+            raise RuntimeError(f"cartesian_prod: expects 1-D tensors, got {got}")
+    if len(tensors) == 1:
+        return tensors[0]
+    if any(t.dtype is not tensors[0].dtype for t in tensors):
+        raise RuntimeError(f"cartesian_prod: expects all tensors to have the same dtype, got "
+                           f"{', '.join(t.dtype.name for t in tensors)}")
+    return stack([grid.reshape(-1) for grid in meshgrid(*tensors, indexing="ij")], 1)

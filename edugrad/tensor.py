@@ -374,16 +374,16 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
         return self
 
     def add_(self, other, alpha=1) -> "Tensor":
-        return self._assign(lambda old: old + (other if alpha == 1 else other * alpha))
+        return self._assign(lambda old: old.add(other, alpha=alpha))
 
     def sub_(self, other, alpha=1) -> "Tensor":
-        return self._assign(lambda old: old - (other if alpha == 1 else other * alpha))
+        return self._assign(lambda old: old.sub(other, alpha=alpha))
 
     def mul_(self, other) -> "Tensor":
         return self._assign(lambda old: old * other)
 
-    def div_(self, other) -> "Tensor":
-        return self._assign(lambda old: old / other)
+    def div_(self, other, *, rounding_mode=None) -> "Tensor":
+        return self._assign(lambda old: old.div(other, rounding_mode=rounding_mode))
 
     def clamp_(self, min=None, max=None) -> "Tensor":
         return self._assign(lambda old: old.clamp(min, max))

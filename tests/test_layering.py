@@ -51,6 +51,7 @@ API_PACKAGES = ("edugrad.nn", "edugrad.optim", "edugrad.utils")
 API_MODULES = {"edugrad", "edugrad.serialization",  # the package itself; save and load
                "edugrad.capture",  # edugrad.jit: records a step's primitive calls, replays them
                "edugrad.cuda", "edugrad.amp", "edugrad.accelerator"}  # PyTorch's device probes
+API_MODULES |= {"edugrad.special"}  # torch.special's names
 TOOL_PACKAGES = ("edugrad.checking", "edugrad.viz")  # viz: the teaching tools, on top too
 TOOL_MODULES = {"edugrad.doctor"}
 CHECKING = ("edugrad.checking", "edugrad.doctor")  # check backends; only each other use them
