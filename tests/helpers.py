@@ -193,6 +193,22 @@ def check_gradgrad_against_torch(case: OpCase, seed: int) -> None:
 
 
 # ---- shape strategies: each draws a tuple with one shape per input -------------------------------
+def check_hand_computed(fn, inputs, expected, grads) -> None:
+    """fn on float32 leaf tensors made from `inputs`: its value is `expected` and the gradient
+    of its sum with respect to each input is the matching entry of `grads` (worked out by
+    hand in the table that calls this)."""
+    tensors = [edugrad.tensor(v, requires_grad=True) for v in inputs]
+    out = fn(*tensors)
+    assert out.shape == np.shape(expected)
+    assert out.dtype is edugrad.float32
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-6, atol=1e-7)
+    out.sum().backward()
+    for tensor, grad in zip(tensors, grads):
+        assert tensor.grad.shape == np.shape(grad)
+        np.testing.assert_allclose(tensor.grad.numpy(), grad, rtol=1e-6, atol=1e-7,
+                                   equal_nan=True)
+
+
 def shape(min_dims: int = 0, max_dims: int = 3, min_side: int = 0, max_side: int = 4):
     """One input of any shape in the bounds: 0-d, size-1 and (min_side=0) empty dims."""
     return array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,

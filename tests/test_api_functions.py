@@ -21,7 +21,7 @@ from hypothesis import given, settings, strategies as st
 import edugrad
 from helpers import (
     OpCase, as_list, assert_same, broadcastable, check_against_torch, check_gradgrad_against_torch,
-    combined, sample_inputs, shape, sizes,
+    check_hand_computed, combined, sample_inputs, shape, sizes,
 )
 
 
@@ -495,16 +495,7 @@ HAND += [
 
 @pytest.mark.parametrize("family,fn,inputs,expected,grads", HAND, ids=[h[0] for h in HAND])
 def test_hand_computed(family, fn, inputs, expected, grads):
-    tensors = [edugrad.tensor(v, requires_grad=True) for v in inputs]
-    out = fn(*tensors)
-    assert out.shape == np.shape(expected)
-    assert out.dtype is edugrad.float32
-    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-6, atol=1e-7)
-    out.sum().backward()
-    for tensor, grad in zip(tensors, grads):
-        assert tensor.grad.shape == np.shape(grad)
-        np.testing.assert_allclose(tensor.grad.numpy(), grad, rtol=1e-6, atol=1e-7,
-                                   equal_nan=True)
+    check_hand_computed(fn, inputs, expected, grads)
 
 
 # ---- dtypes and integer results against torch ---------------------------------------------------
