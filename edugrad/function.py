@@ -1635,7 +1635,6 @@ def _erfc(x):
     series exp(-x^2) / (x sqrt(pi)) sum_n (-1)^n (2n-1)!! / (2x^2)^n; erfc(-x) = 2 - erfc(x)."""
     one = _constant(x, 1.0)
     magnitude = _abs(x)
-    square = magnitude.mul(magnitude)
     middle = magnitude.maximum(one).neg().maximum(_constant(x, -8.0)).neg()  # clamped to [1, 8]
     tail = middle.mul(middle).neg().exp().mul(_polynomial(middle, ERF_FLOAT64["P"])).div(
         _polynomial(middle, ERF_FLOAT64["Q"]))

@@ -146,6 +146,15 @@ def check_against_torch(case: OpCase, shapes, dtype: str, seed: int, device: str
             assert_same(x.grad, t.grad, f"{case.name} gradient of input {i}")
 
 
+def check_drawn_case_against_torch(case: OpCase, dtype: str, data) -> None:
+    """check_against_torch on shapes, a seed and a layout drawn by hypothesis (`data` is
+    hypothesis's st.data()): the body of every table's oracle test."""
+    shapes = data.draw(case.shapes, label="shapes")
+    seed = data.draw(st.integers(0, 2**31), label="seed")
+    transposed = data.draw(st.booleans(), label="non-contiguous inputs")
+    check_against_torch(case, shapes, dtype, seed, transposed=transposed)
+
+
 def _reversed_dims(tensor):
     return tensor.permute(*reversed(range(tensor.ndim))) if tensor.ndim > 1 else tensor
 

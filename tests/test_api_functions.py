@@ -20,8 +20,8 @@ from hypothesis import given, settings, strategies as st
 
 import edugrad
 from helpers import (
-    OpCase, as_list, assert_same, broadcastable, check_against_torch, check_gradgrad_against_torch,
-    check_hand_computed, combined, sample_inputs, shape, sizes,
+    OpCase, as_list, assert_same, broadcastable, check_drawn_case_against_torch,
+    check_gradgrad_against_torch, check_hand_computed, combined, sample_inputs, shape, sizes,
 )
 
 
@@ -394,10 +394,7 @@ def test_gradcheck(case):
 @settings(max_examples=15, deadline=None)
 @given(data=st.data())
 def test_matches_torch(case, dtype, data):
-    shapes = data.draw(case.shapes, label="shapes")
-    seed = data.draw(st.integers(0, 2**31), label="seed")
-    transposed = data.draw(st.booleans(), label="non-contiguous inputs")
-    check_against_torch(case, shapes, dtype, seed, transposed=transposed)
+    check_drawn_case_against_torch(case, dtype, data)
 
 
 # ---- hand-computed cases -------------------------------------------------------------------------

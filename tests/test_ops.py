@@ -28,8 +28,9 @@ import edugrad
 from edugrad.checking import check
 from edugrad.function import Fold, Unfold
 from helpers import (
-    NOACCEL, TOLERANCE, OpCase, as_list, assert_same, broadcastable, check_against_torch,
-    check_gradgrad_against_torch, check_hand_computed, combined, sample_inputs, shape, sizes,
+    NOACCEL, TOLERANCE, OpCase, as_list, assert_same, broadcastable,
+    check_drawn_case_against_torch, check_gradgrad_against_torch, check_hand_computed, combined,
+    sample_inputs, shape, sizes,
 )
 
 
@@ -605,10 +606,7 @@ def test_gradcheck(case):
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_matches_torch(case, dtype, data):
-    shapes = data.draw(case.shapes, label="shapes")
-    seed = data.draw(st.integers(0, 2**31), label="seed")
-    transposed = data.draw(st.booleans(), label="non-contiguous inputs")
-    check_against_torch(case, shapes, dtype, seed, transposed=transposed)
+    check_drawn_case_against_torch(case, dtype, data)
 
 
 # ---- 3. grad-of-grad -----------------------------------------------------------------------------
