@@ -344,6 +344,28 @@ def test_init_functions(torch):
         init.xavier_uniform_(edugrad.empty(3))
 
 
+@pytest.mark.parametrize("shape", [(6, 4), (4, 6), (8, 2, 3, 3), (5, 5), (1, 3)])
+def test_orthogonal_init_gives_orthonormal_rows_or_columns(shape):
+    weight = nn.Parameter(edugrad.empty(*shape))
+    assert init.orthogonal_(weight, gain=2.0) is weight
+    assert weight.shape == shape and weight.is_leaf and weight.requires_grad
+    matrix = weight.detach().numpy().reshape(shape[0], -1).astype(np.float64) / 2.0
+    gram = matrix @ matrix.T if matrix.shape[0] <= matrix.shape[1] else matrix.T @ matrix
+    np.testing.assert_allclose(gram, np.eye(len(gram)), atol=1e-5)
+
+
+def test_orthogonal_init_is_the_q_of_qr_with_a_positive_diagonal(torch):
+    # the same draw through torch's recipe (QR, then Q times the signs of R's diagonal)
+    edugrad.manual_seed(3)
+    draw = edugrad.empty(5, 3).normal_()
+    edugrad.manual_seed(3)
+    ours = init.orthogonal_(edugrad.empty(5, 3)).numpy()
+    q, r = torch.linalg.qr(torch.tensor(draw.numpy()))
+    np.testing.assert_allclose(ours, (q * torch.diag(r).sign()).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match=r"orthogonal_: .*2 or more dimensions .*\(3,\)"):
+        init.orthogonal_(edugrad.empty(3))
+
+
 # ---- gradient clipping --------------------------------------------------------------------------
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf])
 def test_clip_grad_norm_matches_torch(torch, norm_type):

@@ -241,6 +241,9 @@ LAYERS = {
                                [real(4, 5), real(4, 5), real(4, 5)]),
     "triplet_margin_unbatched": (lambda nn: nn.TripletMarginLoss(reduction="none"),
                                  [real(5), real(5), real(5)]),
+    "pixel_shuffle": (lambda nn: nn.PixelShuffle(2), [real(2, 8, 3, 2)]),
+    "pixel_shuffle_unbatched": (lambda nn: nn.PixelShuffle(3), [real(9, 2, 1)]),
+    "pixel_unshuffle": (lambda nn: nn.PixelUnshuffle(2), [real(2, 3, 4, 6)]),
 }
 
 
@@ -357,6 +360,10 @@ FUNCTIONS = {
                          [real(2, 3), real(2, 3), ((2, 3), "sign")]),
     "triplet_margin_f": (lambda F, a, p, n: F.triplet_margin_loss(a, p, n, p=3, swap=True),
                          [real(4, 3), real(4, 3), real(4, 3)]),
+    "pixel_shuffle_5d": (lambda F, x: F.pixel_shuffle(x, 2), [real(2, 3, 4, 2, 3)]),
+    "pixel_unshuffle_5d": (lambda F, x: F.pixel_unshuffle(x, 3), [real(2, 1, 2, 3, 6)]),
+    "pixel_shuffle_of_unshuffle": (lambda F, x: F.pixel_shuffle(F.pixel_unshuffle(x, 2), 2),
+                                   [real(1, 2, 4, 2)]),
 }
 
 
@@ -429,6 +436,8 @@ GRADCHECK = {  # name: (fn, input shapes)
                        [(5,), (5,), (5,)]),
     "triplet_margin": (lambda a, p, n: F.triplet_margin_loss(a, p, n, swap=True),
                        [(3, 4), (3, 4), (3, 4)]),
+    "pixel_shuffle": (lambda x: F.pixel_shuffle(x, 2), [(2, 8, 2, 3)]),
+    "pixel_unshuffle": (lambda x: F.pixel_unshuffle(x, 2), [(1, 2, 4, 2)]),
 }
 
 
@@ -853,6 +862,17 @@ def test_hand_computed_pools_and_resizes():
     assert values(F.pad(row, (2, 1), mode="circular")) == [[[2.0, 3.0, 1.0, 2.0, 3.0, 1.0]]]
 
 
+def test_hand_computed_pixel_shuffle():
+    # channels 0..3 each hold one number; shuffled, they tile each 2x2 block row by row
+    x = edugrad.tensor([[[[0.0, 10.0]], [[1.0, 11.0]], [[2.0, 12.0]], [[3.0, 13.0]]]])
+    shuffled = F.pixel_shuffle(x, 2)
+    assert shuffled.shape == (1, 1, 2, 4)
+    assert values(shuffled) == [[[[0.0, 1.0, 10.0, 11.0], [2.0, 3.0, 12.0, 13.0]]]]
+    assert values(F.pixel_unshuffle(shuffled, 2)) == x.tolist()
+    assert repr(nn.PixelShuffle(2)) == "PixelShuffle(upscale_factor=2)"
+    assert repr(nn.PixelUnshuffle(3)) == "PixelUnshuffle(downscale_factor=3)"
+
+
 def test_hand_computed_activations_and_norms():
     x = edugrad.tensor([-2.0, 0.0, 3.0, 8.0])
     assert values(F.hardtanh(x)) == [-1.0, 0.0, 1.0, 1.0]
@@ -1011,6 +1031,12 @@ def test_kl_div_mean_warns_as_torch():
      "positive"),
     (lambda: F.avg_pool2d(edugrad.zeros(1, 1, 4, 4), 2, padding=2), RuntimeError,
      "avg_pool2d: pad should be at most half of kernel size"),
+    (lambda: F.pixel_shuffle(edugrad.zeros(1, 6, 2, 2), 2), RuntimeError,
+     r"pixel_shuffle expects .* input.size\(-3\)=6 is not divisible by 4"),
+    (lambda: nn.PixelShuffle(2)(edugrad.zeros(4, 2)), RuntimeError,
+     "pixel_shuffle expects input to have at least 3 dimensions, but got input with 2"),
+    (lambda: F.pixel_unshuffle(edugrad.zeros(1, 1, 4, 3), 2), RuntimeError,
+     r"pixel_unshuffle expects width to be divisible by downscale_factor, but input.size\(-1\)=3"),
 ])
 def test_errors_name_the_op_and_shapes(call, error, words):
     with pytest.raises(error, match=words):

@@ -28,7 +28,7 @@ from edugrad.nn.conv import (
 )
 from edugrad.nn.layers import (
     CosineSimilarity, Dropout, Dropout1d, Dropout2d, Embedding, Flatten, Identity, Linear,
-    PairwiseDistance, Unflatten, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d,
+    PairwiseDistance, PixelShuffle, PixelUnshuffle, Unflatten, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d,
 )
 from edugrad.nn.loss import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MarginRankingLoss,
@@ -62,5 +62,5 @@ __all__ = [
     "SmoothL1Loss", "HuberLoss", "KLDivLoss", "MarginRankingLoss", "TripletMarginLoss",
     "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "InstanceNorm1d", "Dropout1d",
     "UpsamplingNearest2d", "UpsamplingBilinear2d", "MaxUnpool1d", "MaxUnpool2d", "LPPool1d",
-    "LPPool2d",
+    "LPPool2d", "PixelShuffle", "PixelUnshuffle",
 ]

@@ -44,7 +44,9 @@ from edugrad.nn.functional_loss import (
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
     l1_loss, margin_ranking_loss, mse_loss, nll_loss, smooth_l1_loss, triplet_margin_loss,
 )
-from edugrad.nn.functional_resample import interpolate, pad_by_mode
+from edugrad.nn.functional_resample import (
+    interpolate, pad_by_mode, pixel_shuffle, pixel_unshuffle,
+)
 from edugrad.tensor import Tensor
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "instance_norm", "dropout2d", "interpolate", "upsample", "smooth_l1_loss", "huber_loss",
     "kl_div", "margin_ranking_loss", "triplet_margin_loss", "max_pool1d", "avg_pool1d",
     "conv_transpose1d", "dropout1d", "upsample_nearest", "upsample_bilinear",
+    "pixel_shuffle", "pixel_unshuffle",
     "max_unpool1d", "max_unpool2d", "lp_pool1d", "lp_pool2d",
 ]
 

@@ -245,3 +245,44 @@ def _target_sizes(input: Tensor, size, scale_factor, recompute_scale_factor) -> 
                          f"spatial dims, but scale_factor {scale_factor!r} has {len(scales)}")
     sizes = tuple(int(math.floor(length * float(s))) for length, s in zip(spatial, scales))
     return sizes, ((None,) * len(spatial) if recompute_scale_factor else scales)
+
+
+# ---- pixel shuffle: channels <-> space ----------------------------------------------------------
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C r^2, H, W) -> (*, C, H r, W r): each group of r^2 channels becomes an r x r block.
+
+    A reshape, a permute and a reshape, so its gradient is theirs: output[c, h r + i, w r + j]
+    is input[c r^2 + i r + j, h, w].
+    """
+    r = upscale_factor
+    if input.ndim < 3:
+        raise RuntimeError("pixel_shuffle expects input to have at least 3 dimensions, but got "
+                           f"input with {input.ndim} dimension(s)")
+    *batch, channels, height, width = input.shape
+    if channels % (r * r):
+        raise RuntimeError("pixel_shuffle expects its input's 'channel' dimension to be "
+                           f"divisible by the square of upscale_factor, but input.size(-3)="
+                           f"{channels} is not divisible by {r * r}")
+    n = len(batch)
+    blocks = input.reshape(*batch, channels // (r * r), r, r, height, width)
+    # (*, C, i, j, H, W) -> (*, C, H, i, W, j): row i of each block after its pixel's row h
+    blocks = blocks.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return blocks.reshape(*batch, channels // (r * r), height * r, width * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H r, W r) -> (*, C r^2, H, W): pixel_shuffle's inverse."""
+    r = downscale_factor
+    if input.ndim < 3:
+        raise RuntimeError("pixel_unshuffle expects input to have at least 3 dimensions, but "
+                           f"got input with {input.ndim} dimension(s)")
+    *batch, channels, height, width = input.shape
+    for name, dim, size in (("height", -2, height), ("width", -1, width)):
+        if size % r:
+            raise RuntimeError(f"pixel_unshuffle expects {name} to be divisible by "
+                               f"downscale_factor, but input.size({dim})={size} is not "
+                               f"divisible by {r}")
+    n = len(batch)
+    blocks = input.reshape(*batch, channels, height // r, r, width // r, r)
+    blocks = blocks.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return blocks.reshape(*batch, channels * r * r, height // r, width // r)

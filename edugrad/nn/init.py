@@ -1,6 +1,6 @@
 """edugrad.nn.init: fill a parameter with starting values, in place, as PyTorch's nn.init does.
 
-Layer: nn (top). Imports edugrad.tensor and edugrad.autograd; never NumPy.
+Layer: nn (top). Imports edugrad.tensor, edugrad.autograd and edugrad.shape; never NumPy.
 
 Why the scales: a layer y = W x with fan_in inputs keeps the variance of its signal when
 Var(W) = gain^2 / fan_in (He/Kaiming); Xavier/Glorot balances the forward and backward passes
@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 
 from edugrad.autograd import no_grad
+from edugrad.shape import stack
 from edugrad.tensor import Tensor
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "xavier_uniform_",
-    "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+    "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
 ]
 
 
@@ -111,6 +112,37 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
     if fan == 0:
         return tensor
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """A (semi-)orthogonal matrix times `gain`, from a normal draw (Saxe et al. 2013).
+
+    The tensor is seen as rows x cols (rows = shape[0], the other dims flattened). A normal
+    draw, taken with its taller side first, is made orthonormal column by column (Gram-Schmidt:
+    each column minus its projections on the ones before, then scaled to length 1). That is
+    the Q of the draw's QR decomposition with R's diagonal positive, which is what PyTorch's
+    `Q * sign(diag(R))` picks. Rows are orthonormal when rows <= cols, columns otherwise.
+    """
+    if tensor.ndim < 2:
+        raise ValueError("orthogonal_: only tensors with 2 or more dimensions are supported "
+                         f"(got shape {tuple(tensor.shape)})")
+    if tensor.numel() == 0:
+        return tensor  # nothing to fill (PyTorch returns it as it is)
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    with no_grad():
+        draw = tensor.new_empty((rows, cols)).normal_(0.0, 1.0)
+        tall = draw.T if rows < cols else draw  # more rows than columns: columns can be orthonormal
+        columns = []
+        for column in tall.unbind(1):
+            for done in columns:  # modified Gram-Schmidt: project out the updated column
+                column = column - (done * column).sum() * done
+            columns.append(column / (column * column).sum().sqrt())
+        q = stack(columns, dim=1)
+        q = q.T if rows < cols else q
+        tensor.view_as(q).copy_(q)  # a view: the caller's tensor is filled, not replaced
+        tensor.mul_(gain)
+    return tensor
 
 
 def default_reset_(weight: Tensor, bias: Tensor | None) -> None:
