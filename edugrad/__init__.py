@@ -23,6 +23,9 @@ from edugrad.factories import (
     randint, randn, randn_like, tensor, zeros, zeros_like,
 )
 from edugrad.factories import Generator, as_tensor, bernoulli, from_numpy, normal, randperm
+from edugrad.factories import sparse_coo_tensor
+from edugrad.sparse import sparse_coo, strided
+from edugrad import sparse
 from edugrad.factories import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
 from edugrad.runtime import (
     get_num_threads, inference_mode, is_inference_mode_enabled, set_num_threads,
@@ -98,6 +101,11 @@ del _name
 def pow(input, exponent):  # noqa: A001
     """edugrad.pow(x, p) is x ** p; x or p may be a Python number."""
     return input ** exponent
+
+
+def spmm(input, mat2):
+    """edugrad.spmm(sparse, dense) is sparse @ dense (edugrad/sparse.py); dense works too."""
+    return input.mm(mat2)
 
 
 def floor_divide(input, other):

@@ -1,5 +1,6 @@
 """Tensor factories: zeros, ones, full, arange, linspace, eye, rand, randn, randint, randperm,
-normal, bernoulli, *_like, from_numpy, as_tensor; the legacy FloatTensor, LongTensor, ...; and
+normal, bernoulli, *_like, from_numpy, as_tensor, sparse_coo_tensor; the legacy FloatTensor,
+LongTensor, ...; and
 Generator, a random stream of one's own.
 
 Layer: Tensor (top). Imports edugrad.tensor and edugrad.data; NumPy only to build host values
@@ -25,6 +26,7 @@ from edugrad.backend import canonical_device, get_backend
 from edugrad.data import TensorData
 from edugrad.shape import _sizes
 from edugrad.size import Size
+from edugrad.sparse import SparseCOOTensor
 from edugrad.tensor import Tensor, standard_normal
 
 
@@ -46,15 +48,33 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
     return _finish(TensorData.full(shape, fill_value, dtype, get_backend(device)), requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def _size_argument(sizes: tuple, keywords: dict, op: str) -> tuple:
+    """The sizes of zeros(2, 3), zeros((2, 3)) or zeros(size=(2, 3)), PyTorch's three spellings."""
+    if set(keywords) - {"size"}:
+        raise TypeError(f"{op}() got an unexpected keyword argument "
+                        f"{sorted(set(keywords) - {'size'})[0]!r}")
+    if "size" not in keywords:
+        return sizes
+    if sizes:
+        raise TypeError(f"{op}() got the size twice: {sizes} and size={keywords['size']!r}")
+    return (keywords["size"],)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False,
+          **keywords) -> Tensor:
+    size = _size_argument(size, keywords, "zeros")
     return full(_sizes(size), 0, dtype or dtypes.DEFAULT_FLOAT, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def ones(*size, dtype=None, device=None, requires_grad: bool = False,
+         **keywords) -> Tensor:
+    size = _size_argument(size, keywords, "ones")
     return full(_sizes(size), 1, dtype or dtypes.DEFAULT_FLOAT, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def empty(*size, dtype=None, device=None, requires_grad: bool = False,
+          **keywords) -> Tensor:
+    size = _size_argument(size, keywords, "empty")
     return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
@@ -80,8 +100,10 @@ def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bo
     return _finish(TensorData.from_host(host, get_backend(device)), requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False,
+         **keywords) -> Tensor:
     """Uniform on [0, 1): the RAND primitive, or the generator's host stream."""
+    size = _size_argument(size, keywords, "rand")
     dtype, shape = dtypes.from_name(dtype or dtypes.get_default_dtype()), _sizes(size)
     backend = get_backend(device)
     if generator is not None:
@@ -89,9 +111,11 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = F
     return _finish(TensorData.rand(shape, dtype, backend), requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False,
+          **keywords) -> Tensor:
     """Standard normal, by the Box-Muller transform of two uniforms (tensor.standard_normal);
     with a generator, its host stream's normal draws."""
+    size = _size_argument(size, keywords, "randn")
     dtype, shape = dtypes.from_name(dtype or dtypes.get_default_dtype()), _sizes(size)
     backend = get_backend(device)
     if generator is not None:
@@ -212,6 +236,57 @@ def rand_like(other, dtype=None, device=None, requires_grad: bool = False) -> Te
 
 def randn_like(other, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     return _like(randn, other, dtype, device, requires_grad, other.shape)
+
+
+# ---- sparse COO tensors (edugrad/sparse.py holds the type and its operations) ------------------
+def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
+                      requires_grad: bool = False, check_invariants=None,
+                      is_coalesced=None) -> SparseCOOTensor:
+    """A sparse tensor with values[k] at the coordinates indices[:, k], zero elsewhere.
+
+    indices: integers, (ndim, nnz); values: (nnz,); size: the shape (each dim's largest index
+    plus one when omitted). Repeated coordinates add up. Every index is checked against size.
+    """
+    op = "sparse_coo_tensor"
+    indices = indices if isinstance(indices, Tensor) else tensor(indices, device=device)
+    if indices.dtype.is_floating_point or indices.dtype is dtypes.bool_:
+        raise RuntimeError(f"{op}: indices must be an int64 tensor, got {indices.dtype.name}")
+    values = values if isinstance(values, Tensor) else tensor(values, dtype=dtype, device=device)
+    values = values.to(dtype) if dtype is not None else values
+    if device is not None:
+        indices, values = indices.to(device), values.to(device)
+    indices = indices.detach().long().to(values.device)
+    if indices.ndim != 2:
+        raise RuntimeError(f"{op}: indices must be 2-D (ndim, nnz), got shape "
+                           f"{tuple(indices.shape)}")
+    if values.ndim != 1:
+        raise NotImplementedError(f"{op}: values of shape {tuple(values.shape)}: only 1-D values "
+                                  "(one number per coordinate) are implemented, not hybrid "
+                                  "sparse tensors")
+    if indices.shape[1] != values.shape[0]:
+        raise RuntimeError(f"{op}: indices of shape {tuple(indices.shape)} and values of shape "
+                           f"{tuple(values.shape)} disagree on the number of entries "
+                           f"({indices.shape[1]} != {values.shape[0]})")
+    if requires_grad:
+        raise NotImplementedError(f"{op}: requires_grad=True (a sparse leaf with a sparse .grad) "
+                                  "is not implemented; pass values that require grad instead")
+    largest = [int(row.max()) if row.numel() else -1 for row in indices.unbind(0)]
+    size = tuple(size) if size is not None else tuple(i + 1 for i in largest)
+    _check_sparse_bounds(indices, size, largest)
+    return SparseCOOTensor(indices, values, size, coalesced=bool(is_coalesced))
+
+
+def _check_sparse_bounds(indices, size: tuple, largest: list) -> None:
+    if len(size) != indices.shape[0]:
+        raise RuntimeError(f"sparse_coo_tensor: indices of shape {tuple(indices.shape)} give "
+                           f"{indices.shape[0]} coordinates per entry, but size {size} has "
+                           f"{len(size)} dims")
+    for dim, (row, biggest) in enumerate(zip(indices.unbind(0), largest)):
+        smallest = int(row.min()) if row.numel() else 0
+        if smallest < 0 or biggest >= size[dim]:
+            bad = smallest if smallest < 0 else biggest
+            raise RuntimeError(f"sparse_coo_tensor: index {bad} is out of bounds for dim {dim} "
+                               f"of size {size}")
 
 
 # ---- the legacy typed constructors: torch.LongTensor(data) and its kin ------------------------

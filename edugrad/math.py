@@ -106,6 +106,8 @@ class MathMixin:
             if (mine.shape == theirs.shape and mine.dtype is theirs.dtype
                     and mine.backend is theirs.backend):
                 return function.apply(other, self) if reverse else function.apply(self, other)
+        elif getattr(other, "is_sparse", False):  # dense + sparse: the sparse tensor's __radd__
+            return NotImplemented  # (edugrad/sparse.py; tested by name, not imported: a cycle)
         return function.apply(*self._operands(other, op, reverse))
 
     # ---- arithmetic operators ---------------------------------------------------------------------
@@ -701,6 +703,8 @@ class MathMixin:
     # ---- matrix product -------------------------------------------------------------------------------
     def matmul(self, other):
         """1-D, 2-D and batched operands with broadcast batch dims, as torch.matmul."""
+        if getattr(other, "is_sparse", False):  # dense @ sparse (edugrad/sparse.py)
+            return other.__rmatmul__(self)
         if not isinstance(other, MathMixin):
             other = self._from_value(other, "matmul")
         if self.ndim == 0 or other.ndim == 0:

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from edugrad import autograd, dtypes, views
+from edugrad import autograd, dtypes, sparse, views
 from edugrad.backend import canonical_device, get_backend
 from edugrad.data import TensorData
 from edugrad.dtypes import DType
@@ -58,6 +58,10 @@ def _host_array(data, dtype: DType | None) -> np.ndarray:
     return array
 
 
+def _is_size(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
     """An n-dimensional array that records the operations made on it, for backward()."""
 
@@ -69,6 +73,12 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
     _result_class: type
 
     def __init__(self, data, dtype=None, device=None, requires_grad: bool = False) -> None:
+        if _is_size(data) and (dtype is None or _is_size(dtype)):
+            # torch.Tensor(5), torch.Tensor(2, 3): PyTorch's legacy sizes form, float32 values
+            # left unset there (zeros here); torch.tensor(5) is the way to a number
+            sizes = [size for size in (data, dtype, device) if _is_size(size)]
+            device = None if _is_size(device) else device
+            data, dtype = np.zeros(sizes, np.float32), None
         if isinstance(data, TensorData):
             tensor_data = data
         elif isinstance(data, Tensor):
@@ -281,6 +291,13 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
         """The same values, cut from the graph: an alias, so an in-place update of either is
         seen by the other (`p.data.add_(...)`, as in PyTorch). See views.py."""
         return views.make_view(self, views.AliasStep())
+
+    is_sparse = False  # an ordinary (strided) tensor; sparse ones are edugrad/sparse.py's
+    layout = sparse.strided
+
+    def to_sparse(self) -> "sparse.SparseCOOTensor":
+        """The non-zero entries as a sparse COO tensor (edugrad/sparse.py)."""
+        return sparse.dense_to_sparse(self)
 
     def clone(self) -> "Tensor":
         # sharing the buffer is a copy here: edugrad never writes into a buffer (views.py)

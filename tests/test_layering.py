@@ -44,7 +44,7 @@ INTERFACE = {"edugrad.backend"}
 TENSORDATA = {"edugrad.data"}
 FUNCTION = {"edugrad.function"}
 TENSOR_LAYER = {"edugrad.tensor", "edugrad.math", "edugrad.shape", "edugrad.ordering",
-                "edugrad.linalg",
+                "edugrad.linalg", "edugrad.sparse",
                 "edugrad.views", "edugrad.factories", "edugrad.autograd", "edugrad.anomaly",
                 "edugrad.gradcheck", "edugrad.size", "edugrad.runtime"}
 API_PACKAGES = ("edugrad.nn", "edugrad.optim", "edugrad.utils")
