@@ -1,7 +1,6 @@
 """Tensor factories: zeros, ones, full, arange, linspace, eye, rand, randn, randint, randperm,
 normal, bernoulli, *_like, from_numpy, as_tensor, sparse_coo_tensor; the legacy FloatTensor,
-LongTensor, ...; and
-Generator, a random stream of one's own.
+LongTensor, ...; and Generator, a random stream of one's own.
 
 Layer: Tensor (top). Imports edugrad.tensor and edugrad.data; NumPy only to build host values
 (arange/linspace/eye, and the draws of a Generator), which are then loaded with FROM_HOST like

@@ -416,3 +416,20 @@ def test_legacy_typed_constructors_refuse_what_torch_refuses():
     for refused in (lambda lib: lib.LongTensor(lib.zeros(2)), lambda lib: lib.LongTensor("ab")):
         with pytest.raises(TypeError):
             refused(torch)
+
+
+def test_tensor_of_sizes_and_size_keyword_build_what_torch_builds():
+    """torch.Tensor(in, out) in older layer code (gcn/main.py) and torch.empty(size=(...))
+    (gat/main.py): float32 tensors of those sizes."""
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for the factories")
+    for sizes in [(5,), (2, 3), (2, 3, 4)]:
+        ours, theirs = edugrad.Tensor(*sizes), torch.Tensor(*sizes)
+        assert tuple(ours.shape) == tuple(theirs.shape) and ours.dtype is edugrad.float32
+    for name in ("zeros", "ones", "empty", "rand", "randn"):
+        made = getattr(edugrad, name)(size=(2, 3))
+        assert made.shape == getattr(torch, name)(size=(2, 3)).shape and made.dtype is edugrad.float32
+    assert edugrad.zeros(size=[4]).tolist() == [0.0] * 4
+    with pytest.raises(TypeError, match=r"zeros\(\) got the size twice"):
+        edugrad.zeros(2, size=(2,))
+    with pytest.raises(TypeError, match=r"ones\(\) got an unexpected keyword argument 'shape'"):
+        edugrad.ones(shape=(2,))

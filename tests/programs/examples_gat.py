@@ -5,8 +5,8 @@
 #   NumPy) for the program's own load_cora to read; the split 1200/400/rest of Cora's 2708
 #   nodes -> 12/8/rest of 40, from a NumPy permutation instead of `torch.randperm` (the
 #   libraries draw differently); the requests/tarfile imports dropped (the download branch is
-#   not taken); dropout p 0, small sizes and 4 epochs through argv; the model passes through same_start after its xavier_normal_
-#   init; record() of the losses and accuracies.
+#   not taken); dropout p 0, small sizes and 4 epochs through argv; the model passes through
+#   same_start after its xavier_normal_ init; record() of the losses and accuracies.
 # argv: --epochs 4 --dropout-p 0 --hidden-dim 8 --num-heads 2 --val-every 1 --no-accel
 # argv: --epochs 4 --dropout-p 0 --hidden-dim 8 --num-heads 2 --val-every 1 --no-accel --concat-heads
 import os
