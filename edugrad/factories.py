@@ -38,6 +38,8 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     """A new leaf tensor from a number, a (nested) list, a NumPy array or a tensor (copied)."""
     if isinstance(data, Tensor):
         data = data.detach()
+    if dtype is None and isinstance(data, int) and not isinstance(data, bool):
+        dtype = dtypes.int64  # tensor(5) is the number 5; Tensor(5) is PyTorch's five-element form
     return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 

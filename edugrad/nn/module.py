@@ -1,6 +1,7 @@
 """Module: the base class of every layer and model, and how it keeps its state.
 
-Layer: nn (top). Imports edugrad.tensor, edugrad.function, edugrad.autograd, edugrad.dtypes.
+Layer: nn (top). Imports edugrad.tensor, edugrad.factories, edugrad.function, edugrad.autograd,
+edugrad.dtypes.
 
 A Module keeps three ordered tables, filled by plain attribute assignment:
 
@@ -21,7 +22,7 @@ import warnings
 from collections import namedtuple
 from collections.abc import Mapping
 
-from edugrad import dtypes, function
+from edugrad import dtypes, factories, function
 from edugrad.autograd import is_grad_enabled, no_grad
 from edugrad.function import GradTap
 from edugrad.nn.parameter import Parameter
@@ -361,7 +362,7 @@ class Module:
             current, value = getattr(module, table)[name], state_dict[key]
             if not isinstance(value, Tensor):
                 try:
-                    value = Tensor(value)
+                    value = factories.tensor(value)  # a number is a 0-d tensor (Tensor(5) has 5 elements)
                 except (TypeError, ValueError):
                     errors.append(f'While copying "{key}": expected a tensor, got '
                                   f"{type(value).__name__}.")
