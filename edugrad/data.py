@@ -38,6 +38,17 @@ from edugrad.dtypes import DType
 from edugrad.ops import ERF_FLOAT32, ERF_FLOAT64, Op
 
 
+def _check_fits(value: float, dtype: DType) -> None:
+    """A float stored in an integer tensor (fill_, x[i] = v, full) is truncated; NaN, +-inf and
+    floats out of the dtype's range have no integer to become, so PyTorch refuses them (a cast
+    would silently write the smallest integer instead). Arithmetic never gets here with a
+    float: int tensor + 0.5 is a float tensor."""
+    bits = 8 * dtype.itemsize
+    if not (math.isfinite(value) and -2.0 ** (bits - 1) <= value < 2.0 ** (bits - 1)):
+        raise RuntimeError(f"value {value} cannot be converted to type {dtype.name} without "
+                           f"overflow")
+
+
 class TensorData:
     """A buffer of one backend, its dtype, and one method per primitive."""
 
@@ -72,6 +83,8 @@ class TensorData:
     # ---- load ------------------------------------------------------------------------------
     @staticmethod
     def full(shape: tuple, value, dtype: DType, backend: Backend) -> "TensorData":
+        if dtype.category == dtypes.INT and isinstance(value, float):
+            _check_fits(value, dtype)
         return TensorData(backend.full(tuple(shape), value, dtype), dtype, backend)
 
     @staticmethod
