@@ -22,7 +22,7 @@ from edugrad.function import (
     Add, Atan, Atan2, Cast, Ceil, Cos, Div, Exp, Expand, Expm1, Floor, FloorDivide, Fmod, Log, Log1p, LogSoftmax,
     LogSumExp,
     Matmul, Max, Maximum, Mul, Neg, Pow, PowTensor, Relu, Remainder, Reshape, Round, Sigmoid, Sin,
-    Softmax, Sqrt, Sub, Sum, Tanh, Trunc, Where,
+    Softmax, Sqrt, Sub, Sum, Tanh, Trunc, TruncDivide, Where,
 )
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])  # torch.return_types.max
@@ -222,7 +222,7 @@ class MathMixin:
                              f"got {rounding_mode!r}")
         x, y = self._operands(other, "div", reverse)
         if x.dtype.is_floating_point:
-            return Trunc.apply(Div.apply(x, y))  # as PyTorch: trunc of the rounded quotient
+            return TruncDivide.apply(x, y)  # as PyTorch: trunc of the rounded quotient
         remainder = x._division(Fmod, y, "div")  # refuses bool and integer division by zero
         return FloorDivide.apply(x - remainder, y)  # x - fmod(x, y) is a multiple of y: exact
 
