@@ -325,15 +325,27 @@ class MathMixin:
         return self._result_class._make(self._data.cmpeq(self._data.full_like(False)), None)
 
     def __and__(self, other):
-        x, y = self._operands(other, "and")
+        x, y = self._bool_operands(other, "and")
         return self._result_class._make(x._data.where(y._data, y._data.full_like(False)), None)
 
     def __or__(self, other):
-        x, y = self._operands(other, "or")
+        x, y = self._bool_operands(other, "or")
         return self._result_class._make(x._data.maximum(y._data), None)
 
     lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
     logical_not = __invert__
+    __rand__, __ror__ = __and__, __or__  # both commute
+
+    def _bool_operands(self, other, op: str):
+        """& and | of bools only: on integers PyTorch's are bitwise, which where/max are not
+        (-2 | False is -2, not max(-2, 0) = 0), so they are refused rather than wrong."""
+        x, y = self._operands(other, op)
+        if x.dtype is not dtypes.bool_:
+            theirs = other.dtype.name if isinstance(other, MathMixin) else type(other).__name__
+            raise TypeError(f"{op}: & and | are implemented for bool operands only, got "
+                            f"{self.dtype.name} and {theirs} (bitwise {op} is not)")
+        return x, y
+
 
     def isnan(self):
         return self != self
