@@ -417,9 +417,9 @@ class MathMixin:
             raise ValueError("clamp: at least one of min and max must be given")
         out = self
         if min is not None:
-            out = where(out < min, min, out)
+            out = _clamp_side(out, min, out < min)
         if max is not None:
-            out = where(out > max, max, out)
+            out = _clamp_side(out, max, out > max)
         return out
 
     clip = clamp
@@ -831,7 +831,16 @@ class MathMixin:
         return (p / (1 - p)).log()
 
 
-_LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}  # finfo.max
+_LARGEST = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}  # finfo.max
+
+
+def _clamp_side(out, bound, outside):
+    """where(outside, bound, out), and the bound wherever it is NaN: PyTorch's clamp returns NaN
+    for a NaN bound (a comparison with NaN is False, so `outside` alone would ignore it)."""
+    nan_bound = bound != bound  # a Python bool for a number, a bool tensor for a tensor
+    if nan_bound is not False:
+        outside = outside | nan_bound
+    return where(outside, bound, out)
 
 
 def _gap(x, y):
