@@ -399,7 +399,9 @@ class MathMixin:
         return self * self
 
     def abs(self):
-        return self.maximum(-self)  # ties at 0 split the gradient: +1/2 - 1/2 = 0
+        # ties at 0 split the gradient: +1/2 - 1/2 = 0. max(0.0, -0.0) may be either zero;
+        # adding 0 makes it +0.0, as abs always is (-0.0 + 0 == +0.0 in IEEE arithmetic)
+        return self.maximum(-self) + 0
 
     def sign(self):
         return (self > 0).to(self.dtype) - (self < 0).to(self.dtype)
