@@ -210,6 +210,8 @@ class MathMixin:
         if isinstance(alpha, float) and not result.is_floating_point:
             raise RuntimeError(f"{op}: for {result.name} tensors alpha must not be a float "
                                f"(got alpha={alpha})")
+        if isinstance(other, MathMixin) and other.dtype is not result:
+            other = other.to(result)  # int32 + 2 * bool is int32: the scaling must not promote
         return other * (bool(alpha) if result is dtypes.bool_ else alpha)  # bool stays bool
 
     def _div(self, other, rounding_mode, reverse: bool = False):
