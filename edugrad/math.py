@@ -700,19 +700,23 @@ class MathMixin:
     def logsumexp(self, dim, keepdim: bool = False):
         x = self._float()
         axes = x._axes(dim, "logsumexp")
-        for axis in axes:
-            if x.shape[axis] == 0:
-                raise RuntimeError(f"logsumexp: cannot reduce over dim {axis} of size 0 "
-                                   f"(shape {x.shape})")
+        if any(x.shape[axis] == 0 for axis in axes):  # log of an empty sum: -inf, as PyTorch
+            return x.exp().sum(axes, keepdim).log()
         return LogSumExp.apply(x, axes=axes, keepdim=keepdim)
 
     def softmax(self, dim: int):
         x = self._float()
-        return Softmax.apply(x, axis=x._dim(dim, "softmax")) if x.ndim else x * 0 + 1
+        axis = x._dim(dim, "softmax")
+        if x.numel() == 0:  # nothing to normalise (and no maximum to subtract)
+            return x * 1
+        return Softmax.apply(x, axis=axis) if x.ndim else x * 0 + 1
 
     def log_softmax(self, dim: int):
         x = self._float()
-        return LogSoftmax.apply(x, axis=x._dim(dim, "log_softmax")) if x.ndim else x * 0
+        axis = x._dim(dim, "log_softmax")
+        if x.numel() == 0:  # nothing to normalise (and no maximum to subtract)
+            return x * 1
+        return LogSoftmax.apply(x, axis=axis) if x.ndim else x * 0
 
     # ---- matrix product -------------------------------------------------------------------------------
     def matmul(self, other):
