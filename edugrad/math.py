@@ -334,8 +334,6 @@ class MathMixin:
         x, y = self._bool_operands(other, "or")
         return self._result_class._make(x._data.maximum(y._data), None)
 
-    lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
-    logical_not = __invert__
     __rand__, __ror__ = __and__, __or__  # both commute
 
     def _bool_operands(self, other, op: str):
@@ -348,6 +346,11 @@ class MathMixin:
                             f"{self.dtype.name} and {theirs} (bitwise {op} is not)")
         return x, y
 
+    lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
+
+    def logical_not(self):
+        """True where self is zero (False for bools), for any dtype, as PyTorch."""
+        return ~self if self.dtype is dtypes.bool_ else self == 0
 
     def isnan(self):
         return self != self
@@ -398,6 +401,8 @@ class MathMixin:
         return self
 
     def square(self):
+        if self.dtype is dtypes.bool_:  # PyTorch squares bools as pow(x, 2): an int64 result
+            return self.long() * self.long()
         return self * self
 
     def abs(self):
@@ -406,12 +411,19 @@ class MathMixin:
         return self.maximum(-self) + 0
 
     def sign(self):
+        if self.dtype is dtypes.bool_:  # True is positive, False is zero: sign is the identity
+            return self.clone()
         return (self > 0).to(self.dtype) - (self < 0).to(self.dtype)
 
     def maximum(self, other):
         return self._binary(Maximum, other, "maximum")
 
     def minimum(self, other):
+        if self.dtype is dtypes.bool_ or getattr(other, "dtype", None) is dtypes.bool_:
+            x, y = self._operands(other, "minimum")  # no minus for bools: min is and
+            if x.dtype is dtypes.bool_:
+                return x & y
+            return -((-x).maximum(-y))
         return -((-self).maximum(-other))  # min(a, b) = -max(-a, -b)
 
     def clamp(self, min=None, max=None):
@@ -518,7 +530,7 @@ class MathMixin:
         """NaN -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest and
         smallest finite values). The gradient passes where x was finite, as in PyTorch."""
         if not self.dtype.is_floating_point:
-            return self + 0
+            return self.clone()  # no NaN or inf to replace; the dtype stays (bool too)
         largest = _LARGEST[self.dtype.name]
         out = where(self.isnan(), float(nan), self)
         out = where(self == math.inf, largest if posinf is None else float(posinf), out)
@@ -594,7 +606,7 @@ class MathMixin:
                 raise RuntimeError(f"amax: cannot reduce over dim {axis} of size 0 "
                                    f"(shape {self.shape})")
         if not axes:
-            return self + 0
+            return self.clone()  # a copy of the same dtype (self + 0 would make bools int64)
         return Max.apply(self, axes=axes, keepdim=keepdim)
 
     def amin(self, dim=None, keepdim: bool = False):
@@ -622,6 +634,9 @@ class MathMixin:
             return self.minimum(dim)
         if dim is None:
             return self.amin()
+        if self.dtype is dtypes.bool_:  # no negative bools: the min is the max of not
+            values, indices = (~self).max(dim, keepdim)
+            return MaxResult(~values, indices)
         values, indices = (-self).max(dim, keepdim)
         return MaxResult(-values, indices)
 
@@ -839,7 +854,8 @@ class MathMixin:
         return (p / (1 - p)).log()
 
 
-_LARGEST = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}  # finfo.max
+_LARGEST = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,  # finfo.max
+            "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
 
 
 def _clamp_side(out, bound, outside):
