@@ -798,7 +798,7 @@ class MathMixin:
 
     def aminmax(self, *, dim=None, keepdim: bool = False):
         """(min, max) in one call (torch.aminmax); ties share the gradient, as amin/amax."""
-        if self.numel() == 0:
+        if dim is None and self.numel() == 0:  # with a dim, amax checks that dim's size
             raise RuntimeError(f"aminmax: cannot compute aminmax over an empty dimension "
                                f"(shape {self.shape})")
         return MinMaxResult(self.amin(dim, keepdim), self.amax(dim, keepdim))

@@ -333,6 +333,8 @@ FOUND = [
     ("logsumexp over an empty dim is -inf", lambda lib: lib.zeros(2, 0).logsumexp(1)),
     ("softmax of an empty tensor", lambda lib: lib.zeros(0).softmax(0)),
     ("log_softmax of an empty tensor", lambda lib: lib.zeros(3, 0).log_softmax(-1)),
+    ("aminmax over a non-empty dim of an empty tensor",
+     lambda lib: lib.zeros(1, 2, 0, dtype=lib.int32).aminmax(dim=1).max),
 ]
 
 
