@@ -333,6 +333,10 @@ FOUND = [
     ("logsumexp over an empty dim is -inf", lambda lib: lib.zeros(2, 0).logsumexp(1)),
     ("softmax of an empty tensor", lambda lib: lib.zeros(0).softmax(0)),
     ("log_softmax of an empty tensor", lambda lib: lib.zeros(3, 0).log_softmax(-1)),
+    ("erf of float16 beyond 3 is +-1, not NaN", lambda lib: lib.tensor(
+        [7.0, -7.0, 4.0, 0.5, math.inf], dtype=lib.float16).erf()),
+    ("gelu of float16 at +-7 and inf", lambda lib: lib.nn.functional.gelu(lib.tensor(
+        [7.0, -7.0, 4.0, 0.5, math.inf], dtype=lib.float16))),
     ("aminmax over a non-empty dim of an empty tensor",
      lambda lib: lib.zeros(1, 2, 0, dtype=lib.int32).aminmax(dim=1).max),
 ]
