@@ -308,7 +308,7 @@ def test_floor_divide_has_a_zero_gradient():
     assert (x.grad.tolist(), y.grad.tolist()) == ([0.0, 0.0], [0.0, 0.0])
 
 
-# ---- silent differences tests/test_differential.py found: one row each, against torch -------------
+# ---- silent differences tests/test_differential.py found: one row each, against torch --------
 NAN = float("nan")
 FOUND = [
     ("abs(+0.0) is +0.0", lambda lib: lib.tensor([0.0, -0.0, -2.0]).abs()),
