@@ -38,6 +38,20 @@ from edugrad.dtypes import DType
 from edugrad.ops import ERF_FLOAT32, ERF_FLOAT64, Op
 
 
+_WIDENED = (Op.ERF, Op.GELU, Op.GELU_GRAD)  # computed in float32 for 2-byte floats
+
+
+def _check_fits(value: float, dtype: DType) -> None:
+    """A float stored in an integer tensor (fill_, x[i] = v, full) is truncated; NaN, +-inf and
+    floats out of the dtype's range have no integer to become, so PyTorch refuses them (a cast
+    would silently write the smallest integer instead). Arithmetic never gets here with a
+    float: int tensor + 0.5 is a float tensor."""
+    bits = 8 * dtype.itemsize
+    if not (math.isfinite(value) and -2.0 ** (bits - 1) <= value < 2.0 ** (bits - 1)):
+        raise RuntimeError(f"value {value} cannot be converted to type {dtype.name} without "
+                           f"overflow")
+
+
 class TensorData:
     """A buffer of one backend, its dtype, and one method per primitive."""
 
@@ -72,6 +86,8 @@ class TensorData:
     # ---- load ------------------------------------------------------------------------------
     @staticmethod
     def full(shape: tuple, value, dtype: DType, backend: Backend) -> "TensorData":
+        if dtype.category == dtypes.INT and isinstance(value, float):
+            _check_fits(value, dtype)
         return TensorData(backend.full(tuple(shape), value, dtype), dtype, backend)
 
     @staticmethod
@@ -146,6 +162,11 @@ class TensorData:
                 _mismatch(op.method, self, other)
         if not self.dtype.is_floating_point:
             raise ValueError(_float_only(op.method, self))
+        if self.dtype.itemsize == 2 and op in _WIDENED:
+            # float16's range is too small for ERF's polynomials (P(8) overflows: erf(7) and
+            # gelu(7) were NaN); float32 holds every half value, and the result is rounded once
+            wide = [data.cast(dtypes.float32) for data in (self,) + others]
+            return getattr(wide[0], op.method)(*wide[1:]).cast(self.dtype)
         if op not in self.backend.accelerated:
             return composed(*others)
         method = getattr(self.backend, op.method)

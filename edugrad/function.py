@@ -559,6 +559,17 @@ class FloorDivide(Function):
                 zero if self.needs_input_grad[1] else None)
 
 
+class TruncDivide(FloorDivide):
+    """trunc(x / y) of floats, PyTorch's div(rounding_mode="trunc"): the rounded quotient, then
+    truncated. Its own Function for the zero gradient: Trunc of Div would send 0 * (1 / y) back,
+    which is NaN where y = 0."""
+
+    formula = "d trunc(x / y)/dx = d trunc(x / y)/dy = 0 (flat between the steps)"
+
+    def forward(self, x, y):
+        return _rounded(x.div(y), "trunc")
+
+
 class Remainder(Function):
     """x % y with the sign of y (Python's and PyTorch's), = x - y * floor(x / y)."""
 

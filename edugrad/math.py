@@ -22,7 +22,7 @@ from edugrad.function import (
     Add, Atan, Atan2, Cast, Ceil, Cos, Div, Exp, Expand, Expm1, Floor, FloorDivide, Fmod, Log, Log1p, LogSoftmax,
     LogSumExp,
     Matmul, Max, Maximum, Mul, Neg, Pow, PowTensor, Relu, Remainder, Reshape, Round, Sigmoid, Sin,
-    Softmax, Sqrt, Sub, Sum, Tanh, Trunc, Where,
+    Softmax, Sqrt, Sub, Sum, Tanh, Trunc, TruncDivide, Where,
 )
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])  # torch.return_types.max
@@ -212,6 +212,8 @@ class MathMixin:
         if isinstance(alpha, float) and not result.is_floating_point:
             raise RuntimeError(f"{op}: for {result.name} tensors alpha must not be a float "
                                f"(got alpha={alpha})")
+        if isinstance(other, MathMixin) and other.dtype is not result:
+            other = other.to(result)  # int32 + 2 * bool is int32: the scaling must not promote
         return other * (bool(alpha) if result is dtypes.bool_ else alpha)  # bool stays bool
 
     def _div(self, other, rounding_mode, reverse: bool = False):
@@ -224,7 +226,7 @@ class MathMixin:
                              f"got {rounding_mode!r}")
         x, y = self._operands(other, "div", reverse)
         if x.dtype.is_floating_point:
-            return Trunc.apply(Div.apply(x, y))  # as PyTorch: trunc of the rounded quotient
+            return TruncDivide.apply(x, y)  # as PyTorch: trunc of the rounded quotient
         remainder = x._division(Fmod, y, "div")  # refuses bool and integer division by zero
         return FloorDivide.apply(x - remainder, y)  # x - fmod(x, y) is a multiple of y: exact
 
@@ -327,15 +329,30 @@ class MathMixin:
         return self._result_class._make(self._data.cmpeq(self._data.full_like(False)), None)
 
     def __and__(self, other):
-        x, y = self._operands(other, "and")
+        x, y = self._bool_operands(other, "and")
         return self._result_class._make(x._data.where(y._data, y._data.full_like(False)), None)
 
     def __or__(self, other):
-        x, y = self._operands(other, "or")
+        x, y = self._bool_operands(other, "or")
         return self._result_class._make(x._data.maximum(y._data), None)
 
+    __rand__, __ror__ = __and__, __or__  # both commute
+
+    def _bool_operands(self, other, op: str):
+        """& and | of bools only: on integers PyTorch's are bitwise, which where/max are not
+        (-2 | False is -2, not max(-2, 0) = 0), so they are refused rather than wrong."""
+        x, y = self._operands(other, op)
+        if x.dtype is not dtypes.bool_:
+            theirs = other.dtype.name if isinstance(other, MathMixin) else type(other).__name__
+            raise TypeError(f"{op}: & and | are implemented for bool operands only, got "
+                            f"{self.dtype.name} and {theirs} (bitwise {op} is not)")
+        return x, y
+
     lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
-    logical_not = __invert__
+
+    def logical_not(self):
+        """True where self is zero (False for bools), for any dtype, as PyTorch."""
+        return ~self if self.dtype is dtypes.bool_ else self == 0
 
     def isnan(self):
         return self != self
@@ -386,18 +403,29 @@ class MathMixin:
         return self
 
     def square(self):
+        if self.dtype is dtypes.bool_:  # PyTorch squares bools as pow(x, 2): an int64 result
+            return self.long() * self.long()
         return self * self
 
     def abs(self):
-        return self.maximum(-self)  # ties at 0 split the gradient: +1/2 - 1/2 = 0
+        # ties at 0 split the gradient: +1/2 - 1/2 = 0. max(0.0, -0.0) may be either zero;
+        # adding 0 makes it +0.0, as abs always is (-0.0 + 0 == +0.0 in IEEE arithmetic)
+        return self.maximum(-self) + 0
 
     def sign(self):
+        if self.dtype is dtypes.bool_:  # True is positive, False is zero: sign is the identity
+            return self.clone()
         return (self > 0).to(self.dtype) - (self < 0).to(self.dtype)
 
     def maximum(self, other):
         return self._binary(Maximum, other, "maximum")
 
     def minimum(self, other):
+        if self.dtype is dtypes.bool_ or getattr(other, "dtype", None) is dtypes.bool_:
+            x, y = self._operands(other, "minimum")  # no minus for bools: min is and
+            if x.dtype is dtypes.bool_:
+                return x & y
+            return -((-x).maximum(-y))
         return -((-self).maximum(-other))  # min(a, b) = -max(-a, -b)
 
     def clamp(self, min=None, max=None):
@@ -407,9 +435,9 @@ class MathMixin:
             raise ValueError("clamp: at least one of min and max must be given")
         out = self
         if min is not None:
-            out = where(out < min, min, out)
+            out = _clamp_side(out, min, out < min)
         if max is not None:
-            out = where(out > max, max, out)
+            out = _clamp_side(out, max, out > max)
         return out
 
     clip = clamp
@@ -504,7 +532,7 @@ class MathMixin:
         """NaN -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest and
         smallest finite values). The gradient passes where x was finite, as in PyTorch."""
         if not self.dtype.is_floating_point:
-            return self + 0
+            return self.clone()  # no NaN or inf to replace; the dtype stays (bool too)
         largest = _LARGEST[self.dtype.name]
         out = where(self.isnan(), float(nan), self)
         out = where(self == math.inf, largest if posinf is None else float(posinf), out)
@@ -580,7 +608,7 @@ class MathMixin:
                 raise RuntimeError(f"amax: cannot reduce over dim {axis} of size 0 "
                                    f"(shape {self.shape})")
         if not axes:
-            return self + 0
+            return self.clone()  # a copy of the same dtype (self + 0 would make bools int64)
         return Max.apply(self, axes=axes, keepdim=keepdim)
 
     def amin(self, dim=None, keepdim: bool = False):
@@ -608,6 +636,9 @@ class MathMixin:
             return self.minimum(dim)
         if dim is None:
             return self.amin()
+        if self.dtype is dtypes.bool_:  # no negative bools: the min is the max of not
+            values, indices = (~self).max(dim, keepdim)
+            return MaxResult(~values, indices)
         values, indices = (-self).max(dim, keepdim)
         return MaxResult(-values, indices)
 
@@ -686,19 +717,23 @@ class MathMixin:
     def logsumexp(self, dim, keepdim: bool = False):
         x = self._float()
         axes = x._axes(dim, "logsumexp")
-        for axis in axes:
-            if x.shape[axis] == 0:
-                raise RuntimeError(f"logsumexp: cannot reduce over dim {axis} of size 0 "
-                                   f"(shape {x.shape})")
+        if any(x.shape[axis] == 0 for axis in axes):  # log of an empty sum: -inf, as PyTorch
+            return x.exp().sum(axes, keepdim).log()
         return LogSumExp.apply(x, axes=axes, keepdim=keepdim)
 
     def softmax(self, dim: int):
         x = self._float()
-        return Softmax.apply(x, axis=x._dim(dim, "softmax")) if x.ndim else x * 0 + 1
+        axis = x._dim(dim, "softmax")
+        if x.numel() == 0:  # nothing to normalise (and no maximum to subtract)
+            return x * 1
+        return Softmax.apply(x, axis=axis) if x.ndim else x * 0 + 1
 
     def log_softmax(self, dim: int):
         x = self._float()
-        return LogSoftmax.apply(x, axis=x._dim(dim, "log_softmax")) if x.ndim else x * 0
+        axis = x._dim(dim, "log_softmax")
+        if x.numel() == 0:  # nothing to normalise (and no maximum to subtract)
+            return x * 1
+        return LogSoftmax.apply(x, axis=axis) if x.ndim else x * 0
 
     # ---- matrix product -------------------------------------------------------------------------------
     def matmul(self, other):
@@ -767,7 +802,7 @@ class MathMixin:
 
     def aminmax(self, *, dim=None, keepdim: bool = False):
         """(min, max) in one call (torch.aminmax); ties share the gradient, as amin/amax."""
-        if self.numel() == 0:
+        if dim is None and self.numel() == 0:  # with a dim, amax checks that dim's size
             raise RuntimeError(f"aminmax: cannot compute aminmax over an empty dimension "
                                f"(shape {self.shape})")
         return MinMaxResult(self.amin(dim, keepdim), self.amax(dim, keepdim))
@@ -823,7 +858,17 @@ class MathMixin:
         return (p / (1 - p)).log()
 
 
-_LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}  # finfo.max
+_LARGEST = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,  # finfo.max
+            "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
+
+
+def _clamp_side(out, bound, outside):
+    """where(outside, bound, out), and the bound wherever it is NaN: PyTorch's clamp returns NaN
+    for a NaN bound (a comparison with NaN is False, so `outside` alone would ignore it)."""
+    nan_bound = bound != bound  # a Python bool for a number, a bool tensor for a tensor
+    if nan_bound is not False:
+        outside = outside | nan_bound
+    return where(outside, bound, out)
 
 
 def _gap(x, y):

@@ -120,7 +120,7 @@ class OrderingMixin:
                 raise RuntimeError(f"unique: shape {tuple(self.shape)} has 0-sized dims other "
                                    f"than dim {dim}, so unique cannot be applied")
             empty = make(TensorData.full((0,), 0, dtypes.int64, self._data.backend), None)
-            result = (self.detach() + 0,) + (empty,) * (return_inverse + return_counts)
+            result = (self.detach().clone(),) + (empty,) * (return_inverse + return_counts)
             return result if len(result) > 1 else result[0]
         rows = x.reshape(n, -1)
         rows = rows.long() if rows.dtype is dtypes.bool_ else rows  # no order on bools
@@ -166,7 +166,7 @@ class OrderingMixin:
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
         """(values, indices) sorted along `dim`; stable (ties keep their order) always."""
         if self.ndim == 0:
-            return SortResult(self + 0, self._result_class._make(
+            return SortResult(self.clone(), self._result_class._make(
                 TensorData.full((), 0, dtypes.int64, self._data.backend), None))
         dim = self._dim(dim, "sort")
         n = self.shape[dim]
@@ -252,7 +252,7 @@ class OrderingMixin:
             return value + (self - value).where(hits, 0.0).sum() / hits.sum()
         dim = self._dim(dim, op)
         if self.ndim == 0:
-            return MedianResult(self + 0, self._arange_along(1, 0, 1).reshape(()))
+            return MedianResult(self.clone(), self._arange_along(1, 0, 1).reshape(()))
         n = self.shape[dim]
         if n == 0:
             raise IndexError(f"{op}: cannot compute the median over dim {dim} of size 0 "

@@ -415,8 +415,14 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
         source = source if isinstance(source, Tensor) else Tensor(source)
         if source.device != self.device:
             source = source.to(self.device)
-        return self._assign(lambda old: source.to(old.dtype)._broadcast_to(
-            broadcast_shape(source.shape, old.shape, "copy_")))
+        def copied(old):
+            value = source.to(old.dtype)._broadcast_to(
+                broadcast_shape(source.shape, old.shape, "copy_"))
+            # self must become a new node of the graph: were it source itself (same dtype and
+            # shape), self would take the leaf's place and the gradient would stop at self
+            return value.clone() if value is source else value
+
+        return self._assign(copied)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> "Tensor":
         noise = Tensor._make(TensorData.rand(self.shape, self.dtype, self._data.backend), None)

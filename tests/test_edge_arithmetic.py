@@ -308,6 +308,74 @@ def test_floor_divide_has_a_zero_gradient():
     assert (x.grad.tolist(), y.grad.tolist()) == ([0.0, 0.0], [0.0, 0.0])
 
 
+# ---- silent differences tests/test_differential.py found: one row each, against torch --------
+NAN = float("nan")
+FOUND = [
+    ("abs(+0.0) is +0.0", lambda lib: lib.tensor([0.0, -0.0, -2.0]).abs()),
+    ("clamp(max=nan) is nan", lambda lib: lib.tensor([-1.0, 0.5]).clamp(max=NAN)),
+    ("clamp(min=tensor with nan)",
+     lambda lib: lib.tensor([-1.0, 0.5]).clamp(min=lib.tensor([NAN, 0.0]))),
+    ("nan_to_num of float16", lambda lib: lib.tensor([NAN, -math.inf, 1.0],
+                                                      dtype=lib.float16).nan_to_num()),
+    ("nan_to_num of bool stays bool", lambda lib: lib.tensor([True, False]).nan_to_num()),
+    ("int32.add(bool, alpha=2) stays int32",
+     lambda lib: lib.tensor([-3], dtype=lib.int32).add(lib.tensor([True]), alpha=2)),
+    ("True & bool tensor", lambda lib: True & lib.tensor([True, False])),
+    ("minimum(int32, bool)",
+     lambda lib: lib.tensor([1, -2], dtype=lib.int32).minimum(lib.tensor(False))),
+    ("square of bool is int64", lambda lib: lib.tensor([True, False]).square()),
+    ("sign of bool", lambda lib: lib.tensor([True, False]).sign()),
+    ("logical_not of floats", lambda lib: lib.tensor([0.0, -0.0, 2.0, NAN]).logical_not()),
+    ("amax of a 0-d bool stays bool", lambda lib: lib.tensor(True).amax()),
+    ("amin of a 0-d bool", lambda lib: lib.tensor(True).amin(keepdim=True)),
+    ("min(dim) of bools", lambda lib: lib.tensor([True, False]).min(dim=0).values),
+    ("sort of a 0-d bool", lambda lib: lib.tensor(True).sort().values),
+    ("logsumexp over an empty dim is -inf", lambda lib: lib.zeros(2, 0).logsumexp(1)),
+    ("softmax of an empty tensor", lambda lib: lib.zeros(0).softmax(0)),
+    ("log_softmax of an empty tensor", lambda lib: lib.zeros(3, 0).log_softmax(-1)),
+    ("erf of float16 beyond 3 is +-1, not NaN", lambda lib: lib.tensor(
+        [7.0, -7.0, 4.0, 0.5, math.inf], dtype=lib.float16).erf()),
+    ("gelu of float16 at +-7 and inf", lambda lib: lib.nn.functional.gelu(lib.tensor(
+        [7.0, -7.0, 4.0, 0.5, math.inf], dtype=lib.float16))),
+    ("aminmax over a non-empty dim of an empty tensor",
+     lambda lib: lib.zeros(1, 2, 0, dtype=lib.int32).aminmax(dim=1).max),
+]
+
+
+@pytest.mark.parametrize("name,fn", FOUND, ids=[row[0] for row in FOUND])
+def test_differential_finds_match_torch(name, fn):
+    assert_identical(fn(edugrad), fn(torch), name)
+
+
+def test_trunc_division_has_a_zero_gradient_even_at_zero_divisors():
+    """It was trunc(x / y): trunc's 0 times d(x / y)/dy = -x / y^2 sent nan back at y = 0."""
+    y = edugrad.tensor([0.0, -2.0], requires_grad=True)
+    edugrad.tensor([1.0, 3.0]).div(y, rounding_mode="trunc").sum().backward()
+    assert y.grad.tolist() == [0.0, 0.0]
+
+
+def test_bitwise_and_or_of_integers_raise_rather_than_answer_wrong():
+    """-2 | False is -2 in torch (bitwise); a max of the operands gave 0."""
+    for fn in (lambda x: x | False, lambda x: x & x, lambda x: True | x):
+        with pytest.raises(TypeError, match="bool operands only"):
+            fn(edugrad.tensor([-2, 3]))
+
+
+@pytest.mark.parametrize("write", [
+    lambda b: b.__setitem__(0, NAN), lambda b: b.fill_(math.inf),
+    lambda b: b.masked_fill_(b > 1, -math.inf), lambda b: b.fill_(3e9)])
+def test_integer_tensors_refuse_nan_inf_and_overflowing_floats(write):
+    """torch raises 'value cannot be converted ... without overflow'; the cast wrote INT_MIN."""
+    for lib in (edugrad, torch):
+        b = lib.tensor([1, 2], dtype=lib.int32)
+        with pytest.raises(RuntimeError, match="cannot be converted"):
+            write(b)
+        assert b.tolist() == [1, 2]
+    b = edugrad.tensor([1, 2])
+    b[0] = 2.7  # a finite float is truncated, as torch
+    assert b.tolist() == [2, 2]
+
+
 # ---- NumPy's floating-point warnings never reach the user ---------------------------------------
 QUIET = [
     ("log(0)", lambda: edugrad.tensor([0.0, -1.0]).log()),

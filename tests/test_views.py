@@ -394,3 +394,18 @@ def test_dead_views_are_dropped():
     assert len(x._views) < 200
     x.add_(1)
     assert [row.tolist() for row in keep] == [[2.0] * 4] * 4
+
+
+def test_copy_into_a_whole_non_leaf_sends_the_gradient_to_the_source():
+    """base.copy_(src) with src of base's shape and dtype: base took src's own place in the
+    graph, so the gradient stopped at base and src.grad stayed None (torch: the upstream)."""
+    torch = _torch()
+    grads = []
+    for lib in (edugrad, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        src = lib.tensor([3.0, 4.0], requires_grad=True)
+        base = x.clone()
+        base.copy_(src)
+        (base * lib.tensor([5.0, 6.0])).sum().backward()
+        grads.append(src.grad.tolist())
+    assert grads[0] == grads[1] == [5.0, 6.0]
