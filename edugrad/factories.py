@@ -37,10 +37,10 @@ def _finish(data: TensorData, requires_grad: bool) -> Tensor:
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor from a number, a (nested) list, a NumPy array or a tensor (copied)."""
     if isinstance(data, Tensor):
-        data = data.detach()
-    if dtype is None and isinstance(data, int) and not isinstance(data, bool):
-        dtype = dtypes.int64  # tensor(5) is the number 5; Tensor(5) is PyTorch's five-element form
-    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+        return Tensor(data.detach(), dtype=dtype, device=device, requires_grad=requires_grad)
+    # the dtype inferred from the data (ints int64, floats float32, bools bool), where
+    # Tensor(data), PyTorch's legacy constructor, makes the default float dtype
+    return Tensor._from_data(data, dtype, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:

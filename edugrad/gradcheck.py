@@ -28,7 +28,7 @@ def _numerical_jacobian_column(fn, inputs, i, index, eps):
         perturbed = list(inputs)
         host = inputs[i].detach().numpy().copy()
         host[index] += delta
-        perturbed[i] = inputs[i]._result_class(host, device=inputs[i].device,
+        perturbed[i] = inputs[i]._from_data(host, device=inputs[i].device,
                                                requires_grad=inputs[i].requires_grad)
         outs = fn(*perturbed)  # with grad on: gradgradcheck's fn differentiates inside
         outs = outs if isinstance(outs, (list, tuple)) else (outs,)
@@ -62,7 +62,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         for j in range(sizes[k]):
             seed = np.zeros(sizes[k])
             seed[j] = 1.0
-            seed_t = out._result_class(seed.reshape(tuple(out.shape)), device=out.device)
+            seed_t = out._from_data(seed.reshape(tuple(out.shape)), device=out.device)
             got = grad(out, [inputs[i] for i in checked], seed_t, retain_graph=True,
                        allow_unused=True)
             for i, g in zip(checked, got):
@@ -100,7 +100,7 @@ def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float
     outs = fn(*inputs)
     outs = outs if isinstance(outs, (list, tuple)) else (outs,)
     rng = np.random.default_rng(0)
-    weights = [o._result_class(rng.standard_normal(tuple(o.shape)), device=o.device) for o in outs]
+    weights = [o._from_data(rng.standard_normal(tuple(o.shape)), device=o.device) for o in outs]
     checked = [i for i, t in enumerate(inputs) if t.requires_grad]
 
     def first_derivatives(*args):

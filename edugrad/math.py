@@ -88,7 +88,7 @@ class MathMixin:
 
     def _from_value(self, value, op: str):
         try:
-            return self._result_class(value, device=self.device)
+            return self._from_data(value, device=self.device)
         except (TypeError, ValueError) as error:
             raise TypeError(f"{op}: unsupported operand {value!r:.40}: {error}") from None
 

@@ -350,7 +350,7 @@ class OrderingMixin:
                                    f"{q.dtype.name}")
             levels = q.detach()
         else:
-            levels = self._result_class(q, dtype=self.dtype, device=self.device)
+            levels = self._from_data(q, dtype=self.dtype, device=self.device)
         if levels.numel() and bool(((levels < 0) | (levels > 1) | levels.isnan()).any()):
             raise RuntimeError(f"{op}: q values must be in the range [0, 1], got "
                                f"{levels.tolist()}")
@@ -388,7 +388,7 @@ def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: boo
         sequence = sequence.take_along_dim(sorter, dim=-1)
     scalar = not isinstance(values, OrderingMixin)
     if scalar:
-        values = sequence._result_class(values, device=sequence.device)
+        values = sequence._from_data(values, device=sequence.device)
     if sequence.ndim > 1 and tuple(sequence.shape[:-1]) != tuple(values.shape[:-1]):
         raise RuntimeError(f"searchsorted: the leading dims of sorted_sequence "
                            f"{tuple(sequence.shape)} and values {tuple(values.shape)} must match")

@@ -564,15 +564,15 @@ class ShapeMixin:
         if self.ndim == 0:  # PyTorch: a 0-d tensor counts as one dim of size 1
             positions = np.nonzero(values.reshape(1))
             if as_tuple:
-                return tuple(self._result_class(p.astype(np.int64), device=self.device)
+                return tuple(self._from_data(p.astype(np.int64), device=self.device)
                              for p in positions)
-            return self._result_class(np.zeros((int(values != 0), 0), np.int64), device=self.device)
+            return self._from_data(np.zeros((int(values != 0), 0), np.int64), device=self.device)
         positions = np.nonzero(values)
         if as_tuple:
-            return tuple(self._result_class(p.astype(np.int64), device=self.device)
+            return tuple(self._from_data(p.astype(np.int64), device=self.device)
                          for p in positions)
         stacked = np.stack(positions, axis=1).astype(np.int64).reshape(-1, self.ndim)
-        return self._result_class(stacked, device=self.device)
+        return self._from_data(stacked, device=self.device)
 
     def argwhere(self):
         return self.nonzero()
@@ -639,7 +639,7 @@ class ShapeMixin:
         if isinstance(item, range):
             item = list(item)  # x[range(3)] is x[[0, 1, 2]]
         if isinstance(item, (list, tuple)) or hasattr(item, "__array__") and not isinstance(item, ShapeMixin):
-            item = self._result_class(np.asarray(item) if not isinstance(item, (list, tuple)) else item,
+            item = self._from_data(np.asarray(item) if not isinstance(item, (list, tuple)) else item,
                               device=self.device)
         if not isinstance(item, ShapeMixin):
             raise IndexError(
@@ -651,7 +651,7 @@ class ShapeMixin:
                 raise IndexError(f"index: mask of shape {item.shape} does not match the indexed "
                                  f"shape {tuple(sizes[:item.ndim])} at dim {dim}")
             positions = np.nonzero(item.numpy())  # the result's size depends on the data
-            return [self._result_class(p.astype(np.int64), device=self.device) for p in positions]
+            return [self._from_data(p.astype(np.int64), device=self.device) for p in positions]
         if item.dtype.is_floating_point:
             raise IndexError(f"index: tensors used as indices must be integer or bool, "
                              f"got {item.dtype.name}")

@@ -58,8 +58,21 @@ def _host_array(data, dtype: DType | None) -> np.ndarray:
     return array
 
 
+def _host_data(data, dtype: DType | None, device) -> TensorData:
+    """User input (number, nested list, NumPy array) as TensorData on `device`: of `dtype`, or
+    of the dtype torch.tensor infers when it is None (see _host_array)."""
+    tensor_data = TensorData.from_host(_host_array(data, dtype), get_backend(device))
+    if dtype is not None and tensor_data.dtype is not dtypes.from_name(dtype):
+        tensor_data = tensor_data.cast(dtypes.from_name(dtype))  # bfloat16
+    return tensor_data
+
+
 def _is_size(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An int as torch.Tensor(...) reads it: a size (a NumPy integer or 0-d integer array too,
+    which PyTorch takes through __index__), never a bool."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 0 and value.dtype.kind in "iu"
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
@@ -76,7 +89,7 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
         if _is_size(data) and (dtype is None or _is_size(dtype)):
             # torch.Tensor(5), torch.Tensor(2, 3): PyTorch's legacy sizes form, float32 values
             # left unset there (zeros here); torch.tensor(5) is the way to a number
-            sizes = [size for size in (data, dtype, device) if _is_size(size)]
+            sizes = [int(size) for size in (data, dtype, device) if _is_size(size)]
             device = None if _is_size(device) else device
             data, dtype = np.zeros(sizes, np.float32), None
         if isinstance(data, TensorData):
@@ -85,10 +98,9 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
             tensor_data = data._data if dtype is None else data._data.cast(dtypes.from_name(dtype))
             if device is not None and canonical_device(device) != tensor_data.device:
                 tensor_data = tensor_data.to(canonical_device(device))
-        else:
-            tensor_data = TensorData.from_host(_host_array(data, dtype), get_backend(device))
-            if dtype is not None and tensor_data.dtype is not dtypes.from_name(dtype):
-                tensor_data = tensor_data.cast(dtypes.from_name(dtype))  # bfloat16
+        else:  # torch.Tensor(data), PyTorch's legacy constructor: the default float dtype
+            # whatever the data (Tensor([1, 2]) is float32); edugrad.tensor(data) infers it
+            tensor_data = _host_data(data, dtype or dtypes.get_default_dtype(), device)
         self._data = tensor_data
         self._ctx: Function | None = None
         self.grad: Tensor | None = None
@@ -101,6 +113,14 @@ class Tensor(MathMixin, ShapeMixin, OrderingMixin, LinalgMixin):
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
+
+    @staticmethod
+    def _from_data(data, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        """A leaf tensor from host data with torch.tensor's dtype inference (ints int64, floats
+        float32, NumPy arrays their own): what edugrad's own code uses, where Tensor(data)
+        would make PyTorch's legacy float32."""
+        tensor = Tensor._make(_host_data(data, dtype, device), None)
+        return tensor.requires_grad_(True) if requires_grad else tensor
 
     @classmethod
     def _make(cls, data: TensorData, ctx: Function | None) -> "Tensor":

@@ -27,9 +27,25 @@ def test_construction_defaults_match_torch(data):
     """Python floats -> float32, ints -> int64, bools -> bool; NumPy arrays keep their dtype."""
     ours, theirs = edugrad.tensor(data), torch.tensor(data)
     assert_same(ours, theirs, f"tensor({data!r})")
-    if not (isinstance(data, int) and not isinstance(data, bool)):  # Tensor(2): two elements,
-        assert edugrad.Tensor(data).dtype is ours.dtype  # PyTorch's legacy sizes form
     assert ours.is_leaf and not ours.requires_grad and ours.grad is None
+
+
+@pytest.mark.parametrize("data", CONSTRUCTION, ids=[repr(d)[:30] for d in CONSTRUCTION])
+def test_the_legacy_constructor_makes_floats_as_torch_does(data):
+    """torch.Tensor(data) is float32 whatever the data (Tensor([1, 2]), Tensor(np.array of
+    ints)), where torch.tensor(data) infers; Tensor(2) is the sizes form, two elements."""
+    try:
+        theirs = torch.Tensor(data)
+    except TypeError:  # a Python or NumPy scalar: torch wants a sequence (edugrad takes it)
+        assert edugrad.Tensor(data).dtype is edugrad.float32
+        return
+    ours = edugrad.Tensor(data)
+    if np.ndim(data) == 0 and np.asarray(data).dtype.kind in "iu":  # a size, as torch reads it:
+        assert tuple(ours.shape) == tuple(theirs.shape)  # torch's values unset, ours 0
+        assert ours.tolist() == [0.0] * int(data)
+    else:
+        assert_same(ours, theirs, f"Tensor({data!r})")
+    assert ours.dtype is edugrad.float32 and ours.is_leaf and not ours.requires_grad
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "bool"])
