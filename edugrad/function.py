@@ -1336,9 +1336,30 @@ class Atan2(Function):
 
     def backward(self, grad_output):
         y, x = self.inputs
-        scale = grad_output / (x * x + y * y)
+        # at the origin the angle has no derivative; PyTorch gives 0 there, not 0/0
+        square = x * x + y * y
+        origin = (square == 0).detach()
+        scale = (grad_output / square.masked_fill(origin, 1)).masked_fill(origin, 0)
         return (scale * x if self.needs_input_grad[0] else None,
                 -scale * y if self.needs_input_grad[1] else None)
+
+
+class Xlogy(Function):
+    """x log(y), and 0 where x = 0 unless y is NaN (so 0 log 0 = 0), as torch.xlogy."""
+
+    formula = ("d/dx = log(y) (0 where x = 0 and y <= 0), d/dy = x / y")
+
+    def forward(self, x, y):
+        zero = _constant(x, 0)
+        skip = _and(x.cmpeq(zero), y.cmpeq(y))  # x = 0 and y not NaN
+        # y is replaced by 1 where x = 0, so that no 0 * -inf (a NaN) is ever made
+        return x.mul(skip.where(_constant(y, 1), y).log())
+
+    def backward(self, grad_output):
+        x, y = self.inputs
+        return ((grad_output * y.log()).masked_fill(((x == 0) & (y <= 0)).detach(), 0)
+                if self.needs_input_grad[0] else None,
+                grad_output * x / y if self.needs_input_grad[1] else None)
 
 
 # ---- linear algebra: decompositions, with PyTorch's derivatives ---------------------------------

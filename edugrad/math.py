@@ -22,7 +22,7 @@ from edugrad.function import (
     Add, Atan, Atan2, Cast, Ceil, Cos, Div, Exp, Expand, Expm1, Floor, FloorDivide, Fmod, Log, Log1p, LogSoftmax,
     LogSumExp,
     Matmul, Max, Maximum, Mul, Neg, Pow, PowTensor, Relu, Remainder, Reshape, Round, Sigmoid, Sin,
-    Softmax, Sqrt, Sub, Sum, Tanh, Trunc, TruncDivide, Where,
+    Softmax, Sqrt, Sub, Sum, Tanh, Trunc, TruncDivide, Where, Xlogy,
 )
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])  # torch.return_types.max
@@ -841,13 +841,11 @@ class MathMixin:
         return 2.0 ** self._float()  # POW with a whole exponent is exact: exp2(3) = 8
 
     def xlogy(self, other):
-        """x log(y), 0 where x = 0 (unless y is NaN), as PyTorch; y is replaced by 1 there
-        before the log, so that no 0 * -inf or 0/0 reaches the gradient either."""
+        """x log(y), 0 where x = 0 (unless y is NaN), with PyTorch's gradients (see Xlogy)."""
         x, y = self._operands(other, "xlogy")
         if not x.dtype.is_floating_point:
             x, y = x.to(dtypes.DEFAULT_FLOAT), y.to(dtypes.DEFAULT_FLOAT)
-        skip = ((x == 0) & ~y.isnan()).detach()
-        return x * where(skip, 1.0, y).log()
+        return Xlogy.apply(x, y)  # _operands broadcast them to one shape
 
     def logit(self, eps=None):
         """log(p / (1 - p)); with eps, p is clamped to [eps, 1 - eps] first (gradient 0

@@ -460,8 +460,10 @@ HAND += [
     ("logaddexp tie", lambda x, y: edugrad.logaddexp(x, y), [[1.0], [1.0]], [1 + math.log(2)],
      [[0.5], [0.5]]),
     ("hypot", lambda x, y: edugrad.hypot(x, y), [[3.0], [4.0]], [5.0], [[0.6], [0.8]]),
-    ("xlogy at 0", lambda x, y: edugrad.xlogy(x, y), [[0.0, 2.0], [0.0, 4.0]],
-     [0.0, 2 * math.log(4)], [[0.0, math.log(4)], [0.0, 0.5]]),
+    # torch's derivatives: d/dx = log y, but 0 where x = 0 and y <= 0; d/dy = x / y (0/0 at
+    # the origin is NaN there too)
+    ("xlogy at 0", lambda x, y: edugrad.xlogy(x, y), [[0.0, 0.0, 2.0], [0.0, 3.0, 4.0]],
+     [0.0, 0.0, 2 * math.log(4)], [[0.0, math.log(3), math.log(4)], [math.nan, 0.0, 0.5]]),
     ("logit", lambda x: edugrad.logit(x), [[0.5, 0.8]], [0.0, math.log(4)], [[4.0, 6.25]]),
     ("diff", lambda x: edugrad.diff(x), [[1.0, 4.0, 9.0]], [3.0, 5.0], [[-1.0, 0.0, 1.0]]),
 ]

@@ -95,11 +95,9 @@ PERMISSIVE = ("not implemented for", "must be Tensor, not", "did not match",
               "Subtraction, the `-` operator, with", "received an invalid combination")
 # Where edugrad refuses on purpose (it has no bitwise primitive), with a TypeError saying so.
 REFUSED = ("bool operands only", "invert: ~ is defined for bool tensors")
-# Known gradient differences, not fixed (see the report in the commit history):
-#   xlogy: d/dx x log(y) at x = 0 is log(y) in torch, 0 in edugrad (y is replaced by 1 there)
-#   atan2: at x = y = 0 torch's gradient is 0, edugrad's 0/0 = NaN
+# A known gradient difference, not fixed (see the report in the commit history):
 #   logit: outside [0, 1] torch's gradient is NaN, edugrad's finite (the forward is NaN in both)
-NO_GRADIENTS = ("xlogy", "atan2", "logit")
+NO_GRADIENTS = ("logit",)
 
 
 def _dtype(tensor) -> str:

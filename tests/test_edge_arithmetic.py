@@ -354,6 +354,20 @@ def test_trunc_division_has_a_zero_gradient_even_at_zero_divisors():
     assert y.grad.tolist() == [0.0, 0.0]
 
 
+@pytest.mark.parametrize("fn", [
+    lambda lib, x, y: lib.xlogy(x, y),  # d/dx at x = 0 is log y (it was 0); 0 where y <= 0
+    lambda lib, x, y: lib.atan2(x, y),  # at the origin torch gives 0 (it was 0/0 = nan)
+], ids=["xlogy", "atan2"])
+def test_gradients_at_zero_match_torch(fn):
+    grads = []
+    for lib in (edugrad, torch):
+        x = lib.tensor([0.0, 0.0, 0.0, 2.0, -1.0], requires_grad=True)
+        y = lib.tensor([3.0, 0.0, -1.0, 0.0, 2.0], requires_grad=True)
+        fn(lib, x, y).sum().backward()
+        grads.append([x.grad.tolist(), y.grad.tolist()])
+    np.testing.assert_array_equal(np.array(grads[0]), np.array(grads[1]))
+
+
 def test_bitwise_and_or_of_integers_raise_rather_than_answer_wrong():
     """-2 | False is -2 in torch (bitwise); a max of the operands gave 0."""
     for fn in (lambda x: x | False, lambda x: x & x, lambda x: True | x):
