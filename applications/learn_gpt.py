@@ -167,8 +167,7 @@ def plot_curves(history: dict, path: str) -> str:
     return f"curves saved to {path}"
 
 
-def train(args, text: str) -> dict:
-    vocabulary = Vocabulary.of(text)
+def train(args, text: str, vocabulary: Vocabulary) -> dict:
     data = vocabulary.encode(text)
     split = int(0.9 * len(data))
     splits = {"train": data[:split], "val": data[split:]}
@@ -399,9 +398,10 @@ def main(argv=None) -> dict:
                        args.top_k, args.device))
         return {"model": model, "vocabulary": vocabulary}
     text = load_text(args.data)
-    check_prompt(args.prompt, Vocabulary.of(text))
-    result = train(args, text)
-    model, vocabulary = result["model"], result["vocabulary"]
+    vocabulary = Vocabulary.of(text)
+    check_prompt(args.prompt, vocabulary)
+    result = train(args, text, vocabulary)
+    model = result["model"]
     if args.save:
         save_checkpoint(args.save, model, vocabulary)
         print(f"checkpoint saved to {args.save} (generate more: python applications/"

@@ -7,8 +7,6 @@
 Importing edugrad prints nothing and imports no CuPy.
 """
 
-import numbers as _numbers
-
 from edugrad import accelerator, amp, autograd, backends, cuda, nn, optim, utils, viz
 from edugrad.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from edugrad.backend import (
@@ -20,33 +18,28 @@ from edugrad.dtypes import DType, bool_ as bool, float32, float64, int32, int64
 from edugrad.dtypes import bfloat16, float16, get_default_dtype, set_default_dtype
 from edugrad.factories import (
     arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like, rand, rand_like,
-    randint, randn, randn_like, tensor, zeros, zeros_like,
+    randint, randn, randn_like, tensor, tril_indices, triu_indices, zeros, zeros_like,
 )
 from edugrad.factories import Generator, as_tensor, bernoulli, from_numpy, normal, randperm
-from edugrad.factories import sparse_coo_tensor
-from edugrad.sparse import sparse_coo, strided
-from edugrad import sparse
 from edugrad.factories import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor
+from edugrad.factories import sparse_coo_tensor
+from edugrad import sparse
+from edugrad.sparse import sparse_coo, strided
 from edugrad.runtime import (
     get_num_threads, inference_mode, is_inference_mode_enabled, set_num_threads,
 )
 from edugrad.size import Size
 from edugrad.function import Function
 from edugrad.capture import JitError, jit
-from edugrad import linalg
-from edugrad import special  # api6
-from edugrad.linalg import einsum
-from edugrad.linalg import cdist  # api6
-from edugrad.factories import tril_indices, triu_indices  # api6
-from edugrad.ordering import searchsorted  # api6
-from edugrad.shape import cartesian_prod  # api6
-from edugrad.math import where
-from edugrad.math import std_mean, var_mean  # api6
+from edugrad import linalg, special
+from edugrad.linalg import cdist, einsum
+from edugrad.math import number_first_operands as _operands
+from edugrad.math import std_mean, var_mean, where
+from edugrad.ordering import searchsorted
 from edugrad.serialization import load, save
-from edugrad.shape import cat, meshgrid, stack
-from edugrad.shape import (  # api6
-    atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, broadcast_tensors, column_stack, dstack,
-    hstack, row_stack, vstack,
+from edugrad.shape import (
+    atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, broadcast_tensors, cartesian_prod, cat,
+    column_stack, dstack, hstack, meshgrid, row_stack, stack, vstack,
 )
 from edugrad.tensor import Tensor
 
@@ -79,14 +72,10 @@ for _name in ("exp log sqrt sin cos tanh sigmoid relu abs clamp maximum minimum 
               "index_add index_fill cumprod prod norm outer log1p expm1 log2 log10 tan atan "
               "arctan atan2 arctan2 sinh cosh isinf isposinf isneginf isfinite nan_to_num "
               "isclose allclose equal nonzero argwhere unique tile diag diag_embed diagonal "
-              "trace lerp all any svd pinverse").split():
-    globals()[_name] = _unary(_name)
-del _name
-
-# api6: more Tensor methods as functions (torch.clone(x), torch.t(x), ...)
-for _name in ("clone rsqrt numel swapaxes swapdims moveaxis unflatten reciprocal dot t ravel "
-              "broadcast_to positive negative "
-              "erf erfc erfinv "
+              "trace lerp all any svd pinverse "
+              # more Tensor methods under their function names (torch.clone(x), torch.t(x), ...)
+              "clone rsqrt numel swapaxes swapdims moveaxis unflatten reciprocal dot t ravel "
+              "broadcast_to positive negative erf erfc erfinv "
               "tensor_split hsplit vsplit dsplit rot90 fliplr flipud take_along_dim masked_select "
               "count_nonzero diff "
               "median nanmedian quantile nanquantile nansum nanmean aminmax logaddexp logaddexp2 "
@@ -101,11 +90,6 @@ del _name
 def pow(input, exponent):  # noqa: A001
     """edugrad.pow(x, p) is x ** p; x or p may be a Python number."""
     return input ** exponent
-
-
-def spmm(input, mat2):
-    """edugrad.spmm(sparse, dense) is sparse @ dense (edugrad/sparse.py); dense works too."""
-    return input.mm(mat2)
 
 
 def floor_divide(input, other):
@@ -127,41 +111,28 @@ def remainder(input, other):
 
 
 # ---- arithmetic as functions (torch.add(x, y, alpha=2), torch.div(x, y, rounding_mode=...)) ----
-def _tensors(input, other, op: str):
-    """Both operands as tensors; the first may be a Python number (torch.add(2, x)), which
-    becomes a constant of x's shape and of the dtype the two promote to, as PyTorch's."""
-    if isinstance(input, Tensor):
-        return input, other
-    if not isinstance(other, Tensor):
-        raise TypeError(f"{op}: expected a tensor among the operands, got "
-                        f"{type(input).__name__} and {type(other).__name__}")
-    if not isinstance(input, _numbers.Real):  # (float is float32 here, as torch.float)
-        return other._from_value(input, op), other
-    return other._scalar_operands(input, reverse=True, dtype=None)
-
-
 def add(input, other, *, alpha=1):
     """edugrad.add(x, y, alpha=a) is x + a * y; x may be a Python number."""
-    input, other = _tensors(input, other, "add")
+    input, other = _operands(input, other, "add")
     return input.add(other, alpha=alpha)
 
 
 def sub(input, other, *, alpha=1):
     """edugrad.sub(x, y, alpha=a) is x - a * y; x may be a Python number."""
-    input, other = _tensors(input, other, "sub")
+    input, other = _operands(input, other, "sub")
     return input.sub(other, alpha=alpha)
 
 
 def mul(input, other):
     """edugrad.mul(x, y) is x * y; x may be a Python number."""
-    input, other = _tensors(input, other, "mul")
+    input, other = _operands(input, other, "mul")
     return input * other
 
 
 def div(input, other, *, rounding_mode=None):
     """edugrad.div(x, y) is x / y; rounding_mode "trunc" or "floor" rounds the quotient and
     keeps integer tensors integer (see Tensor.div)."""
-    input, other = _tensors(input, other, "div")
+    input, other = _operands(input, other, "div")
     return input.div(other, rounding_mode=rounding_mode)
 
 
@@ -171,9 +142,9 @@ def true_divide(input, other):
 
 
 multiply, subtract, divide = mul, sub, div
+spmm = sparse.mm  # torch.spmm(sparse, dense): sparse @ dense (edugrad/sparse.py)
 
 
-# ---- api6: shape helpers and type tests as functions ---------------------------------------------
 def is_tensor(obj) -> bool:
     """True for edugrad tensors (nn.Parameter included), as torch.is_tensor."""
     return isinstance(obj, Tensor)

@@ -38,7 +38,7 @@ from edugrad.dtypes import DType
 from edugrad.ops import ERF_FLOAT32, ERF_FLOAT64, Op
 
 
-_WIDENED = (Op.ERF, Op.GELU, Op.GELU_GRAD)  # computed in float32 for 2-byte floats
+_WIDENED = (Op.ERF, Op.GELU, Op.GELU_GRAD)  # computed in float32 for float16
 
 
 def _check_fits(value: float, dtype: DType) -> None:
@@ -162,9 +162,10 @@ class TensorData:
                 _mismatch(op.method, self, other)
         if not self.dtype.is_floating_point:
             raise ValueError(_float_only(op.method, self))
-        if self.dtype.itemsize == 2 and op in _WIDENED:
+        if self.dtype is dtypes.float16 and op in _WIDENED:
             # float16's range is too small for ERF's polynomials (P(8) overflows: erf(7) and
-            # gelu(7) were NaN); float32 holds every half value, and the result is rounded once
+            # gelu(7) were NaN); float32 holds every half value, and the result is rounded once.
+            # (bfloat16 has float32's range, and its values are computed in float32 already.)
             wide = [data.cast(dtypes.float32) for data in (self,) + others]
             return getattr(wide[0], op.method)(*wide[1:]).cast(self.dtype)
         if op not in self.backend.accelerated:

@@ -442,7 +442,7 @@ def _check_generator(generator) -> Generator:
     return generator
 
 
-# ---- api6: the indices of a triangle ----------------------------------------------------------
+# ---- the indices of a triangle ----------------------------------------------------------
 def _triangle_indices(row: int, col: int, offset: int, lower: bool, dtype, device, op: str):
     if row < 0 or col < 0:
         raise RuntimeError(f"{op}: row and col must be non-negative, got {row} and {col}")

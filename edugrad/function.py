@@ -1655,7 +1655,7 @@ class OnceDifferentiable(Function):
                            "@once_differentiable")
 
 
-# ---- api6: erfc and erfinv, to the dtype's precision where 1 - erf(x) and one formula are not ----
+# ---- erfc and erfinv, to the dtype's precision where 1 - erf(x) and one formula are not ----
 # Both compute in float64 and round once to the input's dtype: erfc(x) falls to 1e-38 by x = 9.2,
 # where float32's own x*x would carry a relative error of 81 ulps into exp(-x*x).
 _ERFC_ASYMPTOTIC = 12  # terms of erfc's series beyond x = 8: the 12th is below 1e-17 there
@@ -1671,12 +1671,13 @@ def _erfc(x):
     tail = middle.mul(middle).neg().exp().mul(_polynomial(middle, ERF_FLOAT64["P"])).div(
         _polynomial(middle, ERF_FLOAT64["Q"]))
     far = magnitude.maximum(_constant(x, 8.0))  # inf stays inf: exp(-inf) = 0 below
-    inverse = one.div(far.mul(far).mul(_constant(x, 2.0)))
+    far_square = far.mul(far)
+    inverse = one.div(far_square.mul(_constant(x, 2.0)))
     series, term = one, one
     for n in range(1, _ERFC_ASYMPTOTIC):
         term = term.mul(inverse).mul(_constant(x, -(2 * n - 1)))
         series = series.add(term)
-    asymptotic = far.mul(far).neg().exp().div(far.mul(_constant(x, math.sqrt(math.pi)))).mul(series)
+    asymptotic = far_square.neg().exp().div(far.mul(_constant(x, math.sqrt(math.pi)))).mul(series)
     positive = _constant(x, 8.0).cmplt(magnitude).where(asymptotic, tail)
     signed = x.cmplt(_constant(x, 0.0)).where(_constant(x, 2.0).sub(positive), positive)
     return magnitude.cmplt(one).where(one.sub(x.erf()), signed)  # NaN: the first branch, NaN

@@ -30,7 +30,7 @@ from edugrad.data import TensorData
 from edugrad.function import (
     SVD, Eigh, Pad, Permute, PInv, Reshape, Shrink, Strided, Unstrided, Where,
 )
-from edugrad.math import broadcast_shape  # api6
+from edugrad.math import broadcast_shape
 from edugrad.shape import stack
 from edugrad.views import ViewStep
 
@@ -135,7 +135,7 @@ class LinalgMixin:
         """torch.pinverse: linalg.pinv with singular values below rcond * s_max dropped."""
         return pinv(self, rtol=rcond)
 
-    # ---- api6: more products --------------------------------------------------------------------
+    # ---- more products --------------------------------------------------------------------
     def tensordot(self, other, dims=2):
         """Contract the last `dims` dims of self with the first `dims` of other, or the dims
         listed in a pair ([self's], [other's]): permute, reshape to matrices, one matmul."""
@@ -310,7 +310,7 @@ def _scaled_sum(input, product, beta, alpha, op: str):
     return (input if beta == 1 else input * beta) + scaled
 
 
-# ---- api6: helpers of the products above, cdist, linalg.cross ---------------------------------
+# ---- helpers of the products above, cdist, linalg.cross ---------------------------------
 def _same_dtype(op: str, a, b) -> None:
     """PyTorch's products outside matmul do not promote: they refuse mixed dtypes."""
     if a.dtype is not b.dtype:

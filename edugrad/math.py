@@ -13,11 +13,12 @@ Two rules make every gradient here right by construction:
 from __future__ import annotations
 
 import math
+import numbers
 from collections import namedtuple
 
 from edugrad import dtypes
 from edugrad.data import TensorData
-from edugrad.function import Erf, Erfc, Erfinv  # api6
+from edugrad.function import Erf, Erfc, Erfinv
 from edugrad.function import (
     Add, Atan, Atan2, Cast, Ceil, Cos, Div, Exp, Expand, Expm1, Floor, FloorDivide, Fmod, Log, Log1p, LogSoftmax,
     LogSumExp,
@@ -192,7 +193,18 @@ class MathMixin:
     def div(self, other, *, rounding_mode=None):
         """self / other; rounding_mode "trunc" rounds the quotient toward 0, "floor" toward
         -inf, and both keep integer tensors integer (true division of integers is float)."""
-        return self._div(other, rounding_mode)
+        if rounding_mode is None:
+            return self._divide(other, reverse=False)
+        if rounding_mode == "floor":
+            return self._division(FloorDivide, other, "div")
+        if rounding_mode != "trunc":
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', "
+                             f"got {rounding_mode!r}")
+        x, y = self._operands(other, "div")
+        if x.dtype.is_floating_point:
+            return TruncDivide.apply(x, y)  # as PyTorch: trunc of the rounded quotient
+        remainder = x._division(Fmod, y, "div")  # refuses bool and integer division by zero
+        return FloorDivide.apply(x - remainder, y)  # x - fmod(x, y) is a multiple of y: exact
 
     multiply = mul
     subtract = sub
@@ -204,31 +216,21 @@ class MathMixin:
     def _scaled(self, other, alpha, op: str):
         """alpha * other for add/sub, refusing the alphas PyTorch refuses: a float alpha
         would silently turn an integer sum into a float one."""
-        theirs = (other.dtype, other.ndim) if isinstance(other, MathMixin) else other
-        result = dtypes.result_type((self.dtype, self.ndim), theirs)
+        tensor = isinstance(other, MathMixin)
+        if tensor and other.dtype is self.dtype:
+            result = self.dtype  # nothing to promote (the common case, an optimizer's add_)
+        else:
+            theirs = (other.dtype, other.ndim) if tensor else other
+            result = dtypes.result_type((self.dtype, self.ndim), theirs)
         if isinstance(alpha, bool) and result is not dtypes.bool_:
             raise RuntimeError(f"{op}: a bool alpha is only supported for bool results, "
                                f"not {result.name}")
         if isinstance(alpha, float) and not result.is_floating_point:
             raise RuntimeError(f"{op}: for {result.name} tensors alpha must not be a float "
                                f"(got alpha={alpha})")
-        if isinstance(other, MathMixin) and other.dtype is not result:
+        if tensor and other.dtype is not result:
             other = other.to(result)  # int32 + 2 * bool is int32: the scaling must not promote
         return other * (bool(alpha) if result is dtypes.bool_ else alpha)  # bool stays bool
-
-    def _div(self, other, rounding_mode, reverse: bool = False):
-        if rounding_mode is None:
-            return self._divide(other, reverse)
-        if rounding_mode == "floor":
-            return self._division(FloorDivide, other, "div", reverse)
-        if rounding_mode != "trunc":
-            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', "
-                             f"got {rounding_mode!r}")
-        x, y = self._operands(other, "div", reverse)
-        if x.dtype.is_floating_point:
-            return TruncDivide.apply(x, y)  # as PyTorch: trunc of the rounded quotient
-        remainder = x._division(Fmod, y, "div")  # refuses bool and integer division by zero
-        return FloorDivide.apply(x - remainder, y)  # x - fmod(x, y) is a multiple of y: exact
 
     def pow(self, exponent):
         """self ** exponent, exact for whole exponents (see function.Pow and PowTensor)."""
@@ -459,7 +461,7 @@ class MathMixin:
     def log10(self):
         return self.log() * (1 / math.log(10))
 
-    # ---- the error function family (api6) ----------------------------------------------------
+    # ---- the error function family -----------------------------------------------------
     def erf(self):
         return Erf.apply(self._float())  # one primitive, ERF (composed where a backend lacks it)
 
@@ -612,7 +614,7 @@ class MathMixin:
         return Max.apply(self, axes=axes, keepdim=keepdim)
 
     def amin(self, dim=None, keepdim: bool = False):
-        if self.dtype is dtypes.bool_:  # no negative bools: min is not max of not (api6)
+        if self.dtype is dtypes.bool_:  # no negative bools: min is not max of not
             return ~((~self).amax(dim, keepdim))
         return -((-self).amax(dim, keepdim))
 
@@ -785,7 +787,7 @@ class MathMixin:
             return (self * other).sum().to(self.dtype)
         return self.matmul(other)
 
-    # ---- api6: statistics that skip NaN, pairs of reductions, differences ----------------------
+    # ---- statistics that skip NaN, pairs of reductions, differences ----------------------
     def nansum(self, dim=None, keepdim: bool = False, dtype=None):
         """sum with NaN counted as 0 (gradient 0 there, 1 elsewhere)."""
         if not self.dtype.is_floating_point:
@@ -807,7 +809,7 @@ class MathMixin:
                                f"(shape {self.shape})")
         return MinMaxResult(self.amin(dim, keepdim), self.amax(dim, keepdim))
 
-    # ---- api6: elementwise functions PyTorch has under their own names -------------------------
+    # ---- elementwise functions PyTorch has under their own names -------------------------
     def _float_pair(self, other, op: str):
         """(x, y) promoted and broadcast, refusing integers where PyTorch has no kernel."""
         x, y = self._operands(other, op)
@@ -860,6 +862,20 @@ _LARGEST = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,  # finfo.max
             "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
 
 
+def number_first_operands(input, other, op: str):
+    """(input, other) for the function spellings torch.add(2, x) and torch.special.xlogy(2, y):
+    a Python number first becomes a constant of other's shape and of the dtype the two promote
+    to, as PyTorch's; a tensor first is left as it is."""
+    if isinstance(input, MathMixin):
+        return input, other
+    if not isinstance(other, MathMixin):
+        raise TypeError(f"{op}: expected a tensor among the operands, got "
+                        f"{type(input).__name__} and {type(other).__name__}")
+    if not isinstance(input, numbers.Real):  # (float is float32 in edugrad's namespace)
+        return other._from_value(input, op), other
+    return other._scalar_operands(input, reverse=True, dtype=None)
+
+
 def _clamp_side(out, bound, outside):
     """where(outside, bound, out), and the bound wherever it is NaN: PyTorch's clamp returns NaN
     for a NaN bound (a comparison with NaN is False, so `outside` alone would ignore it)."""
@@ -905,7 +921,7 @@ def where(condition, x, y):
     return Where.apply(condition, x, y)
 
 
-# ---- api6: torch.var_mean, torch.std_mean ----------------------------------------------------
+# ---- torch.var_mean, torch.std_mean ----------------------------------------------------
 def _statistics_arguments(dim, unbiased, correction):
     """torch.var_mean(x, True) means unbiased=True, not dim=1 (PyTorch's overloads)."""
     if isinstance(dim, bool):

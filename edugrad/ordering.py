@@ -226,7 +226,7 @@ class OrderingMixin:
             samples = finish.topk(num_samples, dim=1, largest=False).indices
         return samples if self.ndim == 2 else samples.squeeze(0)
 
-    # ---- api6: order statistics, read off a sorted row ----------------------------------------
+    # ---- order statistics, read off a sorted row ----------------------------------------
     def median(self, dim=None, keepdim: bool = False):
         """The lower of the two middle values (PyTorch's); NaN where the row has a NaN. With
         dim, (values, indices)."""
@@ -310,7 +310,7 @@ class OrderingMixin:
         out = out.movedim(-1, 0)
         return out.squeeze(0) if qs.ndim == 0 else out
 
-    # ---- api6: counting and searching -----------------------------------------------------------
+    # ---- counting and searching -----------------------------------------------------------
     def bincount(self, weights=None, minlength: int = 0):
         """How often each of 0, 1, ..., max appears in a 1-D tensor of non-negative integers
         (with weights: their sums), at least minlength long; INDEX_ADD of ones. The length
@@ -372,7 +372,7 @@ def _lexicographic_ranks(rows):
     return ((apart & smaller) | (~apart & earlier)).long().sum(1)
 
 
-# ---- api6: torch.searchsorted ----------------------------------------------------------------
+# ---- torch.searchsorted ----------------------------------------------------------------
 def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: bool = False,
                  side=None, sorter=None):
     """Where each value would go in the sorted last dim of sorted_sequence to keep it sorted:

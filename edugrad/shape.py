@@ -24,7 +24,7 @@ from edugrad.data import TensorData
 from edugrad.function import Flip, IndexAdd, Pad, Permute, Reshape, Take, Where
 from edugrad.math import broadcast_shape
 from edugrad.views import ExpandStep, PermuteStep, ReshapeStep, ShrinkStep, StridedStep
-from edugrad.views import ViewStep  # api6: UnfoldStep
+from edugrad.views import ViewStep
 
 
 def _sizes(args) -> tuple:
@@ -639,8 +639,8 @@ class ShapeMixin:
         if isinstance(item, range):
             item = list(item)  # x[range(3)] is x[[0, 1, 2]]
         if isinstance(item, (list, tuple)) or hasattr(item, "__array__") and not isinstance(item, ShapeMixin):
-            item = self._from_data(np.asarray(item) if not isinstance(item, (list, tuple)) else item,
-                              device=self.device)
+            values = item if isinstance(item, (list, tuple)) else np.asarray(item)
+            item = self._from_data(values, device=self.device)
         if not isinstance(item, ShapeMixin):
             raise IndexError(
                 f"index: only integers, slices, None, Ellipsis and integer or bool tensors are "
@@ -718,7 +718,7 @@ class ShapeMixin:
         placed = IndexAdd.apply(value, positions, shape=flat_shape, axis=0)
         return Where.apply(hit, placed, self.reshape(-1)).reshape(self.shape)
 
-    # ---- more of PyTorch's spellings (api6) ----------------------------------------------------
+    # ---- more of PyTorch's spellings -----------------------------------------------------
     swapdims = transpose
 
     def ravel(self):
@@ -733,7 +733,7 @@ class ShapeMixin:
             raise RuntimeError(f"broadcast_to: shape {self.shape} cannot be broadcast to "
                                f"{_sizes(size)}") from None
 
-    # ---- splitting, turning, sliding windows, picking (api6) -----------------------------------
+    # ---- splitting, turning, sliding windows, picking ------------------------------------
     def tensor_split(self, indices_or_sections, dim: int = 0):
         """Views: n nearly equal parts (the first size % n one longer), or the parts between
         the given indices (clamped to the size, as NumPy's array_split)."""
@@ -1124,7 +1124,7 @@ def stack(tensors, dim: int = 0):
     return cat([t.unsqueeze(dim) for t in tensors], dim)
 
 
-# ---- api6: NumPy's stacking functions, each a cat after atleast_Nd -------------------------------
+# ---- NumPy's stacking functions, each a cat after atleast_Nd -------------------------------
 def _tensor_list(tensors, op: str) -> list:
     tensors = list(tensors)
     if not tensors:

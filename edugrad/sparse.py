@@ -31,6 +31,8 @@ tensors. Each raises a clear error; to_dense() gives an ordinary tensor for the 
 
 from __future__ import annotations
 
+import math
+
 from edugrad.shape import cat, stack
 from edugrad.size import Size
 
@@ -77,10 +79,7 @@ class SparseCOOTensor:
         return self._stored_values.requires_grad
 
     def numel(self) -> int:
-        count = 1
-        for size in self._size:
-            count *= size
-        return count
+        return math.prod(self._size)
 
     def __len__(self) -> int:
         return self._size[0]
@@ -222,10 +221,6 @@ class SparseCOOTensor:
         if self.ndim != 2:
             raise RuntimeError(f"{op}: expected a 2-D sparse tensor, got shape "
                                f"{tuple(self._size)}")
-
-
-def is_sparse(value) -> bool:
-    return isinstance(value, SparseCOOTensor)
 
 
 def mm(mat1, mat2):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from edugrad.math import number_first_operands
+
 
 def erf(input):
     return input.erf()
@@ -64,6 +66,5 @@ def logit(input, eps=None):
 
 
 def xlogy(input, other):
-    if not hasattr(input, "xlogy"):  # a number first: torch.special.xlogy(2.0, y)
-        return other._scalar_operands(input, reverse=True, dtype=None)[0].xlogy(other)
+    input, other = number_first_operands(input, other, "xlogy")  # xlogy(2.0, y) too
     return input.xlogy(other)

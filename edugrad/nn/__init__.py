@@ -28,7 +28,8 @@ from edugrad.nn.conv import (
 )
 from edugrad.nn.layers import (
     CosineSimilarity, Dropout, Dropout1d, Dropout2d, Embedding, Flatten, Identity, Linear,
-    PairwiseDistance, PixelShuffle, PixelUnshuffle, Unflatten, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d,
+    PairwiseDistance, PixelShuffle, PixelUnshuffle, Unflatten, Upsample, UpsamplingBilinear2d,
+    UpsamplingNearest2d,
 )
 from edugrad.nn.loss import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MarginRankingLoss,

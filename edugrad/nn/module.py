@@ -362,7 +362,7 @@ class Module:
             current, value = getattr(module, table)[name], state_dict[key]
             if not isinstance(value, Tensor):
                 try:
-                    value = factories.tensor(value)  # a number is a 0-d tensor (Tensor(5) has 5 elements)
+                    value = factories.tensor(value)  # a 0-d tensor (Tensor(5): 5 elements)
                 except (TypeError, ValueError):
                     errors.append(f'While copying "{key}": expected a tensor, got '
                                   f"{type(value).__name__}.")
